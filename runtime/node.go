@@ -1,0 +1,382 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Config describes one node.
+type Config struct {
+	// Name is the node's name, unique in its cluster.
+	Name string
+	// Cookie is the cluster's shared secret: it keys memberlist's
+	// encryption and authenticates RPC.
+	Cookie string
+	// Cluster names the cluster, for reports.
+	Cluster string
+	// Profile is the gossip timing profile.
+	Profile Profile
+	// Network is the wire under the node.
+	Network Network
+	// Simulated marks a node on an in-memory network, for reports.
+	Simulated bool
+	// Log receives memberlist's and the engine's log lines (discarded when nil).
+	Log io.Writer
+}
+
+// Node is one member of a cluster: memberlist membership, the state
+// manager, and the RPC server and client, on one Network. A real agent and
+// a simulated node are both exactly this.
+type Node struct {
+	cfg    Config
+	ml     *memberlist.Memberlist
+	tr     *transport
+	faults *faultLayer
+	state  *State
+	rpc    *rpcServer
+	client *Client
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	stopped bool
+}
+
+// Start starts a node on cfg.Network. It does not join anyone; see Join.
+func Start(cfg Config) (*Node, error) {
+	if cfg.Name == "" {
+		return nil, errors.New("start node: a name is required")
+	}
+	if cfg.Cookie == "" {
+		return nil, fmt.Errorf("start node %s: a cookie is required", cfg.Name)
+	}
+	if cfg.Profile.Name == "" {
+		cfg.Profile = builtinProfiles["test"]
+	}
+	n := &Node{
+		cfg:    cfg,
+		faults: newFaultLayer(cfg.Name),
+		state:  newState(cfg.Name),
+		done:   make(chan struct{}),
+	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.tr = newTransport(cfg.Network, n.faults)
+	n.client = NewClient(cfg.Cookie, cfg.Name, n.tr.dialRPC)
+	n.rpc = &rpcServer{key: DeriveKey(cfg.Cookie, "rpc"), self: cfg.Name, handlers: map[string]Handler{}, ctx: n.ctx}
+	n.registerControl()
+
+	mc := cfg.Profile.memberlistConfig(cfg.Name, cfg.Log)
+	mc.Transport = n.tr
+	mc.Events = n.state
+	mc.SecretKey = DeriveKey(cfg.Cookie, "memberlist")
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		n.cancel()
+		n.tr.Shutdown()
+		return nil, fmt.Errorf("start node %s: %w", cfg.Name, err)
+	}
+	n.ml = ml
+	n.wg.Add(3)
+	go func() { defer n.wg.Done(); n.rpc.serve(n.tr.rpc, n.done) }()
+	go func() { defer n.wg.Done(); n.state.run(n.done) }()
+	go func() { defer n.wg.Done(); n.rejoinLoop() }()
+	return n, nil
+}
+
+// Name returns the node's name.
+func (n *Node) Name() string { return n.cfg.Name }
+
+// Addr returns the node's address.
+func (n *Node) Addr() string { return n.cfg.Network.Addr() }
+
+// Simulated reports whether the node runs on an in-memory network.
+func (n *Node) Simulated() bool { return n.cfg.Simulated }
+
+// Config returns the node's configuration.
+func (n *Node) Config() Config { return n.cfg }
+
+// State returns the node's cluster state manager.
+func (n *Node) State() *State { return n.state }
+
+// Client returns the node's RPC client (through its fault layer).
+func (n *Node) Client() *Client { return n.client }
+
+// Context is cancelled when the node stops.
+func (n *Node) Context() context.Context { return n.ctx }
+
+// Handle registers an RPC method served by this node.
+func (n *Node) Handle(method string, h Handler) { n.rpc.handle(method, h) }
+
+// Members returns the sorted names of the members this node sees alive,
+// itself included.
+func (n *Node) Members() []string { return n.state.Alive() }
+
+// Mode returns the node's mode (single_node or multi_node).
+func (n *Node) Mode() string { return n.state.Mode() }
+
+// SetFaults replaces the network faults the node applies.
+func (n *Node) SetFaults(f Faults) {
+	n.faults.set(f)
+	for _, p := range f.Blocked {
+		n.client.forget(p.Addr)
+	}
+}
+
+// FaultDecisions returns the first loss decisions taken per degraded link.
+func (n *Node) FaultDecisions() map[string][]bool { return n.faults.decisions() }
+
+// Join joins the cluster through the given addresses. It first checks over
+// RPC that the first reachable seed holds the same cookie, so that a wrong
+// cookie is reported as such rather than as a silent gossip failure.
+func (n *Node) Join(ctx context.Context, addrs []string) (int, error) {
+	var seeds []string
+	for _, a := range addrs {
+		if a != n.Addr() {
+			seeds = append(seeds, a)
+		}
+	}
+	if len(seeds) == 0 {
+		return 0, nil
+	}
+	var lastErr error
+	checked := false
+	for _, a := range seeds {
+		var name string
+		err := n.client.Call(ctx, a, "node.hello", nil, &name)
+		if errors.Is(err, ErrCookieMismatch) {
+			return 0, fmt.Errorf("join %s: %w", a, err)
+		}
+		if err == nil {
+			checked = true
+			break
+		}
+		lastErr = err
+	}
+	if !checked {
+		return 0, fmt.Errorf("join: no seed answered: %w", lastErr)
+	}
+	k, err := n.ml.Join(seeds)
+	if err != nil && k == 0 {
+		return 0, fmt.Errorf("join %v: %w", seeds, err)
+	}
+	return k, nil
+}
+
+// rejoinLoop keeps retrying known peers that are not alive. memberlist
+// forgets dead members after GossipToTheDeadTime; without this a partition
+// that outlasts it would never heal.
+func (n *Node) rejoinLoop() {
+	t := time.NewTicker(n.cfg.Profile.RejoinInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.done:
+			return
+		case <-t.C:
+		}
+		var addrs []string
+		for _, m := range n.state.Members() {
+			if m.Status == StatusDown && !n.faults.isBlocked(m.Addr) {
+				addrs = append(addrs, m.Addr)
+			}
+		}
+		if len(addrs) > 0 {
+			_, _ = n.ml.Join(addrs)
+		}
+	}
+}
+
+// Leave leaves the cluster gracefully and stops the node.
+func (n *Node) Leave(timeout time.Duration) error {
+	err := n.leave(timeout)
+	n.Shutdown()
+	return err
+}
+
+// leave announces a graceful leave to every alive peer, so they record a
+// leave rather than a failure, then leaves memberlist. The node keeps
+// running until Shutdown.
+func (n *Node) leave(timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, m := range n.state.Members() {
+		if m.Name == n.Name() || m.Status != StatusAlive {
+			continue
+		}
+		wg.Add(1)
+		go func(addr string) {
+			defer wg.Done()
+			_ = n.client.Call(ctx, addr, "node.leaving", n.Name(), nil)
+		}(m.Addr)
+	}
+	wg.Wait()
+	if err := n.ml.Leave(timeout); err != nil {
+		return fmt.Errorf("leave %s: %w", n.Name(), err)
+	}
+	return nil
+}
+
+// Shutdown stops the node abruptly: no leave message, peers will find it
+// dead. It is safe to call more than once.
+func (n *Node) Shutdown() {
+	n.mu.Lock()
+	if n.stopped {
+		n.mu.Unlock()
+		return
+	}
+	n.stopped = true
+	n.mu.Unlock()
+	n.cancel()
+	close(n.done)
+	_ = n.ml.Shutdown()
+	_ = n.cfg.Network.Close()
+	n.client.Close()
+	n.wg.Wait()
+	n.tr.wg.Wait()
+}
+
+// Peer returns the address of the named member as this node sees it.
+func (n *Node) Peer(name string) (Member, error) {
+	m, ok := n.state.Member(name)
+	if !ok {
+		return Member{}, Errorf(CodeNodeNotFound, "%q is not a member of the cluster", name)
+	}
+	return m, nil
+}
+
+// CallNode runs an RPC method on the named member.
+func (n *Node) CallNode(ctx context.Context, name, method string, params, result any) error {
+	if name == n.Name() {
+		return n.callLocal(ctx, method, params, result)
+	}
+	m, err := n.Peer(name)
+	if err != nil {
+		return err
+	}
+	if err := n.client.Call(ctx, m.Addr, method, params, result); err != nil {
+		var e *Error
+		if errors.As(err, &e) && e.Node == m.Addr {
+			e2 := *e
+			e2.Node = name
+			e2.Message = fmt.Sprintf("node %s: %s", name, e.Message)
+			return &e2
+		}
+		return fmt.Errorf("node %s: %w", name, err)
+	}
+	return nil
+}
+
+// callLocal runs a method on this node without a network hop, with the
+// same encoding a remote call would use.
+func (n *Node) callLocal(ctx context.Context, method string, params, result any) error {
+	var p json.RawMessage
+	if params != nil {
+		b, err := json.Marshal(params)
+		if err != nil {
+			return err
+		}
+		p = b
+	}
+	n.rpc.mu.RLock()
+	h := n.rpc.handlers[method]
+	n.rpc.mu.RUnlock()
+	if h == nil {
+		return Errorf(CodeOperationNotFound, "unknown method %q", method)
+	}
+	v, err := h(ctx, p)
+	if err != nil {
+		return err
+	}
+	if result == nil {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, result)
+}
+
+// NodeView is what the control channel reports of a node.
+type NodeView struct {
+	Name      string   `json:"name"`
+	Addr      string   `json:"addr"`
+	Members   []string `json:"members"`
+	Mode      string   `json:"mode"`
+	Partition string   `json:"partition_status"`
+	Events    []Event  `json:"events"`
+}
+
+// View returns the node's current view of the cluster.
+func (n *Node) View() NodeView {
+	return NodeView{
+		Name:      n.Name(),
+		Addr:      n.Addr(),
+		Members:   n.Members(),
+		Mode:      n.Mode(),
+		Partition: n.state.PartitionStatus(),
+		Events:    n.state.Events(),
+	}
+}
+
+// registerControl registers the methods the runner drives a node with.
+// Real agents and simulated nodes are driven through these same methods.
+func (n *Node) registerControl() {
+	n.Handle("node.hello", func(context.Context, json.RawMessage) (any, error) {
+		return n.Name(), nil
+	})
+	n.Handle("node.leaving", func(_ context.Context, p json.RawMessage) (any, error) {
+		var peer string
+		if err := json.Unmarshal(p, &peer); err != nil {
+			return nil, err
+		}
+		n.state.markLeaving(peer)
+		return nil, nil
+	})
+	n.Handle("ctl.view", func(context.Context, json.RawMessage) (any, error) {
+		return n.View(), nil
+	})
+	n.Handle("ctl.join", func(ctx context.Context, p json.RawMessage) (any, error) {
+		var addrs []string
+		if err := json.Unmarshal(p, &addrs); err != nil {
+			return nil, err
+		}
+		return n.Join(ctx, addrs)
+	})
+	n.Handle("ctl.faults", func(_ context.Context, p json.RawMessage) (any, error) {
+		var f Faults
+		if err := json.Unmarshal(p, &f); err != nil {
+			return nil, err
+		}
+		n.SetFaults(f)
+		return nil, nil
+	})
+	n.Handle("ctl.leave", func(context.Context, json.RawMessage) (any, error) {
+		return nil, n.leave(2 * time.Second)
+	})
+	n.Handle("ctl.fault_decisions", func(context.Context, json.RawMessage) (any, error) {
+		return n.FaultDecisions(), nil
+	})
+}
+
+// sortedKeys returns m's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,296 @@
+package runtime
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Member statuses as the state manager records them.
+const (
+	StatusAlive = "alive"
+	StatusDown  = "down" // failed: killed, crashed, or cut off until declared dead
+	StatusLeft  = "left" // left gracefully (removed from the member list)
+)
+
+// Event kinds recorded by a node's state manager (the runner adds start,
+// stop, kill, partition and heal).
+const (
+	EventJoin  = "join"
+	EventLeave = "leave"
+	EventFail  = "fail"
+)
+
+// Partition statuses (SPEC §4.2).
+const (
+	PartitionHealthy  = "healthy"
+	PartitionPartial  = "partial_partition"
+	PartitionMinority = "minority_partition"
+)
+
+// Member is one node as this node sees it.
+type Member struct {
+	Name   string    `json:"name"`
+	Addr   string    `json:"addr"`
+	Status string    `json:"status"`
+	Since  time.Time `json:"since"`
+}
+
+// Event is one membership change observed by a node.
+type Event struct {
+	At   time.Time `json:"at"`
+	Node string    `json:"node"`
+	Kind string    `json:"kind"`
+	Peer string    `json:"peer,omitempty"`
+}
+
+// Listener is told of every membership change after the state manager has
+// applied it. It runs on the state manager's goroutine, never inside a
+// memberlist callback, so it may call back into the node.
+type Listener func(Event, Member)
+
+// State is a node's cluster state manager: fed by memberlist's events, it
+// keeps members with their status, the ordered event log, the formation time
+// and the partition status. Its methods never call memberlist, so they are
+// safe from inside memberlist callbacks.
+type State struct {
+	self    string
+	started time.Time
+
+	mu        sync.Mutex
+	members   map[string]*Member
+	events    []Event
+	formed    time.Time
+	maxAlive  int
+	leaving   map[string]time.Time // peers that announced a graceful leave
+	listeners []Listener
+	changes   chan change
+}
+
+type change struct {
+	ev Event
+	m  Member
+}
+
+func newState(self string) *State {
+	s := &State{
+		self:    self,
+		started: time.Now(),
+		members: map[string]*Member{},
+		leaving: map[string]time.Time{},
+		changes: make(chan change, 4096),
+	}
+	return s
+}
+
+// Subscribe adds a listener for membership changes.
+func (s *State) Subscribe(l Listener) {
+	s.mu.Lock()
+	s.listeners = append(s.listeners, l)
+	s.mu.Unlock()
+}
+
+// run delivers changes to listeners until done is closed.
+func (s *State) run(done <-chan struct{}) {
+	for {
+		select {
+		case c := <-s.changes:
+			s.mu.Lock()
+			ls := append([]Listener(nil), s.listeners...)
+			s.mu.Unlock()
+			for _, l := range ls {
+				l(c.ev, c.m)
+			}
+		case <-done:
+			return
+		}
+	}
+}
+
+// markLeaving records that peer announced a graceful leave, so its
+// disappearance is a leave, not a failure.
+func (s *State) markLeaving(peer string) {
+	s.mu.Lock()
+	s.leaving[peer] = time.Now()
+	s.mu.Unlock()
+}
+
+func (s *State) record(kind string, n *memberlist.Node) {
+	now := time.Now()
+	s.mu.Lock()
+	m := s.members[n.Name]
+	if m == nil {
+		m = &Member{Name: n.Name}
+		s.members[n.Name] = m
+	}
+	m.Addr = n.Address()
+	switch kind {
+	case EventJoin:
+		m.Status = StatusAlive
+		delete(s.leaving, n.Name)
+	case EventLeave:
+		if _, ok := s.leaving[n.Name]; ok {
+			m.Status = StatusLeft
+			delete(s.leaving, n.Name)
+		} else {
+			m.Status = StatusDown
+			kind = EventFail
+		}
+	}
+	m.Since = now
+	alive := s.aliveLocked()
+	if alive > s.maxAlive {
+		s.maxAlive = alive
+	}
+	if s.formed.IsZero() && alive > 1 {
+		s.formed = now
+	}
+	ev := Event{At: now, Node: s.self, Kind: kind, Peer: n.Name}
+	if n.Name != s.self {
+		s.events = append(s.events, ev)
+	}
+	snapshot := *m
+	s.mu.Unlock()
+	select {
+	case s.changes <- change{ev, snapshot}:
+	default: // listeners re-read state; a dropped notice only delays them
+	}
+}
+
+// NotifyJoin implements memberlist.EventDelegate.
+func (s *State) NotifyJoin(n *memberlist.Node) { s.record(EventJoin, n) }
+
+// NotifyLeave implements memberlist.EventDelegate.
+func (s *State) NotifyLeave(n *memberlist.Node) { s.record(EventLeave, n) }
+
+// NotifyUpdate implements memberlist.EventDelegate.
+func (s *State) NotifyUpdate(n *memberlist.Node) {
+	s.mu.Lock()
+	if m := s.members[n.Name]; m != nil {
+		m.Addr = n.Address()
+	}
+	s.mu.Unlock()
+}
+
+func (s *State) aliveLocked() int {
+	n := 0
+	for _, m := range s.members {
+		if m.Status == StatusAlive {
+			n++
+		}
+	}
+	return n
+}
+
+// Alive returns the sorted names of the members seen alive, self included.
+func (s *State) Alive() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var names []string
+	for _, m := range s.members {
+		if m.Status == StatusAlive {
+			names = append(names, m.Name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Members returns every member that has not left gracefully, alive or
+// down, sorted by name.
+func (s *State) Members() []Member {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Member, 0, len(s.members))
+	for _, m := range s.members {
+		if m.Status != StatusLeft {
+			out = append(out, *m)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Member returns the named member, if known and not left.
+func (s *State) Member(name string) (Member, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, ok := s.members[name]
+	if !ok || m.Status == StatusLeft {
+		return Member{}, false
+	}
+	return *m, true
+}
+
+// Events returns the event log in time order.
+func (s *State) Events() []Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Event(nil), s.events...)
+}
+
+// Mode is "single_node" when this node sees no other alive member, else
+// "multi_node".
+func (s *State) Mode() string {
+	if len(s.Alive()) > 1 {
+		return ModeMulti
+	}
+	return ModeSingle
+}
+
+// Modes (SPEC §4.1).
+const (
+	ModeSingle = "single_node"
+	ModeMulti  = "multi_node"
+)
+
+// FormationTime is when this node first saw another member alive (zero if
+// never).
+func (s *State) FormationTime() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.formed
+}
+
+// Started is when the node started.
+func (s *State) Started() time.Time { return s.started }
+
+// Expected is the largest number of members seen alive at once, less those
+// that have left gracefully since.
+func (s *State) Expected() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.expectedLocked()
+}
+
+func (s *State) expectedLocked() int {
+	left := 0
+	for _, m := range s.members {
+		if m.Status == StatusLeft {
+			left++
+		}
+	}
+	e := s.maxAlive - left
+	if a := s.aliveLocked(); e < a {
+		e = a
+	}
+	return e
+}
+
+// PartitionStatus is computed from the current members on every call, so it
+// always reflects the latest membership change.
+func (s *State) PartitionStatus() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	alive, expected := s.aliveLocked(), s.expectedLocked()
+	switch {
+	case 2*alive < expected:
+		return PartitionMinority
+	case alive < expected:
+		return PartitionPartial
+	default:
+		return PartitionHealthy
+	}
+}
