@@ -39,7 +39,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 }
 
 func TestSimNodesConvergeAndDetectFailure(t *testing.T) {
-	nw := sim.New(1)
+	nw := sim.New()
 	var nodes []*runtime.Node
 	for i := 1; i <= 3; i++ {
 		nodes = append(nodes, startSim(t, nw, fmt.Sprintf("n%d", i), "secret"))
@@ -76,7 +76,7 @@ func TestSimNodesConvergeAndDetectFailure(t *testing.T) {
 }
 
 func TestWrongCookieJoinFails(t *testing.T) {
-	nw := sim.New(2)
+	nw := sim.New()
 	a := startSim(t, nw, "n1", "one")
 	b := startSim(t, nw, "n2", "two")
 	_, err := b.Join(context.Background(), []string{a.Addr()})

@@ -30,14 +30,13 @@ import (
 type Network struct {
 	mu        sync.RWMutex
 	endpoints map[string]*Endpoint
-	prefix    [2]byte
 	next      int
 }
 
-// New returns an empty network. id keeps the addresses of different
-// networks in one process apart (127.<hi>.<lo>.x).
-func New(id int) *Network {
-	return &Network{endpoints: map[string]*Endpoint{}, prefix: [2]byte{byte(100 + id/256%100), byte(id % 256)}}
+// New returns an empty network. Its addresses look like loopback
+// addresses (127.77.x.y:7946) but never touch a socket.
+func New() *Network {
+	return &Network{endpoints: map[string]*Endpoint{}}
 }
 
 // Addr is an address on the simulated network.
@@ -58,7 +57,7 @@ func (n *Network) Endpoint(addr string) (*Endpoint, error) {
 	defer n.mu.Unlock()
 	if addr == "" {
 		n.next++
-		addr = fmt.Sprintf("127.%d.%d.%d:7946", n.prefix[0], n.prefix[1]+byte(n.next/250), n.next%250+1)
+		addr = fmt.Sprintf("127.77.%d.%d:7946", n.next/250%256, n.next%250+1)
 	}
 	if _, taken := n.endpoints[addr]; taken {
 		return nil, fmt.Errorf("sim: address %s is in use", addr)

@@ -1,0 +1,691 @@
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/clusterscript/clusterscript/runtime"
+)
+
+// Node statuses as the runner sees them (SPEC §4.1).
+const (
+	Running = "running"
+	Stopped = "stopped"
+	Killed  = "killed"
+)
+
+// Runner-side event kinds.
+const (
+	EventStart     = "start"
+	EventStop      = "stop"
+	EventKill      = "kill"
+	EventPartition = "partition"
+	EventHeal      = "heal"
+)
+
+// Options configure a new cluster.
+type Options struct {
+	Name    string
+	Cookie  string // empty: a fresh random cookie
+	Profile runtime.Profile
+	Seed    int64
+	// Nodes are the names of the nodes to start.
+	Nodes []string
+}
+
+// Cluster is the runner's handle on a set of nodes of one backend.
+type Cluster struct {
+	name     string
+	cookie   string
+	profile  runtime.Profile
+	seed     int64
+	launcher Launcher
+
+	mu      sync.Mutex
+	nodes   []*Node
+	events  []runtime.Event
+	groups  [][]string // current partition, by name
+	links   map[[2]string]runtime.LinkFault
+	clients map[string]*runtime.Client // by cookie
+}
+
+// Node is one node of a cluster as the runner sees it.
+type Node struct {
+	c      *Cluster
+	name   string
+	cookie string
+
+	mu     sync.Mutex
+	proc   Process
+	addr   string
+	status string
+	seen   []runtime.Event // the node's own event log, as last fetched
+}
+
+// NewCookie returns a fresh random cookie.
+func NewCookie() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Start launches the nodes of opts, then asks each to join the others. It
+// returns once every node is running and has joined, not necessarily
+// converged. On error every node it started is stopped.
+func Start(ctx context.Context, l Launcher, opts Options) (*Cluster, error) {
+	if opts.Cookie == "" {
+		opts.Cookie = NewCookie()
+	}
+	if opts.Name == "" {
+		opts.Name = "cluster"
+	}
+	seen := map[string]bool{}
+	for _, n := range opts.Nodes {
+		if n == "" || seen[n] {
+			return nil, fmt.Errorf("cluster %s: node names must be unique and non-empty, got %q", opts.Name, opts.Nodes)
+		}
+		seen[n] = true
+	}
+	c := &Cluster{
+		name:     opts.Name,
+		cookie:   opts.Cookie,
+		profile:  opts.Profile,
+		seed:     opts.Seed,
+		launcher: l,
+		links:    map[[2]string]runtime.LinkFault{},
+		clients:  map[string]*runtime.Client{},
+	}
+	nodes := make([]*Node, len(opts.Nodes))
+	errs := make([]error, len(opts.Nodes))
+	var wg sync.WaitGroup
+	for i, name := range opts.Nodes {
+		nodes[i] = &Node{c: c, name: name, cookie: opts.Cookie}
+		wg.Add(1)
+		go func(n *Node) {
+			defer wg.Done()
+			errs[i] = n.launch("")
+		}(nodes[i])
+	}
+	wg.Wait()
+	c.nodes = nodes
+	if err := errors.Join(errs...); err != nil {
+		c.Stop()
+		return nil, fmt.Errorf("start cluster %s: %w", c.name, err)
+	}
+	if err := c.joinAll(ctx, nodes); err != nil {
+		c.Stop()
+		return nil, fmt.Errorf("start cluster %s: %w", c.name, err)
+	}
+	return c, nil
+}
+
+// joinAll asks every node to join the others. The runner knows every
+// address, so nobody waits for gossip to discover peers: small clusters
+// join everyone directly; larger ones join a seed in two rounds (the second
+// fetches the seed's then complete member list).
+func (c *Cluster) joinAll(ctx context.Context, nodes []*Node) error {
+	if len(nodes) < 2 {
+		return nil
+	}
+	var addrs []string
+	for _, n := range nodes {
+		addrs = append(addrs, n.Addr())
+	}
+	rounds := [][]string{addrs}
+	if len(nodes) > 8 {
+		seed := []string{addrs[0]}
+		rounds = [][]string{seed, seed}
+	}
+	for _, targets := range rounds {
+		errs := make([]error, len(nodes))
+		var wg sync.WaitGroup
+		for i, n := range nodes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = n.join(ctx, targets)
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Cluster) client(cookie string) *runtime.Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cl := c.clients[cookie]
+	if cl == nil {
+		cl = runtime.NewClient(cookie, "runner", c.launcher.Dial)
+		c.clients[cookie] = cl
+	}
+	return cl
+}
+
+func (c *Cluster) record(node, kind, peer string) {
+	c.mu.Lock()
+	c.events = append(c.events, runtime.Event{At: time.Now(), Node: node, Kind: kind, Peer: peer})
+	c.mu.Unlock()
+}
+
+// Name returns the cluster's name.
+func (c *Cluster) Name() string { return c.name }
+
+// Backend returns the backend's name.
+func (c *Cluster) Backend() string { return c.launcher.Backend() }
+
+// Cookie returns the cluster's cookie.
+func (c *Cluster) Cookie() string { return c.cookie }
+
+// Nodes returns every node started in the cluster, in start order.
+func (c *Cluster) Nodes() []*Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.nodes)
+}
+
+// Node returns the named node.
+func (c *Cluster) Node(name string) (*Node, error) {
+	for _, n := range c.Nodes() {
+		if n.name == name {
+			return n, nil
+		}
+	}
+	var names []string
+	for _, n := range c.Nodes() {
+		names = append(names, n.name)
+	}
+	return nil, fmt.Errorf("cluster %s has no node %q (nodes: %s)", c.name, name, strings.Join(names, ", "))
+}
+
+func (c *Cluster) running() []*Node {
+	var out []*Node
+	for _, n := range c.Nodes() {
+		if n.Status() == Running {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// AddNode starts one more node and joins it to the running ones. With a
+// cookie other than the cluster's the join fails, the node is stopped, and
+// the error says the cookies differ.
+func (c *Cluster) AddNode(ctx context.Context, name, cookie string) (*Node, error) {
+	if name == "" {
+		name = c.freeName()
+	}
+	if _, err := c.Node(name); err == nil {
+		return nil, fmt.Errorf("cluster %s already has a node %q", c.name, name)
+	}
+	if cookie == "" {
+		cookie = c.cookie
+	}
+	n := &Node{c: c, name: name, cookie: cookie}
+	if err := n.launch(""); err != nil {
+		return nil, err
+	}
+	var addrs []string
+	for _, p := range c.running() {
+		addrs = append(addrs, p.Addr())
+	}
+	if err := n.join(ctx, addrs); err != nil {
+		_ = n.proc.Kill()
+		if errors.Is(err, runtime.ErrCookieMismatch) || strings.Contains(err.Error(), runtime.ErrCookieMismatch.Error()) {
+			return nil, fmt.Errorf("add node %s to cluster %s: its cookie differs from the cluster's: %w", name, c.name, err)
+		}
+		return nil, fmt.Errorf("add node %s to cluster %s: %w", name, c.name, err)
+	}
+	c.mu.Lock()
+	c.nodes = append(c.nodes, n)
+	c.mu.Unlock()
+	c.pushFaults(ctx)
+	return n, nil
+}
+
+func (c *Cluster) freeName() string {
+	for i := len(c.Nodes()) + 1; ; i++ {
+		name := fmt.Sprintf("n%d", i)
+		if _, err := c.Node(name); err != nil {
+			return name
+		}
+	}
+}
+
+// View is one node's view of the cluster, fetched over its control methods.
+type View = runtime.NodeView
+
+// Views fetches every running node's view in parallel.
+func (c *Cluster) Views(ctx context.Context) (map[string]View, map[string]error) {
+	nodes := c.running()
+	views := make([]View, len(nodes))
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			views[i], errs[i] = n.View(ctx)
+		}()
+	}
+	wg.Wait()
+	vs, es := map[string]View{}, map[string]error{}
+	for i, n := range nodes {
+		if errs[i] != nil {
+			es[n.name] = errs[i]
+		} else {
+			vs[n.name] = views[i]
+		}
+	}
+	return vs, es
+}
+
+// WaitConverged waits until every running node sees exactly the running
+// nodes as alive members, and returns how long that took. On timeout the
+// error shows each node's view.
+func (c *Cluster) WaitConverged(ctx context.Context, timeout time.Duration) (time.Duration, error) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		views, errs, want, ok := c.converged(ctx)
+		if ok {
+			return time.Since(start), nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, &NotConvergedError{Cluster: c.name, After: time.Since(start), Want: want, Views: views, Errors: errs}
+		case <-tick.C:
+		}
+	}
+}
+
+func (c *Cluster) converged(ctx context.Context) (map[string]View, map[string]error, []string, bool) {
+	var want []string
+	for _, n := range c.running() {
+		want = append(want, n.name)
+	}
+	sort.Strings(want)
+	views, errs := c.Views(ctx)
+	if len(errs) > 0 || len(views) != len(want) {
+		return views, errs, want, false
+	}
+	for _, v := range views {
+		if !slices.Equal(v.Members, want) {
+			return views, errs, want, false
+		}
+	}
+	return views, errs, want, true
+}
+
+// NotConvergedError reports a cluster that did not converge in time, with
+// every node's view.
+type NotConvergedError struct {
+	Cluster string
+	After   time.Duration
+	Want    []string
+	Views   map[string]View
+	Errors  map[string]error
+}
+
+func (e *NotConvergedError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "cluster %s did not converge in %s: want every running node to see [%s]", e.Cluster, e.After.Round(time.Millisecond), strings.Join(e.Want, " "))
+	var names []string
+	for n := range e.Views {
+		names = append(names, n)
+	}
+	for n := range e.Errors {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err, ok := e.Errors[n]; ok {
+			fmt.Fprintf(&b, "\n  %s: no answer: %v", n, err)
+			continue
+		}
+		v := e.Views[n]
+		fmt.Fprintf(&b, "\n  %s sees [%s] as %s (%s)", n, strings.Join(v.Members, " "), v.Mode, v.Partition)
+	}
+	return b.String()
+}
+
+// Events returns the runner's events and every node's observed events, in
+// time order.
+func (c *Cluster) Events(ctx context.Context) []runtime.Event {
+	c.Views(ctx) // refreshes each running node's log
+	c.mu.Lock()
+	all := slices.Clone(c.events)
+	c.mu.Unlock()
+	for _, n := range c.Nodes() {
+		n.mu.Lock()
+		all = append(all, n.seen...)
+		n.mu.Unlock()
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].At.Before(all[j].At) })
+	return all
+}
+
+// Partition splits the cluster: nodes in different groups exchange no
+// traffic. Nodes named in no group form one more group.
+func (c *Cluster) Partition(ctx context.Context, groups [][]string) error {
+	inGroup := map[string]bool{}
+	for _, g := range groups {
+		for _, name := range g {
+			if _, err := c.Node(name); err != nil {
+				return fmt.Errorf("partition: %w", err)
+			}
+			if inGroup[name] {
+				return fmt.Errorf("partition: node %q is in more than one group", name)
+			}
+			inGroup[name] = true
+		}
+	}
+	var rest []string
+	for _, n := range c.Nodes() {
+		if !inGroup[n.name] {
+			rest = append(rest, n.name)
+		}
+	}
+	groups = slices.Clone(groups)
+	if len(rest) > 0 {
+		groups = append(groups, rest)
+	}
+	c.mu.Lock()
+	c.groups = groups
+	c.mu.Unlock()
+	for _, n := range c.running() {
+		c.record(n.name, EventPartition, "")
+	}
+	return c.pushFaults(ctx)
+}
+
+// SetLink degrades the link between a and b, both directions.
+func (c *Cluster) SetLink(ctx context.Context, a, b string, latency, jitter time.Duration, loss float64) error {
+	if loss < 0 || loss > 1 {
+		return fmt.Errorf("set_link: loss must be between 0.0 and 1.0, got %v", loss)
+	}
+	if latency < 0 || jitter < 0 {
+		return fmt.Errorf("set_link: latency and jitter must not be negative")
+	}
+	if a == b {
+		return fmt.Errorf("set_link: a link needs two different nodes, got %q twice", a)
+	}
+	for _, name := range []string{a, b} {
+		if _, err := c.Node(name); err != nil {
+			return fmt.Errorf("set_link: %w", err)
+		}
+	}
+	c.mu.Lock()
+	for _, k := range [][2]string{{a, b}, {b, a}} {
+		c.links[k] = runtime.LinkFault{Latency: latency, Jitter: jitter, Loss: loss}
+	}
+	c.mu.Unlock()
+	return c.pushFaults(ctx)
+}
+
+// Heal removes every partition and link fault.
+func (c *Cluster) Heal(ctx context.Context) error {
+	c.mu.Lock()
+	c.groups = nil
+	c.links = map[[2]string]runtime.LinkFault{}
+	c.mu.Unlock()
+	for _, n := range c.running() {
+		c.record(n.name, EventHeal, "")
+	}
+	return c.pushFaults(ctx)
+}
+
+// faultsFor renders the cluster's faults as node name sees them.
+func (c *Cluster) faultsFor(name string) runtime.Faults {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f := runtime.Faults{Seed: c.seed}
+	group := -1
+	for i, g := range c.groups {
+		if slices.Contains(g, name) {
+			group = i
+		}
+	}
+	for _, n := range c.nodes {
+		if n.name == name {
+			continue
+		}
+		peer := runtime.Peer{Name: n.name, Addr: n.Addr()}
+		if group >= 0 && !slices.Contains(c.groups[group], n.name) {
+			f.Blocked = append(f.Blocked, peer)
+		}
+		if l, ok := c.links[[2]string{name, n.name}]; ok {
+			l.Peer = peer
+			f.Links = append(f.Links, l)
+		}
+	}
+	return f
+}
+
+// pushFaults sends every running node its faults.
+func (c *Cluster) pushFaults(ctx context.Context) error {
+	nodes := c.running()
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = n.call(ctx, "ctl.faults", c.faultsFor(n.name), nil)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// FaultDecisions returns, per node and peer, the first loss decisions the
+// node's fault layer took.
+func (c *Cluster) FaultDecisions(ctx context.Context) (map[string]map[string][]bool, error) {
+	out := map[string]map[string][]bool{}
+	for _, n := range c.running() {
+		var d map[string][]bool
+		if err := n.call(ctx, "ctl.fault_decisions", nil, &d); err != nil {
+			return nil, err
+		}
+		out[n.name] = d
+	}
+	return out, nil
+}
+
+// Stop stops every running node gracefully, in parallel, and releases the
+// cluster. It is safe to call more than once.
+func (c *Cluster) Stop() {
+	var wg sync.WaitGroup
+	for _, n := range c.Nodes() {
+		if n == nil || n.Status() != Running {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			_ = n.Stop(ctx)
+		}()
+	}
+	wg.Wait()
+	c.mu.Lock()
+	for _, cl := range c.clients {
+		cl.Close()
+	}
+	c.mu.Unlock()
+	c.launcher.Close()
+}
+
+// Kill kills every running node abruptly. It is what a timed-out case gets.
+func (c *Cluster) Kill() {
+	var wg sync.WaitGroup
+	for _, n := range c.running() {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = n.Kill() }()
+	}
+	wg.Wait()
+	c.launcher.Close()
+}
+
+func (n *Node) launch(addr string) error {
+	proc, err := n.c.launcher.Launch(NodeSpec{Name: n.name, Cluster: n.c.name, Cookie: n.cookie, Profile: n.c.profile, Addr: addr})
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.proc, n.addr, n.status = proc, proc.Addr(), Running
+	n.mu.Unlock()
+	n.c.record(n.name, EventStart, "")
+	return nil
+}
+
+func (n *Node) join(ctx context.Context, addrs []string) error {
+	return n.call(ctx, "ctl.join", addrs, nil)
+}
+
+// call runs a control method on the node.
+func (n *Node) call(ctx context.Context, method string, params, result any) error {
+	if s := n.Status(); s != Running {
+		return fmt.Errorf("node %s is %s", n.name, s)
+	}
+	if err := n.c.client(n.cookie).Call(ctx, n.Addr(), method, params, result); err != nil {
+		return fmt.Errorf("node %s: %w", n.name, err)
+	}
+	return nil
+}
+
+// Call runs an RPC method on the node (arsenal operations and the like).
+func (n *Node) Call(ctx context.Context, method string, params, result any) error {
+	return n.call(ctx, method, params, result)
+}
+
+// Name returns the node's name.
+func (n *Node) Name() string { return n.name }
+
+// Cluster returns the node's cluster.
+func (n *Node) Cluster() *Cluster { return n.c }
+
+// Addr returns the node's address.
+func (n *Node) Addr() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.addr
+}
+
+// PID returns the OS process id of a real node, 0 for a simulated one.
+func (n *Node) PID() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.proc == nil {
+		return 0
+	}
+	return n.proc.PID()
+}
+
+// Status returns running, stopped or killed.
+func (n *Node) Status() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.status
+}
+
+// View fetches the node's view of the cluster (and keeps its event log).
+func (n *Node) View(ctx context.Context) (View, error) {
+	var v View
+	if err := n.call(ctx, "ctl.view", nil, &v); err != nil {
+		return v, err
+	}
+	n.mu.Lock()
+	n.seen = v.Events
+	n.mu.Unlock()
+	return v, nil
+}
+
+// Members returns the sorted names of the members the node sees alive.
+func (n *Node) Members(ctx context.Context) ([]string, error) {
+	v, err := n.View(ctx)
+	return v.Members, err
+}
+
+// Mode returns the node's mode.
+func (n *Node) Mode(ctx context.Context) (string, error) {
+	v, err := n.View(ctx)
+	return v.Mode, err
+}
+
+func (n *Node) end(status string, f func(Process) error) error {
+	n.mu.Lock()
+	if n.status != Running {
+		s := n.status
+		n.mu.Unlock()
+		return fmt.Errorf("node %s is already %s", n.name, s)
+	}
+	proc := n.proc
+	n.mu.Unlock()
+	err := f(proc)
+	n.mu.Lock()
+	n.status = status
+	n.mu.Unlock()
+	return err
+}
+
+// Kill ends the node abruptly: no leave message.
+func (n *Node) Kill() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	_, _ = n.View(ctx) // keep its event log
+	cancel()
+	err := n.end(Killed, Process.Kill)
+	n.c.record(n.name, EventKill, "")
+	return err
+}
+
+// Stop leaves the cluster gracefully, then stops the node.
+func (n *Node) Stop(ctx context.Context) error {
+	_, _ = n.View(ctx)
+	leaveErr := n.call(ctx, "ctl.leave", nil, nil)
+	err := n.end(Stopped, Process.Exit)
+	n.c.record(n.name, EventStop, "")
+	return errors.Join(leaveErr, err)
+}
+
+// Restart starts a stopped or killed node again under the same name (and
+// address when it is free) and joins it to the running nodes.
+func (n *Node) Restart(ctx context.Context) error {
+	if s := n.Status(); s == Running {
+		return fmt.Errorf("restart %s: it is running", n.name)
+	}
+	if err := n.launch(n.Addr()); err != nil {
+		return fmt.Errorf("restart %s: %w", n.name, err)
+	}
+	if err := n.call(ctx, "ctl.faults", n.c.faultsFor(n.name), nil); err != nil {
+		return fmt.Errorf("restart %s: %w", n.name, err)
+	}
+	var addrs []string
+	for _, p := range n.c.running() {
+		if p != n {
+			addrs = append(addrs, p.Addr())
+		}
+	}
+	if len(addrs) == 0 {
+		return nil
+	}
+	if err := n.join(ctx, addrs); err != nil {
+		return fmt.Errorf("restart %s: %w", n.name, err)
+	}
+	return n.c.pushFaults(ctx)
+}

@@ -1,0 +1,62 @@
+package cluster
+
+import (
+	"net"
+	"time"
+
+	"github.com/clusterscript/clusterscript/runtime"
+	"github.com/clusterscript/clusterscript/sim"
+)
+
+// SimLauncher starts simulated nodes: runtime nodes in this process on one
+// in-memory network per cluster.
+type SimLauncher struct {
+	nw *sim.Network
+}
+
+// NewSimLauncher returns a launcher with a fresh network.
+func NewSimLauncher() *SimLauncher {
+	return &SimLauncher{nw: sim.New()}
+}
+
+// Backend implements Launcher.
+func (l *SimLauncher) Backend() string { return "sim" }
+
+// Launch implements Launcher.
+func (l *SimLauncher) Launch(spec NodeSpec) (Process, error) {
+	ep, err := l.nw.Endpoint(spec.Addr)
+	if err != nil && spec.Addr != "" {
+		ep, err = l.nw.Endpoint("")
+	}
+	if err != nil {
+		return nil, err
+	}
+	n, err := runtime.Start(runtime.Config{
+		Name:      spec.Name,
+		Cookie:    spec.Cookie,
+		Cluster:   spec.Cluster,
+		Profile:   spec.Profile,
+		Network:   ep,
+		Simulated: true,
+	})
+	if err != nil {
+		ep.Close()
+		return nil, err
+	}
+	return simProcess{n}, nil
+}
+
+// Dial implements Launcher.
+func (l *SimLauncher) Dial(addr string, timeout time.Duration) (net.Conn, error) {
+	return l.nw.Dial(addr, timeout)
+}
+
+// Close implements Launcher.
+func (l *SimLauncher) Close() {}
+
+type simProcess struct{ n *runtime.Node }
+
+func (p simProcess) Addr() string { return p.n.Addr() }
+func (p simProcess) PID() int     { return 0 }
+func (p simProcess) Kill() error  { p.n.Shutdown(); return nil }
+func (p simProcess) Exit() error  { p.n.Shutdown(); return nil }
