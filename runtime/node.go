@@ -72,7 +72,7 @@ func Start(cfg Config) (*Node, error) {
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.tr = newTransport(cfg.Network, n.faults)
-	n.client = NewClient(cfg.Cookie, cfg.Name, n.tr.dialRPC)
+	n.client = NewClient(cfg.Cookie, cfg.Name, n.tr.dialStream)
 	n.rpc = &rpcServer{key: DeriveKey(cfg.Cookie, "rpc"), self: cfg.Name, handlers: map[string]Handler{}, ctx: n.ctx}
 	n.registerControl()
 

@@ -271,6 +271,10 @@ func (cl *Client) get(ctx context.Context, addr string) (*clientConn, error) {
 		return nil, err
 	}
 	_ = raw.SetDeadline(time.Now().Add(timeout))
+	if _, err := raw.Write([]byte{rpcTag}); err != nil {
+		raw.Close()
+		return nil, err
+	}
 	peer, err := clientHandshake(raw, cl.key, cl.self)
 	if err != nil {
 		raw.Close()

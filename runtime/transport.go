@@ -115,17 +115,9 @@ func (t *transport) DialAddressTimeout(a memberlist.Address, timeout time.Durati
 // StreamCh implements memberlist.Transport.
 func (t *transport) StreamCh() <-chan net.Conn { return t.streams }
 
-// dialRPC opens an RPC stream to addr through the fault layer.
-func (t *transport) dialRPC(addr string, timeout time.Duration) (net.Conn, error) {
-	c, err := t.faults.dial(t.nw, addr, timeout)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := c.Write([]byte{rpcTag}); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return c, nil
+// dialStream opens a raw stream to addr through the fault layer.
+func (t *transport) dialStream(addr string, timeout time.Duration) (net.Conn, error) {
+	return t.faults.dial(t.nw, addr, timeout)
 }
 
 // Shutdown implements memberlist.Transport. memberlist calls it from its

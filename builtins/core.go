@@ -1,0 +1,241 @@
+package builtins
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+)
+
+// SkipError ends a case as skipped.
+type SkipError struct{ Reason string }
+
+func (e *SkipError) Error() string { return "skipped: " + e.Reason }
+
+// AssertionError is a failed assertion, with the position of the call.
+type AssertionError struct {
+	Pos string // file:line:col of the assertion
+	Msg string
+}
+
+func (e *AssertionError) Error() string { return e.Pos + ": " + e.Msg }
+
+// callerPos is the file:line:col of the Starlark call to the running builtin.
+func callerPos(thread *starlark.Thread) string {
+	if thread.CallStackDepth() < 2 {
+		return "?"
+	}
+	return thread.CallFrame(1).Pos.String()
+}
+
+func sleepFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var dv starlark.Value
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "duration", &dv); err != nil {
+		return nil, err
+	}
+	d, err := duration(b.Name(), "duration", dv)
+	if err != nil {
+		return nil, err
+	}
+	s, err := session(thread)
+	if err != nil {
+		return nil, err
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return starlark.None, nil
+	case <-s.ctx().Done():
+		return nil, fmt.Errorf("sleep interrupted: %w", s.ctx().Err())
+	}
+}
+
+func waitUntil(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var fn starlark.Callable
+	var timeoutV, intervalV starlark.Value = starlark.String("5s"), starlark.String("20ms")
+	var msg starlark.Value = starlark.None
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "fn", &fn, "timeout?", &timeoutV, "interval?", &intervalV, "msg?", &msg); err != nil {
+		return nil, err
+	}
+	timeout, err := duration(b.Name(), "timeout", timeoutV)
+	if err != nil {
+		return nil, err
+	}
+	interval, err := duration(b.Name(), "interval", intervalV)
+	if err != nil {
+		return nil, err
+	}
+	s, err := session(thread)
+	if err != nil {
+		return nil, err
+	}
+	pos := callerPos(thread)
+	deadline := time.Now().Add(timeout)
+	var last starlark.Value = starlark.None
+	for {
+		v, err := starlark.Call(thread, fn, nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		if v.Truth() {
+			return v, nil
+		}
+		last = v
+		if time.Now().After(deadline) {
+			text := "condition not met"
+			if m, ok := msg.(starlark.String); ok {
+				text = string(m)
+			}
+			return nil, &AssertionError{Pos: pos, Msg: fmt.Sprintf("wait_until: %s after %s (last value: %s)", text, timeout, last.String())}
+		}
+		select {
+		case <-time.After(interval):
+		case <-s.ctx().Done():
+			return nil, fmt.Errorf("wait_until interrupted: %w", s.ctx().Err())
+		}
+	}
+}
+
+func logFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if len(kwargs) > 0 {
+		return nil, fmt.Errorf("%s: unexpected keyword argument %s", b.Name(), kwargs[0][0])
+	}
+	parts := make([]string, len(args))
+	for i, a := range args {
+		if s, ok := a.(starlark.String); ok {
+			parts[i] = string(s)
+		} else {
+			parts[i] = a.String()
+		}
+	}
+	if s, err := session(thread); err == nil && s.Log != nil {
+		s.Log(strings.Join(parts, " "))
+	}
+	return starlark.None, nil
+}
+
+func skipFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var reason string
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "reason", &reason); err != nil {
+		return nil, err
+	}
+	return nil, &SkipError{Reason: reason}
+}
+
+// IsSkip reports whether err ends a case as skipped, and why.
+func IsSkip(err error) (string, bool) {
+	var s *SkipError
+	if errors.As(err, &s) {
+		return s.Reason, true
+	}
+	return "", false
+}
+
+func assertFail(thread *starlark.Thread, msg starlark.Value, format string, args ...any) error {
+	text := fmt.Sprintf(format, args...)
+	if m, ok := msg.(starlark.String); ok && m != "" {
+		text = string(m) + ": " + text
+	}
+	return &AssertionError{Pos: callerPos(thread), Msg: text}
+}
+
+func assertBinary(name string, test func(a, b starlark.Value) (bool, error), describe string) *starlark.Builtin {
+	return starlark.NewBuiltin("assert."+name, func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		var x, y starlark.Value
+		var msg starlark.Value = starlark.None
+		if err := starlark.UnpackArgs(b.Name(), args, kwargs, "a", &x, "b", &y, "msg?", &msg); err != nil {
+			return nil, err
+		}
+		ok, err := test(x, y)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", b.Name(), err)
+		}
+		if !ok {
+			return nil, assertFail(thread, msg, "%s failed: %s %s %s", b.Name(), x.String(), describe, y.String())
+		}
+		return starlark.None, nil
+	})
+}
+
+func compare(op func(int) bool) func(a, b starlark.Value) (bool, error) {
+	return func(a, b starlark.Value) (bool, error) {
+		c, err := starlark.Compare(syntax.LT, a, b)
+		if err != nil {
+			return false, err
+		}
+		gt, err := starlark.Compare(syntax.GT, a, b)
+		if err != nil {
+			return false, err
+		}
+		switch {
+		case c:
+			return op(-1), nil
+		case gt:
+			return op(1), nil
+		}
+		return op(0), nil
+	}
+}
+
+func assertTruth(name string, want bool) *starlark.Builtin {
+	return starlark.NewBuiltin("assert."+name, func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		var x starlark.Value
+		var msg starlark.Value = starlark.None
+		if err := starlark.UnpackArgs(b.Name(), args, kwargs, "x", &x, "msg?", &msg); err != nil {
+			return nil, err
+		}
+		if bool(x.Truth()) != want {
+			return nil, assertFail(thread, msg, "%s failed: got %s, want a %s value", b.Name(), x.String(), map[bool]string{true: "truthy", false: "falsy"}[want])
+		}
+		return starlark.None, nil
+	})
+}
+
+func assertContains(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var container, x starlark.Value
+	var msg starlark.Value = starlark.None
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "container", &container, "x", &x, "msg?", &msg); err != nil {
+		return nil, err
+	}
+	in, err := starlark.Binary(syntax.IN, x, container)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+	}
+	if !in.Truth() {
+		return nil, assertFail(thread, msg, "%s failed: %s not in %s", b.Name(), x.String(), container.String())
+	}
+	return starlark.None, nil
+}
+
+func assertFails(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var fn starlark.Callable
+	var pattern string
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "fn", &fn, "pattern", &pattern); err != nil {
+		return nil, err
+	}
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return nil, fmt.Errorf("%s: bad pattern %q: %w", b.Name(), pattern, err)
+	}
+	_, err = starlark.Call(thread, fn, nil, nil)
+	if err == nil {
+		return nil, assertFail(thread, starlark.None, "%s failed: the call succeeded, want an error matching %q", b.Name(), pattern)
+	}
+	if _, skip := IsSkip(err); skip {
+		return nil, err
+	}
+	text := err.Error()
+	var ee *starlark.EvalError
+	if errors.As(err, &ee) {
+		text = ee.Msg
+	}
+	if !re.MatchString(text) {
+		return nil, assertFail(thread, starlark.None, "%s failed: error %q does not match %q", b.Name(), text, pattern)
+	}
+	return starlark.String(text), nil
+}

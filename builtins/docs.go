@@ -1,0 +1,149 @@
+package builtins
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"go.starlark.net/starlark"
+)
+
+// Doc describes one builtin: the single source for Predeclared, the REPL's
+// completion and `clusterscript docs`.
+type Doc struct {
+	// Module is the module the builtin lives in ("" for top level).
+	Module string
+	// Receiver is "cluster" or "node" for methods of those values.
+	Receiver string
+	// Name is the builtin's name.
+	Name string
+	// Signature is how it is called, with defaults.
+	Signature string
+	// Summary says what it does.
+	Summary string
+
+	fn starlark.Value
+}
+
+func (d Doc) value() starlark.Value { return d.fn }
+
+// Qualified is the name as written in a scenario.
+func (d Doc) Qualified() string {
+	switch {
+	case d.Module != "":
+		return d.Module + "." + d.Name
+	case d.Receiver == "cluster":
+		return "c." + d.Name
+	case d.Receiver == "node":
+		return "n." + d.Name
+	}
+	return d.Name
+}
+
+func builtin(name string, fn func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error)) *starlark.Builtin {
+	return starlark.NewBuiltin(name, fn)
+}
+
+func cmp(f func(int) bool) func(a, b starlark.Value) (bool, error) { return compare(f) }
+
+// Docs lists every builtin, in reference order.
+func Docs() []Doc {
+	docs := []Doc{
+		{Name: "sleep", Signature: "sleep(duration)", Summary: "Sleep for a duration such as \"150ms\"; honours the case's timeout and Ctrl-C.", fn: builtin("sleep", sleepFn)},
+		{Name: "wait_until", Signature: `wait_until(fn, timeout="5s", interval="20ms", msg=None)`, Summary: "Call fn until it returns a truthy value and return that value; on timeout fail with msg and the last value.", fn: builtin("wait_until", waitUntil)},
+		{Name: "log", Signature: "log(*args)", Summary: "Print a line attributed to the case (shown with -v and on failure).", fn: builtin("log", logFn)},
+		{Name: "skip", Signature: "skip(reason)", Summary: "End the case as skipped.", fn: builtin("skip", skipFn)},
+
+		{Module: "assert", Name: "eq", Signature: "assert.eq(a, b, msg=None)", Summary: "Fail unless a == b; reports both values and the call's file:line:col.", fn: assertBinary("eq", func(a, b starlark.Value) (bool, error) { return starlark.Equal(a, b) }, "!=")},
+		{Module: "assert", Name: "ne", Signature: "assert.ne(a, b, msg=None)", Summary: "Fail unless a != b.", fn: assertBinary("ne", func(a, b starlark.Value) (bool, error) { eq, err := starlark.Equal(a, b); return !eq, err }, "==")},
+		{Module: "assert", Name: "lt", Signature: "assert.lt(a, b, msg=None)", Summary: "Fail unless a < b.", fn: assertBinary("lt", cmp(func(c int) bool { return c < 0 }), "is not <")},
+		{Module: "assert", Name: "le", Signature: "assert.le(a, b, msg=None)", Summary: "Fail unless a <= b.", fn: assertBinary("le", cmp(func(c int) bool { return c <= 0 }), "is not <=")},
+		{Module: "assert", Name: "gt", Signature: "assert.gt(a, b, msg=None)", Summary: "Fail unless a > b.", fn: assertBinary("gt", cmp(func(c int) bool { return c > 0 }), "is not >")},
+		{Module: "assert", Name: "ge", Signature: "assert.ge(a, b, msg=None)", Summary: "Fail unless a >= b.", fn: assertBinary("ge", cmp(func(c int) bool { return c >= 0 }), "is not >=")},
+		{Module: "assert", Name: "true", Signature: "assert.true(x, msg=None)", Summary: "Fail unless x is truthy.", fn: assertTruth("true", true)},
+		{Module: "assert", Name: "false", Signature: "assert.false(x, msg=None)", Summary: "Fail unless x is falsy.", fn: assertTruth("false", false)},
+		{Module: "assert", Name: "contains", Signature: "assert.contains(container, x, msg=None)", Summary: "Fail unless x in container.", fn: builtin("assert.contains", assertContains)},
+		{Module: "assert", Name: "fails", Signature: "assert.fails(fn, pattern)", Summary: "Call fn; fail unless it fails with an error matching the regexp pattern. Returns the error message.", fn: builtin("assert.fails", assertFails)},
+
+		{Module: "cluster", Name: "start", Signature: `cluster.start(nodes=3, backend=None, cookie=None, profile="test", name=None, topology=None)`, Summary: "Start a cluster (nodes: a count or a list of names; backend \"sim\" or \"real\", default the run's --backend) and return it once every node runs and has been asked to join.", fn: builtin("cluster.start", clusterStart)},
+	}
+	docs = append(docs, methodDocs("cluster", clusterMethods, clusterMethodDocs)...)
+	docs = append(docs, methodDocs("node", nodeMethods, nodeMethodDocs)...)
+	docs = append(docs, moreDocs()...)
+	return docs
+}
+
+var clusterMethodDocs = map[string][2]string{
+	"nodes":          {"c.nodes()", "Every node started in the cluster, in start order (running or not)."},
+	"node":           {"c.node(name)", "The node of that name."},
+	"add_node":       {"c.add_node(name=None, cookie=None)", "Start one more node joined to the others and return it; with another cookie the join fails saying the cookies differ."},
+	"wait_converged": {`c.wait_converged(timeout="10s")`, "Wait until every running node sees exactly the running nodes alive; return the time taken; on timeout fail showing each node's view."},
+	"partition":      {"c.partition(*groups)", "Split the network: nodes in different groups exchange no traffic; nodes in no group form one more group."},
+	"set_link":       {`c.set_link(a, b, latency="0ms", jitter="0ms", loss=0.0)`, "Degrade the link between two nodes, both directions."},
+	"heal":           {"c.heal()", "Remove every partition and link fault."},
+	"events":         {"c.events()", "Events {at, node, kind, peer} in time order; kind is start, stop, kill, join, leave, fail, partition or heal."},
+	"stop":           {"c.stop()", "Stop every node (also done when the case ends)."},
+}
+
+var nodeMethodDocs = map[string][2]string{
+	"status":  {"n.status()", `"running", "stopped" or "killed".`},
+	"members": {"n.members()", "Sorted names of the members this node sees alive, itself included."},
+	"mode":    {"n.mode()", `"single_node" when the node sees no other alive member, else "multi_node".`},
+	"kill":    {"n.kill()", "End the node abruptly (SIGKILL for a real node): no leave message."},
+	"stop":    {"n.stop()", "Leave the cluster gracefully, then stop."},
+	"restart": {"n.restart()", "Start the node again under the same name and rejoin."},
+}
+
+func methodDocs(receiver string, methods map[string]*starlark.Builtin, docs map[string][2]string) []Doc {
+	var names []string
+	for n := range methods {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []Doc
+	for _, n := range names {
+		d, ok := docs[n]
+		if !ok {
+			panic(fmt.Sprintf("builtins: %s.%s has no documentation", receiver, n))
+		}
+		out = append(out, Doc{Receiver: receiver, Name: n, Signature: d[0], Summary: d[1], fn: methods[n]})
+	}
+	return out
+}
+
+func moduleNames() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, d := range Docs() {
+		if d.Module != "" && !seen[d.Module] {
+			seen[d.Module] = true
+			out = append(out, d.Module)
+		}
+	}
+	return out
+}
+
+// Reference renders the API reference in Markdown.
+func Reference() string {
+	var b strings.Builder
+	b.WriteString("# clusterscript Starlark API reference\n\n")
+	b.WriteString("Generated by `clusterscript docs` from the builtins' own descriptions. Do not edit.\n")
+	section := ""
+	for _, d := range Docs() {
+		s := "Top-level functions"
+		switch {
+		case d.Module != "":
+			s = "Module `" + d.Module + "`"
+		case d.Receiver == "cluster":
+			s = "Cluster methods"
+		case d.Receiver == "node":
+			s = "Node methods"
+		}
+		if s != section {
+			fmt.Fprintf(&b, "\n## %s\n\n", s)
+			section = s
+		}
+		fmt.Fprintf(&b, "- `%s`: %s\n", d.Signature, d.Summary)
+	}
+	return b.String()
+}

@@ -1,0 +1,132 @@
+// Package builtins is clusterscript's Starlark surface (SPEC §4).
+//
+// Predeclared returns the names every scenario and the REPL see:
+//
+//   - functions: sleep, wait_until, log, skip, and the vars dict;
+//   - modules: assert, cluster, arsenal, horde, and the standard time,
+//     json and math;
+//   - values: *Cluster and *Node (starlark.HasAttrs), returned by
+//     cluster.start and friends.
+//
+// Everything that blocks reads the case's Session from the Starlark thread
+// (SetSession): its context is cancelled when the case times out or is
+// interrupted, and every cluster started in the case is registered with it
+// so that the case's end tears it down, pass or fail.
+//
+// Every builtin describes itself (Docs); `clusterscript docs`, the REPL's
+// completion and docs/reference.md are generated from those descriptions.
+package builtins
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"go.starlark.net/starlark"
+
+	"github.com/clusterscript/clusterscript/cluster"
+	"github.com/clusterscript/clusterscript/runtime"
+)
+
+// Topology is a named cluster shape from the configuration file.
+type Topology struct {
+	Nodes     int
+	Backend   string
+	Profile   string
+	CookieEnv string
+}
+
+// Session is what the builtins of one case share: its context, the run's
+// settings, and the clusters it started.
+type Session struct {
+	// Ctx is cancelled when the case ends, times out or is interrupted.
+	Ctx context.Context
+	// Backend is the default backend for cluster.start ("sim" or "real").
+	Backend string
+	// Binary is the clusterscript executable real nodes run as.
+	Binary string
+	// Seed seeds fault decisions.
+	Seed int64
+	// Vars are the --var values.
+	Vars map[string]string
+	// Profiles are extra or overriding gossip profiles from the config.
+	Profiles map[string]runtime.Profile
+	// Topologies are named clusters from the config.
+	Topologies map[string]Topology
+	// Getenv reads the environment (for topologies' cookie_env).
+	Getenv func(string) string
+	// Log receives log() lines.
+	Log func(string)
+
+	mu       sync.Mutex
+	clusters []*cluster.Cluster
+}
+
+const sessionKey = "clusterscript.session"
+
+// SetSession attaches s to thread.
+func SetSession(thread *starlark.Thread, s *Session) { thread.SetLocal(sessionKey, s) }
+
+// SessionOf returns the session attached to thread, or nil.
+func SessionOf(thread *starlark.Thread) *Session {
+	s, _ := thread.Local(sessionKey).(*Session)
+	return s
+}
+
+// session returns the thread's session.
+func session(thread *starlark.Thread) (*Session, error) {
+	s, ok := thread.Local(sessionKey).(*Session)
+	if !ok || s == nil {
+		return nil, fmt.Errorf("no clusterscript session on this thread")
+	}
+	return s, nil
+}
+
+func (s *Session) ctx() context.Context {
+	if s.Ctx == nil {
+		return context.Background()
+	}
+	return s.Ctx
+}
+
+func (s *Session) addCluster(c *cluster.Cluster) {
+	s.mu.Lock()
+	s.clusters = append(s.clusters, c)
+	s.mu.Unlock()
+}
+
+// Clusters returns the clusters started in the session.
+func (s *Session) Clusters() []*cluster.Cluster {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*cluster.Cluster(nil), s.clusters...)
+}
+
+// Teardown stops every cluster the session started. A case that timed out
+// kills them instead of waiting for graceful leaves.
+func (s *Session) Teardown(abrupt bool) {
+	s.mu.Lock()
+	cs := s.clusters
+	s.clusters = nil
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if abrupt {
+				c.Kill()
+			} else {
+				c.Stop()
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func (s *Session) profile(name string) (runtime.Profile, error) {
+	if p, ok := s.Profiles[name]; ok {
+		return p, nil
+	}
+	return runtime.LookupProfile(name)
+}

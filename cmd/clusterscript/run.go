@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/fatih/color"
+	"github.com/urfave/cli/v2"
+
+	"github.com/clusterscript/clusterscript/scenario"
+)
+
+func runCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "run",
+		Usage:     "run scenario files (*.star; directories recursively; default ./scenarios)",
+		ArgsUsage: "[PATH...]",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "backend", Value: "sim", Usage: "default backend for cluster.start: sim, real, or a list such as sim,real (each file runs once per backend)"},
+			&cli.IntFlag{Name: "parallel", Aliases: []string{"j"}, Value: 1, Usage: "files to run at once"},
+			&cli.StringFlag{Name: "run", Usage: "run only cases whose name matches this regexp"},
+			&cli.DurationFlag{Name: "timeout", Value: 60 * time.Second, Usage: "per-case timeout"},
+			&cli.StringSliceFlag{Name: "var", Usage: "KEY=VALUE, available to scenarios as vars[KEY] (repeatable)"},
+			&cli.Int64Flag{Name: "seed", Usage: "seed for fault decisions (default: random, printed on failure)"},
+			&cli.BoolFlag{Name: "fail-fast", Usage: "stop after the first failed case"},
+			&cli.IntFlag{Name: "count", Value: 1, Usage: "run every case N times"},
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print log() lines as they happen"},
+			&cli.BoolFlag{Name: "no-color", Usage: "plain output (also NO_COLOR)"},
+		},
+		Action: runAction,
+	}
+}
+
+// parseBackends validates a --backend value.
+func parseBackends(v string) ([]string, error) {
+	var out []string
+	for _, b := range strings.Split(v, ",") {
+		b = strings.TrimSpace(b)
+		if b != "sim" && b != "real" {
+			return nil, fmt.Errorf("--backend: want sim, real or a list such as sim,real; got %q", v)
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+func parseVars(kvs []string) (map[string]string, error) {
+	vars := map[string]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--var: want KEY=VALUE, got %q", kv)
+		}
+		vars[k] = v
+	}
+	return vars, nil
+}
+
+func runAction(c *cli.Context) error {
+	if c.Bool("no-color") || os.Getenv("NO_COLOR") != "" {
+		color.NoColor = true
+	}
+	backends, err := parseBackends(c.String("backend"))
+	if err != nil {
+		return usage("%v", err)
+	}
+	vars, err := parseVars(c.StringSlice("var"))
+	if err != nil {
+		return usage("%v", err)
+	}
+	var re *regexp.Regexp
+	if p := c.String("run"); p != "" {
+		if re, err = regexp.Compile(p); err != nil {
+			return usage("--run: %v", err)
+		}
+	}
+	if c.Int("parallel") < 1 || c.Int("count") < 1 {
+		return usage("--parallel and --count must be at least 1")
+	}
+	seed := c.Int64("seed")
+	if !c.IsSet("seed") {
+		seed = rand.Int64N(1 << 31)
+	}
+	paths := c.Args().Slice()
+	if len(paths) == 0 {
+		paths = []string{"scenarios"}
+	}
+	files, err := scenario.Discover(paths)
+	if err != nil {
+		return usage("%v", err)
+	}
+	binary, err := os.Executable()
+	if err != nil {
+		return usage("cannot find my own executable for real nodes: %v", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	out := c.App.Writer
+	p := &printer{w: out, verbose: c.Bool("verbose")}
+	sum, err := scenario.Run(ctx, files, scenario.Options{
+		Backends: backends,
+		Binary:   binary,
+		Run:      re,
+		Timeout:  c.Duration("timeout"),
+		Vars:     vars,
+		Seed:     seed,
+		Parallel: c.Int("parallel"),
+		FailFast: c.Bool("fail-fast"),
+		Count:    c.Int("count"),
+		Report:   p.result,
+		Log:      p.log,
+	})
+	if err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
+	if sum.Failed > 0 {
+		fmt.Fprintf(out, "seed %d (replay with --seed %d)\n", seed, seed)
+	}
+	fmt.Fprintln(out, sum.Line())
+	if sum.Failed > 0 {
+		return cli.Exit("", 1)
+	}
+	if ctx.Err() != nil {
+		return cli.Exit("interrupted", 1)
+	}
+	return nil
+}
+
+// printer writes case lines whole, so parallel files never interleave
+// mid-line.
+type printer struct {
+	mu      sync.Mutex
+	w       io.Writer
+	verbose bool
+}
+
+func (p *printer) result(r scenario.Result) {
+	var b strings.Builder
+	tag := map[string]func(...any) string{
+		scenario.Pass: color.New(color.FgGreen, color.Bold).Sprint,
+		scenario.Fail: color.New(color.FgRed, color.Bold).Sprint,
+		scenario.Skip: color.New(color.FgYellow).Sprint,
+	}[r.Status]
+	fmt.Fprintf(&b, "%s %s (%s)", tag(r.Status), r.CaseID, r.Duration.Round(time.Millisecond))
+	if r.Status == scenario.Skip {
+		fmt.Fprintf(&b, ": %s", r.Message)
+	}
+	b.WriteString("\n")
+	if r.Status == scenario.Fail {
+		for _, line := range strings.Split(r.Message, "\n") {
+			fmt.Fprintf(&b, "    %s\n", line)
+		}
+		if r.Backtrace != "" {
+			for _, line := range strings.Split(strings.TrimRight(r.Backtrace, "\n"), "\n") {
+				fmt.Fprintf(&b, "    %s\n", line)
+			}
+		}
+		if !p.verbose && len(r.Logs) > 0 {
+			b.WriteString("    log:\n")
+			for _, l := range r.Logs {
+				fmt.Fprintf(&b, "      %s\n", l)
+			}
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	io.WriteString(p.w, b.String())
+}
+
+func (p *printer) log(id scenario.CaseID, line string) {
+	if !p.verbose {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, "    [%s] %s\n", id.Name, line)
+}
+
+func checkCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "check",
+		Usage:     "parse and resolve scenarios without running them; report every error",
+		ArgsUsage: "[PATH...]",
+		Action: func(c *cli.Context) error {
+			paths := c.Args().Slice()
+			if len(paths) == 0 {
+				paths = []string{"scenarios"}
+			}
+			files, err := scenario.Discover(paths)
+			if err != nil {
+				return usage("%v", err)
+			}
+			var errs []string
+			for _, f := range files {
+				for _, e := range scenario.Check(f) {
+					errs = append(errs, e.Error())
+				}
+			}
+			if len(errs) > 0 {
+				return cli.Exit(strings.Join(errs, "\n"), 2)
+			}
+			fmt.Fprintf(c.App.Writer, "%d files ok\n", len(files))
+			return nil
+		},
+	}
+}
