@@ -438,4 +438,3 @@ var nodeMethods = map[string]*starlark.Builtin{
 		return starlark.None, n.Restart(s.ctx())
 	}),
 }
-

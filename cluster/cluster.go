@@ -641,6 +641,7 @@ func (n *Node) end(status string, f func(Process) error) error {
 	n.mu.Lock()
 	n.status = status
 	n.mu.Unlock()
+	n.c.client(n.cookie).Forget(proc.Addr())
 	return err
 }
 

@@ -129,7 +129,7 @@ func (n *Node) Mode() string { return n.state.Mode() }
 func (n *Node) SetFaults(f Faults) {
 	n.faults.set(f)
 	for _, p := range f.Blocked {
-		n.client.forget(p.Addr)
+		n.client.Forget(p.Addr)
 	}
 }
 
@@ -202,6 +202,12 @@ func (n *Node) Leave(timeout time.Duration) error {
 	err := n.leave(timeout)
 	n.Shutdown()
 	return err
+}
+
+// leaveTimeout bounds how long a leave waits for its broadcast to go out;
+// when every node leaves at once nobody is left to hear it.
+func (n *Node) leaveTimeout() time.Duration {
+	return max(500*time.Millisecond, 5*n.cfg.Profile.GossipInterval)
 }
 
 // leave announces a graceful leave to every alive peer, so they record a
@@ -364,7 +370,7 @@ func (n *Node) registerControl() {
 		return nil, nil
 	})
 	n.Handle("ctl.leave", func(context.Context, json.RawMessage) (any, error) {
-		return nil, n.leave(2 * time.Second)
+		return nil, n.leave(n.leaveTimeout())
 	})
 	n.Handle("ctl.fault_decisions", func(context.Context, json.RawMessage) (any, error) {
 		return n.FaultDecisions(), nil

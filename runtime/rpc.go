@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -237,7 +238,8 @@ type Client struct {
 
 type clientConn struct {
 	net.Conn
-	peer string
+	peer   string
+	reused bool
 }
 
 // NewClient returns a client that authenticates with cookie. self names the
@@ -250,12 +252,13 @@ func NewClient(cookie, self string, dial DialFunc) *Client {
 // DefaultCallTimeout bounds a call whose context has no deadline.
 const DefaultCallTimeout = 5 * time.Second
 
-func (cl *Client) get(ctx context.Context, addr string) (*clientConn, error) {
+func (cl *Client) get(ctx context.Context, addr string, reuse bool) (*clientConn, error) {
 	cl.mu.Lock()
-	if cs := cl.idle[addr]; len(cs) > 0 {
+	if cs := cl.idle[addr]; reuse && len(cs) > 0 {
 		c := cs[len(cs)-1]
 		cl.idle[addr] = cs[:len(cs)-1]
 		cl.mu.Unlock()
+		c.reused = true
 		return c, nil
 	}
 	cl.mu.Unlock()
@@ -310,7 +313,26 @@ func (cl *Client) Call(ctx context.Context, addr, method string, params, result 
 		ctx, cancel = context.WithTimeout(ctx, DefaultCallTimeout)
 		defer cancel()
 	}
-	c, err := cl.get(ctx, addr)
+	err := cl.call(ctx, addr, method, params, result, true)
+	var stale staleConnError
+	if errors.As(err, &stale) {
+		// The peer closed an idle connection (it restarted, say): the
+		// request never reached it, so one retry on a fresh one is safe.
+		err = cl.call(ctx, addr, method, params, result, false)
+	}
+	if errors.As(err, &stale) {
+		err = cl.wrap(ctx, addr, method, stale.err)
+	}
+	return err
+}
+
+// staleConnError is a failure to write a request on a reused connection.
+type staleConnError struct{ err error }
+
+func (e staleConnError) Error() string { return e.err.Error() }
+
+func (cl *Client) call(ctx context.Context, addr, method string, params, result any, reuse bool) error {
+	c, err := cl.get(ctx, addr, reuse)
 	if err != nil {
 		return cl.wrap(ctx, addr, method, err)
 	}
@@ -329,6 +351,15 @@ func (cl *Client) Call(ctx context.Context, addr, method string, params, result 
 	err = writeFrame(c, request{Method: method, Params: p, Timeout: time.Until(dl)})
 	if err == nil {
 		err = readFrame(c, &resp)
+		if c.reused && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) || errors.Is(err, syscall.ECONNRESET)) && ctx.Err() == nil {
+			stop()
+			c.Close()
+			return staleConnError{err}
+		}
+	} else if c.reused && ctx.Err() == nil {
+		stop()
+		c.Close()
+		return staleConnError{err}
 	}
 	if !stop() || err != nil {
 		c.Close()
@@ -372,8 +403,8 @@ func (cl *Client) Close() {
 	}
 }
 
-// forget drops idle connections to addr (its node went away).
-func (cl *Client) forget(addr string) {
+// Forget drops idle connections to addr (its node went away).
+func (cl *Client) Forget(addr string) {
 	cl.mu.Lock()
 	cs := cl.idle[addr]
 	delete(cl.idle, addr)

@@ -213,7 +213,7 @@ func (r *runner) runFile(ctx context.Context, file, backend string) {
 	// Module initialisation: defines the cases. Its session outlives it
 	// so that top-level clusters serve every case.
 	top := r.newSession(ctx, backend, nil)
-	defer top.Teardown(false)
+	defer top.Teardown(true)
 	thread := r.newThread(file, top)
 	globals, err := r.exec(thread, file, src)
 	if err != nil {
@@ -301,7 +301,8 @@ func (r *runner) runCase(ctx context.Context, id CaseID, body func(*starlark.Thr
 	stop := context.AfterFunc(cctx, func() { thread.Cancel(context.Cause(cctx).Error()) })
 	err := body(thread)
 	stop()
-	s.Teardown(cctx.Err() != nil)
+	// Nobody observes a finished case's departures: kill, don't leave.
+	s.Teardown(true)
 	if err != nil && cctx.Err() != nil {
 		err = fmt.Errorf("%w: %v", context.Cause(cctx), err)
 	}
