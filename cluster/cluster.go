@@ -296,17 +296,23 @@ func (c *Cluster) Views(ctx context.Context) (map[string]View, map[string]error)
 // error shows each node's view.
 func (c *Cluster) WaitConverged(ctx context.Context, timeout time.Duration) (time.Duration, error) {
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		views, errs, want, ok := c.converged(ctx)
-		if ok {
+		if _, _, _, ok := c.converged(wctx); ok {
 			return time.Since(start), nil
 		}
 		select {
-		case <-ctx.Done():
+		case <-wctx.Done():
+			if ctx.Err() != nil {
+				return 0, ctx.Err()
+			}
+			// One last look, with time to answer, for the report.
+			rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
+			views, errs, want, _ := c.converged(rctx)
+			rcancel()
 			return 0, &NotConvergedError{Cluster: c.name, After: time.Since(start), Want: want, Views: views, Errors: errs}
 		case <-tick.C:
 		}

@@ -1,0 +1,165 @@
+package cluster_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/clusterscript/clusterscript/cluster"
+	"github.com/clusterscript/clusterscript/runtime"
+)
+
+// binary is the clusterscript executable built for real-node tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "clusterscript-test")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "clusterscript")
+	build := exec.Command("go", "build", "-o", binary, "../cmd/clusterscript")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		panic("build clusterscript: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func launchers() map[string]func() cluster.Launcher {
+	return map[string]func() cluster.Launcher{
+		"sim":  func() cluster.Launcher { return cluster.NewSimLauncher() },
+		"real": func() cluster.Launcher { return &cluster.AgentLauncher{Binary: binary} },
+	}
+}
+
+func start(t *testing.T, l cluster.Launcher, n int, seed int64) *cluster.Cluster {
+	t.Helper()
+	prof, err := runtime.LookupProfile("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for i := 1; i <= n; i++ {
+		names = append(names, "n"+string(rune('0'+i)))
+	}
+	c, err := cluster.Start(context.Background(), l, cluster.Options{Name: t.Name(), Profile: prof, Seed: seed, Nodes: names})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Kill)
+	return c
+}
+
+func TestStartConvergeKill(t *testing.T) {
+	for backend, mk := range launchers() {
+		t.Run(backend, func(t *testing.T) {
+			c := start(t, mk(), 3, 1)
+			ctx := context.Background()
+			if _, err := c.WaitConverged(ctx, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			n3, _ := c.Node("n3")
+			pid := n3.PID()
+			if err := n3.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			if backend == "real" {
+				if err := syscall.Kill(pid, 0); err == nil {
+					t.Fatalf("agent %d still exists after kill", pid)
+				}
+			}
+			if _, err := c.WaitConverged(ctx, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			n1, _ := c.Node("n1")
+			if got, _ := n1.Members(ctx); !slices.Equal(got, []string{"n1", "n2"}) {
+				t.Fatalf("n1 sees %v, want [n1 n2]", got)
+			}
+		})
+	}
+}
+
+func TestWaitConvergedTimeoutShowsEveryView(t *testing.T) {
+	c := start(t, cluster.NewSimLauncher(), 3, 1)
+	ctx := context.Background()
+	if _, err := c.WaitConverged(ctx, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Partition(ctx, [][]string{{"n1"}}); err != nil {
+		t.Fatal(err)
+	}
+	n1, _ := c.Node("n1")
+	deadline := time.Now().Add(10 * time.Second)
+	for m, _ := n1.Members(ctx); !slices.Equal(m, []string{"n1"}); m, _ = n1.Members(ctx) {
+		if time.Now().After(deadline) {
+			t.Fatalf("n1 still sees %v across the partition", m)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Converged means every running node sees every running node: the
+	// partition forbids it, and the error must show who sees whom.
+	_, err := c.WaitConverged(ctx, 300*time.Millisecond)
+	if err == nil {
+		t.Fatal("a partitioned cluster reported convergence")
+	}
+	for _, want := range []string{"did not converge", "n1 sees [n1]", "n2 sees", "n3 sees"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+// Two runs with the same seed make the same loss decisions on every link;
+// another seed makes different ones.
+func TestSeededFaultsAreReproducible(t *testing.T) {
+	run := func(seed int64) map[string]map[string][]bool {
+		c := start(t, cluster.NewSimLauncher(), 3, seed)
+		ctx := context.Background()
+		if err := c.SetLink(ctx, "n1", "n2", 0, 0, 0.3); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			d, err := c.FaultDecisions(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(d["n1"]["n2"]) >= 24 && len(d["n2"]["n1"]) >= 24 {
+				c.Kill()
+				return d
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("too few packets on the lossy link: %d", len(d["n1"]["n2"]))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	a, b, other := run(42), run(42), run(7)
+	for _, link := range [][2]string{{"n1", "n2"}, {"n2", "n1"}} {
+		x, y, z := a[link[0]][link[1]][:24], b[link[0]][link[1]][:24], other[link[0]][link[1]][:24]
+		if !slices.Equal(x, y) {
+			t.Errorf("link %s→%s: seed 42 made different decisions in two runs:\n%v\n%v", link[0], link[1], x, y)
+		}
+		if slices.Equal(x, z) {
+			t.Errorf("link %s→%s: seeds 42 and 7 made the same 24 decisions", link[0], link[1])
+		}
+		drops := 0
+		for _, d := range x {
+			if d {
+				drops++
+			}
+		}
+		if drops < 1 || drops > 18 {
+			t.Errorf("link %s→%s: %d of 24 packets dropped at 30%% loss", link[0], link[1], drops)
+		}
+	}
+}
