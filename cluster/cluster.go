@@ -127,10 +127,11 @@ func Start(ctx context.Context, l Launcher, opts Options) (*Cluster, error) {
 	return c, nil
 }
 
-// joinAll asks every node to join the others. The runner knows every
-// address, so nobody waits for gossip to discover peers: small clusters
-// join everyone directly; larger ones join a seed in two rounds (the second
-// fetches the seed's then complete member list).
+// joinAll joins the nodes to each other. The runner knows every address,
+// so nobody waits for gossip to discover peers: small clusters join
+// everyone directly; larger ones have the first node push/pull with every
+// other twice (the first pass teaches it everyone, the second hands each
+// node the complete list).
 func (c *Cluster) joinAll(ctx context.Context, nodes []*Node) error {
 	if len(nodes) < 2 {
 		return nil
@@ -139,27 +140,28 @@ func (c *Cluster) joinAll(ctx context.Context, nodes []*Node) error {
 	for _, n := range nodes {
 		addrs = append(addrs, n.Addr())
 	}
-	rounds := [][]string{addrs}
 	if len(nodes) > 8 {
-		seed := []string{addrs[0]}
-		rounds = [][]string{seed, seed}
-	}
-	for _, targets := range rounds {
-		errs := make([]error, len(nodes))
-		var wg sync.WaitGroup
-		for i, n := range nodes {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs[i] = n.join(ctx, targets)
-			}()
+		// A thousand push/pulls take a while: allow for it.
+		jctx, cancel := context.WithTimeout(ctx, 10*time.Second+time.Duration(len(nodes))*50*time.Millisecond)
+		defer cancel()
+		for range 2 {
+			if err := nodes[0].join(jctx, addrs[1:]); err != nil {
+				return err
+			}
 		}
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
-			return err
-		}
+		return nil
 	}
-	return nil
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = n.join(ctx, addrs)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func (c *Cluster) client(cookie string) *runtime.Client {

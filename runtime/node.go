@@ -166,11 +166,47 @@ func (n *Node) Join(ctx context.Context, addrs []string) (int, error) {
 	if !checked {
 		return 0, fmt.Errorf("join: no seed answered: %w", lastErr)
 	}
-	k, err := n.ml.Join(seeds)
-	if err != nil && k == 0 {
-		return 0, fmt.Errorf("join %v: %w", seeds, err)
+	return n.pushPull(seeds)
+}
+
+// joinWorkers bounds the push/pulls one Join runs at once.
+const joinWorkers = 8
+
+// pushPull exchanges full state with every address, several at a time
+// (memberlist's own Join visits them one by one). It fails only if no
+// address answered.
+func (n *Node) pushPull(addrs []string) (int, error) {
+	var (
+		mu      sync.Mutex
+		joined  int
+		lastErr error
+		wg      sync.WaitGroup
+	)
+	next := make(chan string)
+	for range min(joinWorkers, len(addrs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for a := range next {
+				k, err := n.ml.Join([]string{a})
+				mu.Lock()
+				joined += k
+				if err != nil {
+					lastErr = err
+				}
+				mu.Unlock()
+			}
+		}()
 	}
-	return k, nil
+	for _, a := range addrs {
+		next <- a
+	}
+	close(next)
+	wg.Wait()
+	if joined == 0 && lastErr != nil {
+		return 0, fmt.Errorf("join %d addresses: %w", len(addrs), lastErr)
+	}
+	return joined, nil
 }
 
 // rejoinLoop keeps retrying known peers that are not alive. memberlist
@@ -228,6 +264,12 @@ func (n *Node) leave(timeout time.Duration) error {
 		}(m.Addr)
 	}
 	wg.Wait()
+	// memberlist panics on a Leave after Shutdown: hold the lifecycle lock.
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.stopped {
+		return fmt.Errorf("leave %s: the node has stopped", n.Name())
+	}
 	if err := n.ml.Leave(timeout); err != nil {
 		return fmt.Errorf("leave %s: %w", n.Name(), err)
 	}

@@ -45,6 +45,11 @@ type Profile struct {
 	RejoinInterval time.Duration `json:"rejoin_interval" yaml:"rejoin_interval"`
 	// TCPTimeout bounds memberlist's stream operations (join, push/pull).
 	TCPTimeout time.Duration `json:"tcp_timeout" yaml:"tcp_timeout"`
+	// ScaleAbove, when set, stretches the gossip, probe and push/pull
+	// timers by n/ScaleAbove for clusters of n > ScaleAbove nodes. Fast
+	// timers suit a handful of nodes; a thousand nodes sharing two cores
+	// would spend their time probing and suspect each other falsely.
+	ScaleAbove int `json:"scale_above,omitempty" yaml:"scale_above"`
 
 	base func() *memberlist.Config
 }
@@ -62,7 +67,8 @@ var builtinProfiles = map[string]Profile{
 		PushPullInterval:    2 * time.Second,
 		GossipToTheDeadTime: 2 * time.Second,
 		RejoinInterval:      250 * time.Millisecond,
-		TCPTimeout:          1 * time.Second,
+		TCPTimeout:          5 * time.Second,
+		ScaleAbove:          20,
 		base:                memberlist.DefaultLocalConfig,
 	},
 	"local": fromPreset("local", memberlist.DefaultLocalConfig, time.Second),
@@ -129,6 +135,26 @@ func (p Profile) Override(o Profile) Profile {
 	if o.SuspicionMult != 0 {
 		p.SuspicionMult = o.SuspicionMult
 	}
+	if o.ScaleAbove != 0 {
+		p.ScaleAbove = o.ScaleAbove
+	}
+	return p
+}
+
+// ForSize returns the profile as used by a cluster of n nodes (see
+// ScaleAbove).
+func (p Profile) ForSize(n int) Profile {
+	if p.ScaleAbove <= 0 || n <= p.ScaleAbove {
+		return p
+	}
+	f := float64(n) / float64(p.ScaleAbove)
+	scale := func(d *time.Duration) { *d = time.Duration(float64(*d) * f) }
+	scale(&p.GossipInterval)
+	scale(&p.ProbeInterval)
+	scale(&p.ProbeTimeout)
+	scale(&p.PushPullInterval)
+	scale(&p.RejoinInterval)
+	p.ScaleAbove = 0
 	return p
 }
 
@@ -162,6 +188,11 @@ func (p Profile) memberlistConfig(name string, logOut io.Writer) *memberlist.Con
 	c.PushPullInterval = p.PushPullInterval
 	c.GossipToTheDeadTime = p.GossipToTheDeadTime
 	c.TCPTimeout = p.TCPTimeout
+	// Loopback and memory are not short of bandwidth; compressing every
+	// push/pull costs CPU that fast timers need.
+	if p.Name == "test" {
+		c.EnableCompression = false
+	}
 	// A node restarted under its name may come back on another address.
 	c.DeadNodeReclaimTime = time.Nanosecond
 	if logOut == nil {

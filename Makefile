@@ -1,0 +1,41 @@
+# clusterscript — see README.md.
+GO      ?= go
+BIN     := bin/clusterscript
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: build demo demo-real test test-go test-scenarios bench fmt vet clean
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/clusterscript
+
+# The main job: the shipped scenarios on the default (simulated) backend.
+demo: build
+	$(BIN) run scenarios/
+
+# The same scenarios on real nodes: OS processes on loopback.
+demo-real: build
+	$(BIN) run scenarios/ --backend real
+
+# Everything CI runs: vet, the Go tests under the race detector (real agent
+# processes included), and every scenario on both backends.
+test: vet test-go test-scenarios
+
+test-go:
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+test-scenarios: build
+	$(BIN) run scenarios/ --backend sim,real --no-color
+
+# Figures, not pass/fail: convergence, failure detection, operation latency.
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 5x -timeout 30m ./bench/
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin

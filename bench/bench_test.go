@@ -1,0 +1,188 @@
+// Package bench measures what clusterscript promises about speed, on both
+// backends side by side: start→converged, kill→every survivor sees it
+// failed, partition heal→reconverged, and heap per simulated node.
+// Run with `make bench`; figures are reported as custom metrics (ms/op
+// style units) by `go test -bench`.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/clusterscript/clusterscript/cluster"
+	"github.com/clusterscript/clusterscript/runtime"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "clusterscript-bench")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "clusterscript")
+	build := exec.Command("go", "build", "-o", binary, "../cmd/clusterscript")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		panic("build clusterscript: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func launcher(backend string) cluster.Launcher {
+	if backend == "real" {
+		return &cluster.AgentLauncher{Binary: binary}
+	}
+	return cluster.NewSimLauncher()
+}
+
+func names(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("n%d", i+1)
+	}
+	return out
+}
+
+func startCluster(b *testing.B, backend string, n int) (*cluster.Cluster, time.Duration) {
+	b.Helper()
+	prof, _ := runtime.LookupProfile("test")
+	t0 := time.Now()
+	c, err := cluster.Start(context.Background(), launcher(backend), cluster.Options{Name: "bench", Profile: prof, Nodes: names(n)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := c.WaitConverged(context.Background(), 60*time.Second); err != nil {
+		c.Kill()
+		b.Fatal(err)
+	}
+	return c, time.Since(t0)
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// BenchmarkConverge: time from cluster.Start to every node seeing every
+// other alive.
+func BenchmarkConverge(b *testing.B) {
+	for _, tc := range []struct {
+		backend string
+		n       int
+	}{{"sim", 3}, {"real", 3}, {"sim", 10}, {"real", 10}, {"real", 50}, {"sim", 100}, {"sim", 1000}} {
+		b.Run(fmt.Sprintf("%s/%d", tc.backend, tc.n), func(b *testing.B) {
+			var total time.Duration
+			for range b.N {
+				c, took := startCluster(b, tc.backend, tc.n)
+				total += took
+				c.Kill()
+			}
+			b.ReportMetric(ms(total/time.Duration(b.N)), "ms/converge")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// BenchmarkSimHeapPerNode: Go heap held per simulated node of a converged
+// cluster, measured after a GC.
+func BenchmarkSimHeapPerNode(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			for range b.N {
+				var before, after goruntime.MemStats
+				goruntime.GC()
+				goruntime.ReadMemStats(&before)
+				c, _ := startCluster(b, "sim", n)
+				goruntime.GC()
+				goruntime.ReadMemStats(&after)
+				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(n)/1024, "KB/node")
+				c.Kill()
+			}
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// BenchmarkFailureDetection: time from killing a node to every survivor
+// seeing it failed, on the test profile.
+func BenchmarkFailureDetection(b *testing.B) {
+	for _, backend := range []string{"sim", "real"} {
+		b.Run(backend, func(b *testing.B) {
+			var total time.Duration
+			for range b.N {
+				c, _ := startCluster(b, backend, 5)
+				nodes := c.Nodes()
+				t0 := time.Now()
+				_ = nodes[4].Kill()
+				want := names(4)
+				waitAll(b, c, nodes[:4], want)
+				total += time.Since(t0)
+				c.Kill()
+			}
+			b.ReportMetric(ms(total/time.Duration(b.N)), "ms/detect")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// BenchmarkPartitionHeal: time from heal() to reconverged, after a 2/3
+// split that lasted past memberlist's GossipToTheDeadTime.
+func BenchmarkPartitionHeal(b *testing.B) {
+	for _, backend := range []string{"sim", "real"} {
+		b.Run(backend, func(b *testing.B) {
+			var total time.Duration
+			ctx := context.Background()
+			for range b.N {
+				c, _ := startCluster(b, backend, 5)
+				nodes := c.Nodes()
+				if err := c.Partition(ctx, [][]string{{"n1", "n2"}}); err != nil {
+					b.Fatal(err)
+				}
+				waitAll(b, c, nodes[:2], []string{"n1", "n2"})
+				time.Sleep(2500 * time.Millisecond) // outlast GossipToTheDeadTime (2s)
+				t0 := time.Now()
+				if err := c.Heal(ctx); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := c.WaitConverged(ctx, 30*time.Second); err != nil {
+					b.Fatal(err)
+				}
+				total += time.Since(t0)
+				c.Kill()
+			}
+			b.ReportMetric(ms(total/time.Duration(b.N)), "ms/heal")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+func waitAll(b *testing.B, c *cluster.Cluster, nodes []*cluster.Node, want []string) {
+	b.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ok := true
+		for _, n := range nodes {
+			m, err := n.Members(ctx)
+			if err != nil || !slices.Equal(m, want) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.Kill()
+			b.Fatalf("nodes did not all see %v in time", want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "clusterscript-cli")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "clusterscript")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		panic("build: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// cli runs the binary and returns its combined output and exit status.
+func runCLI(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), code
+}
+
+func writeScenario(t *testing.T, src string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "s.star")
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestExitCodesAndMessages(t *testing.T) {
+	syntaxErr := writeScenario(t, "def test_x():\n    assert.eq(1,\n")
+	failing := writeScenario(t, "def test_math():\n    x = 40 + 2\n    assert.eq(x, 41, \"answer\")\n")
+	passing := writeScenario(t, "def test_ok():\n    assert.eq(1, 1)\n\ndef test_skipped():\n    skip(\"not today\")\n")
+	undefined := writeScenario(t, "def test_x():\n    nosuch()\n")
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"syntax error", []string{"run", syntaxErr}, 2, []string{syntaxErr + ":3:1:"}},
+		{"undefined name", []string{"check", undefined}, 2, []string{undefined + ":2:5: undefined: nosuch"}},
+		{"failing assert", []string{"run", failing}, 1, []string{failing + ":3:14", "answer", "42 != 41", "0 passed, 1 failed"}},
+		{"pass and skip", []string{"run", passing}, 0, []string{"SKIP", "not today", "1 passed, 0 failed, 1 skipped"}},
+		{"unknown flag", []string{"run", "--bogus", passing}, 2, []string{"flag provided but not defined: -bogus"}},
+		{"unknown command", []string{"frobnicate"}, 2, []string{`unknown command "frobnicate"`}},
+		{"missing file", []string{"run", "/nonexistent.star"}, 2, []string{"/nonexistent.star: no such file"}},
+		{"bad backend", []string{"run", "--backend", "cloud", passing}, 2, []string{`--backend: want sim, real`}},
+		{"flags after paths", []string{"run", passing, "--run", "test_ok"}, 0, []string{"1 passed, 0 failed"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, code := runCLI(t, tc.args...)
+			if code != tc.code {
+				t.Errorf("exit status %d, want %d; output:\n%s", code, tc.code, out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			if strings.Contains(out, "goroutine ") || strings.Contains(out, "panic:") {
+				t.Errorf("output has a Go stack trace:\n%s", out)
+			}
+		})
+	}
+}
+
+func TestLastLineIsTheSummary(t *testing.T) {
+	out, code := runCLI(t, "run", writeScenario(t, "def test_a():\n    pass\n\ndef test_b():\n    pass\n"))
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || lines[len(lines)-1] != "2 passed, 0 failed" {
+		t.Fatalf("exit %d, last line %q", code, lines[len(lines)-1])
+	}
+}
+
+func TestCaseTimeoutTearsDownRealCluster(t *testing.T) {
+	s := writeScenario(t, `
+def test_hang():
+    c = cluster.start(nodes=2, backend="real")
+    log("pids", [n.pid for n in c.nodes()])
+    sleep("60s")
+`)
+	out, code := runCLI(t, "run", "--timeout", "2s", "-v", s)
+	if code != 1 || !strings.Contains(out, "timed out after 2s") {
+		t.Fatalf("exit %d, output:\n%s", code, out)
+	}
+	for _, pid := range pidsIn(t, out) {
+		if alive(pid) {
+			t.Errorf("agent %d survived its timed-out case", pid)
+		}
+	}
+}
+
+// pidsIn finds the pid list a scenario logged as `pids [a, b]`.
+func pidsIn(t *testing.T, out string) []int {
+	t.Helper()
+	i := strings.Index(out, "pids [")
+	if i < 0 {
+		t.Fatalf("no pids logged:\n%s", out)
+	}
+	list := out[i+len("pids ["):]
+	list = list[:strings.Index(list, "]")]
+	var pids []int
+	for _, f := range strings.Split(list, ",") {
+		pid, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			t.Fatalf("bad pid %q", f)
+		}
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	return len(fields) > 0 && fields[0] != "Z"
+}
+
+// waitGone waits, up to a deadline, for every pid to disappear.
+func waitGone(pids []int, timeout time.Duration) []int {
+	deadline := time.Now().Add(timeout)
+	for {
+		var left []int
+		for _, p := range pids {
+			if alive(p) {
+				left = append(left, p)
+			}
+		}
+		if len(left) == 0 || time.Now().After(deadline) {
+			return left
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// kill -9 of the runner mid-scenario leaves no agent behind.
+func TestAgentsDieWithKilledRunner(t *testing.T) {
+	s := writeScenario(t, `
+def test_hang():
+    c = cluster.start(nodes=3, backend="real")
+    c.wait_converged()
+    log("pids", [n.pid for n in c.nodes()])
+    sleep("60s")
+`)
+	cmd := exec.Command(binary, "run", "-v", s)
+	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		for _, p := range pids {
+			_ = syscall.Kill(p, syscall.SIGKILL)
+		}
+	})
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "pids [") {
+			pids = pidsIn(t, sc.Text())
+			break
+		}
+	}
+	if len(pids) != 3 {
+		t.Fatalf("expected 3 agent pids, got %v", pids)
+	}
+	for _, p := range pids {
+		if !alive(p) {
+			t.Fatalf("agent %d is not running before the runner is killed", p)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if left := waitGone(pids, 5*time.Second); len(left) > 0 {
+		t.Fatalf("agents %v outlived the killed runner", left)
+	}
+}
