@@ -18,15 +18,21 @@ import (
 func startCluster(t testing.TB, k int) []*runtime.Node {
 	t.Helper()
 	nw := sim.New()
+	return startNodes(t, k, true, func() (runtime.Network, error) { return nw.Endpoint("") })
+}
+
+// startNodes starts k converged nodes n1..nk on networks from listen.
+func startNodes(t testing.TB, k int, simulated bool, listen func() (runtime.Network, error)) []*runtime.Node {
+	t.Helper()
 	var nodes []*runtime.Node
 	var names []string
 	for i := 1; i <= k; i++ {
-		ep, err := nw.Endpoint("")
+		ep, err := listen()
 		if err != nil {
 			t.Fatal(err)
 		}
 		name := fmt.Sprintf("n%d", i)
-		n, err := runtime.Start(runtime.Config{Name: name, Cookie: "c", Cluster: "test", Network: ep, Simulated: true})
+		n, err := runtime.Start(runtime.Config{Name: name, Cookie: "c", Cluster: "test", Network: ep, Simulated: simulated})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -157,7 +157,9 @@ type mailbox struct {
 	signal chan struct{}
 }
 
-func (m *mailbox) push(e envelope) bool {
+// push queues e; onQueued runs under the mailbox's lock, so a receive is
+// traced before the process can handle the message.
+func (m *mailbox) push(e envelope, onQueued func()) bool {
 	m.mu.Lock()
 	if len(m.q)-m.head >= maxMailbox {
 		m.mu.Unlock()
@@ -165,6 +167,7 @@ func (m *mailbox) push(e envelope) bool {
 	}
 	m.q = append(m.q, e)
 	m.bytes += e.size
+	onQueued()
 	m.mu.Unlock()
 	select {
 	case m.signal <- struct{}{}:
@@ -541,10 +544,10 @@ func (p *process) run() {
 					p.t.sendFrom(p, e.from, v)
 				}
 				if e.reply != nil {
-					e.reply <- callReply{v: v, err: err}
 					if err == nil {
 						p.trace(TraceSend, p.pid, e.from, v)
 					}
+					e.reply <- callReply{v: v, err: err}
 				}
 			}
 		}
@@ -902,10 +905,9 @@ func nilIfEmpty(s string) any {
 // deliver puts a message in pid's mailbox.
 func (t *procTable) deliver(p *process, e envelope) error {
 	e.size = approxSize(e.msg) + int64(len(e.from))
-	if !p.mbox.push(e) {
+	if !p.mbox.push(e, func() { p.trace(TraceReceive, e.from, p.pid, e.msg) }) {
 		return Errorf(CodeValidation, "message: the mailbox of %s is full (%d messages)", p.pid, maxMailbox)
 	}
-	p.trace(TraceReceive, e.from, p.pid, e.msg)
 	return nil
 }
 
