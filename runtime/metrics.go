@@ -27,6 +27,7 @@ import (
 const (
 	healthSampleInterval = time.Second
 	historyKept          = 300
+	minCPUWindow         = healthSampleInterval / 2
 )
 
 // GoRuntimeMetrics are the Go runtime's and the kernel's figures for the
@@ -97,23 +98,24 @@ func newMonitor(procs *procTable, state *State) *monitor {
 func (m *monitor) run(done <-chan struct{}) {
 	t := time.NewTicker(healthSampleInterval)
 	defer t.Stop()
-	m.sample() // the first sample has no CPU window yet
+	m.sample(false) // recorded at start, before any CPU window
 	for {
 		select {
 		case <-done:
 			return
 		case <-t.C:
-			m.sample()
+			m.sample(true)
 		}
 	}
 }
 
-// sample closes a CPU window and records a health sample.
-func (m *monitor) sample() {
+// sample records a health sample, first closing a CPU window when asked
+// (a window shorter than minCPUWindow is too noisy to report).
+func (m *monitor) sample(closeWindow bool) {
 	cpu, ok := processCPUTime()
 	now := time.Now()
 	m.mu.Lock()
-	if ok && m.cpuOK {
+	if closeWindow && ok && m.cpuOK && now.Sub(m.lastWall) >= minCPUWindow {
 		wall := now.Sub(m.lastWall).Seconds()
 		if wall > 0 {
 			cores := (cpu - m.lastCPU).Seconds() / wall
@@ -121,7 +123,9 @@ func (m *monitor) sample() {
 			m.cpuPct, m.cpuCores, m.cpuWindow = &pct, &cores, &wall
 		}
 	}
-	m.lastCPU, m.lastWall, m.cpuOK = cpu, now, ok
+	if closeWindow || !m.cpuOK {
+		m.lastCPU, m.lastWall, m.cpuOK = cpu, now, ok
+	}
 	m.mu.Unlock()
 
 	nm := m.measure()

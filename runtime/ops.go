@@ -435,8 +435,9 @@ func (n *Node) startArsenal() {
 	go func() { defer n.wg.Done(); a.mon.run(n.done) }()
 }
 
-// spawnSpec describes proc.spawn's parameters (n.spawn in scenarios).
-func spawnSpec() OpSpec {
+// SpawnSpec describes the parameters of proc.spawn (n.spawn in scenarios),
+// validated like an operation's; it is not itself an operation.
+func SpawnSpec() OpSpec {
 	return OpSpec{
 		Name:    "spawn",
 		Summary: "start a process of a built-in kind on this node",
@@ -456,7 +457,7 @@ func (n *Node) spawnJSON(p json.RawMessage) (Spawned, error) {
 			return Spawned{}, Errorf(CodeValidation, "spawn: params must be a mapping: %v", err)
 		}
 	}
-	args, err := validate(spawnSpec(), params)
+	args, err := validate(SpawnSpec(), params)
 	if err != nil {
 		return Spawned{}, err
 	}
