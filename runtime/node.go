@@ -43,6 +43,8 @@ type Node struct {
 	state  *State
 	rpc    *rpcServer
 	client *Client
+	procs  *procTable // the process runtime (process.go)
+	ars    *arsenal   // operations and health sampler (ops.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -87,6 +89,7 @@ func Start(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("start node %s: %w", cfg.Name, err)
 	}
 	n.ml = ml
+	n.startArsenal()
 	n.wg.Add(3)
 	go func() { defer n.wg.Done(); n.rpc.serve(n.tr.rpc, n.done) }()
 	go func() { defer n.wg.Done(); n.state.run(n.done) }()
@@ -288,6 +291,7 @@ func (n *Node) Shutdown() {
 	n.mu.Unlock()
 	n.cancel()
 	close(n.done)
+	n.procs.stop()
 	_ = n.ml.Shutdown()
 	_ = n.cfg.Network.Close()
 	n.client.Close()
