@@ -35,6 +35,9 @@ func runCommand() *cli.Command {
 			&cli.IntFlag{Name: "count", Value: 1, Usage: "run every case N times"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print log() lines as they happen"},
 			&cli.BoolFlag{Name: "no-color", Usage: "plain output (also NO_COLOR)"},
+			&cli.StringFlag{Name: "config", Usage: "YAML configuration (default ./" + defaultConfigFile + " when present)"},
+			&cli.StringFlag{Name: "junit", Usage: "write a JUnit XML report to FILE"},
+			&cli.StringFlag{Name: "json", Usage: "write a JSON report to FILE"},
 		},
 		Action: runAction,
 	}
@@ -69,7 +72,21 @@ func runAction(c *cli.Context) error {
 	if c.Bool("no-color") || os.Getenv("NO_COLOR") != "" {
 		color.NoColor = true
 	}
-	backends, err := parseBackends(c.String("backend"))
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	backend, parallel, timeout := c.String("backend"), c.Int("parallel"), c.Duration("timeout")
+	if !c.IsSet("backend") && cfg.Run.Backend != "" {
+		backend = cfg.Run.Backend
+	}
+	if !c.IsSet("parallel") && cfg.Run.Parallel > 0 {
+		parallel = cfg.Run.Parallel
+	}
+	if !c.IsSet("timeout") && cfg.Run.Timeout > 0 {
+		timeout = cfg.Run.Timeout
+	}
+	backends, err := parseBackends(backend)
 	if err != nil {
 		return usage("%v", err)
 	}
@@ -83,7 +100,7 @@ func runAction(c *cli.Context) error {
 			return usage("--run: %v", err)
 		}
 	}
-	if c.Int("parallel") < 1 || c.Int("count") < 1 {
+	if parallel < 1 || c.Int("count") < 1 {
 		return usage("--parallel and --count must be at least 1")
 	}
 	seed := c.Int64("seed")
@@ -108,17 +125,19 @@ func runAction(c *cli.Context) error {
 	out := c.App.Writer
 	p := &printer{w: out, verbose: c.Bool("verbose")}
 	sum, err := scenario.Run(ctx, files, scenario.Options{
-		Backends: backends,
-		Binary:   binary,
-		Run:      re,
-		Timeout:  c.Duration("timeout"),
-		Vars:     vars,
-		Seed:     seed,
-		Parallel: c.Int("parallel"),
-		FailFast: c.Bool("fail-fast"),
-		Count:    c.Int("count"),
-		Report:   p.result,
-		Log:      p.log,
+		Backends:   backends,
+		Binary:     binary,
+		Run:        re,
+		Timeout:    timeout,
+		Vars:       vars,
+		Seed:       seed,
+		Profiles:   cfg.Profiles,
+		Topologies: cfg.Topologies,
+		Parallel:   parallel,
+		FailFast:   c.Bool("fail-fast"),
+		Count:      c.Int("count"),
+		Report:     p.result,
+		Log:        p.log,
 	})
 	if err != nil {
 		return cli.Exit(err.Error(), 2)
