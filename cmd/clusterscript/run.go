@@ -3,13 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"os/signal"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -115,6 +113,9 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return usage("%v", err)
 	}
+	if err := checkReportPaths(c); err != nil {
+		return err
+	}
 	binary, err := os.Executable()
 	if err != nil {
 		return usage("cannot find my own executable for real nodes: %v", err)
@@ -123,7 +124,8 @@ func runAction(c *cli.Context) error {
 	defer stop()
 
 	out := c.App.Writer
-	p := &printer{w: out, verbose: c.Bool("verbose")}
+	p := newPrinter(out, c.Bool("verbose"))
+	began := time.Now()
 	sum, err := scenario.Run(ctx, files, scenario.Options{
 		Backends:   backends,
 		Binary:     binary,
@@ -139,8 +141,12 @@ func runAction(c *cli.Context) error {
 		Report:     p.result,
 		Log:        p.log,
 	})
+	p.close()
 	if err != nil {
 		return cli.Exit(err.Error(), 2)
+	}
+	if err := writeReports(c, sum, seed, time.Since(began)); err != nil {
+		return err
 	}
 	if sum.Failed > 0 {
 		fmt.Fprintf(out, "seed %d (replay with --seed %d)\n", seed, seed)
@@ -153,56 +159,6 @@ func runAction(c *cli.Context) error {
 		return cli.Exit("interrupted", 1)
 	}
 	return nil
-}
-
-// printer writes case lines whole, so parallel files never interleave
-// mid-line.
-type printer struct {
-	mu      sync.Mutex
-	w       io.Writer
-	verbose bool
-}
-
-func (p *printer) result(r scenario.Result) {
-	var b strings.Builder
-	tag := map[string]func(...any) string{
-		scenario.Pass: color.New(color.FgGreen, color.Bold).Sprint,
-		scenario.Fail: color.New(color.FgRed, color.Bold).Sprint,
-		scenario.Skip: color.New(color.FgYellow).Sprint,
-	}[r.Status]
-	fmt.Fprintf(&b, "%s %s (%s)", tag(r.Status), r.CaseID, r.Duration.Round(time.Millisecond))
-	if r.Status == scenario.Skip {
-		fmt.Fprintf(&b, ": %s", r.Message)
-	}
-	b.WriteString("\n")
-	if r.Status == scenario.Fail {
-		for _, line := range strings.Split(r.Message, "\n") {
-			fmt.Fprintf(&b, "    %s\n", line)
-		}
-		if r.Backtrace != "" {
-			for _, line := range strings.Split(strings.TrimRight(r.Backtrace, "\n"), "\n") {
-				fmt.Fprintf(&b, "    %s\n", line)
-			}
-		}
-		if !p.verbose && len(r.Logs) > 0 {
-			b.WriteString("    log:\n")
-			for _, l := range r.Logs {
-				fmt.Fprintf(&b, "      %s\n", l)
-			}
-		}
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	io.WriteString(p.w, b.String())
-}
-
-func (p *printer) log(id scenario.CaseID, line string) {
-	if !p.verbose {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	fmt.Fprintf(p.w, "    [%s] %s\n", id.Name, line)
 }
 
 func checkCommand() *cli.Command {
