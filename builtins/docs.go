@@ -66,6 +66,7 @@ func Docs() []Doc {
 		{Module: "assert", Name: "fails", Signature: "assert.fails(fn, pattern)", Summary: "Call fn; fail unless it fails with an error matching the regexp pattern. Returns the error message.", fn: builtin("assert.fails", assertFails)},
 
 		{Module: "cluster", Name: "start", Signature: `cluster.start(nodes=3, backend=None, cookie=None, profile="test", name=None, topology=None)`, Summary: "Start a cluster (nodes: a count or a list of names; backend \"sim\" or \"real\", default the run's --backend) and return it once every node runs and has been asked to join.", fn: builtin("cluster.start", clusterStart)},
+		{Module: "cluster", Name: "attach", Signature: `cluster.attach(seeds, cookie=None, name=None)`, Summary: "Return a Cluster for real agents already running elsewhere (started with `clusterscript agent`), found through any seed host:port; cookie defaults to $CLUSTERSCRIPT_COOKIE. Its nodes are the seed's alive members; the case's end does not stop them.", fn: builtin("cluster.attach", clusterAttach)},
 	}
 	docs = append(docs, methodDocs("cluster", clusterMethods, clusterMethodDocs)...)
 	docs = append(docs, methodDocs("node", nodeMethods, nodeMethodDocs)...)

@@ -64,6 +64,7 @@ func RunAgent(ctx context.Context, cfg AgentConfig, in io.Reader, out io.Writer)
 		return err
 	}
 	defer node.Shutdown()
+	registerAttachMethods(node)
 	exit := make(chan struct{})
 	var exitOnce sync.Once
 	node.Handle("ctl.exit", func(context.Context, json.RawMessage) (any, error) {

@@ -30,6 +30,7 @@ func run(args []string) int {
 		Commands: []*cli.Command{
 			runCommand(),
 			checkCommand(),
+			replCommand(),
 			agentCommand(),
 			opsCommand(),
 			docsCommand(),

@@ -14,15 +14,23 @@ import (
 	"time"
 )
 
-var binary string
+// clusterscriptBin is the binary built for the tests that drive it as a
+// user would (exit codes, real agents, tmux).
+var clusterscriptBin string
+
+// binary returns the built clusterscript.
+func binary(t *testing.T) string {
+	t.Helper()
+	return clusterscriptBin
+}
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "clusterscript-cli")
 	if err != nil {
 		panic(err)
 	}
-	binary = filepath.Join(dir, "clusterscript")
-	build := exec.Command("go", "build", "-o", binary, ".")
+	clusterscriptBin = filepath.Join(dir, "clusterscript")
+	build := exec.Command("go", "build", "-o", clusterscriptBin, ".")
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		panic("build: " + err.Error())
@@ -32,10 +40,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// cli runs the binary and returns its combined output and exit status.
-func runCLI(t *testing.T, args ...string) (string, int) {
+// cliRun runs the binary and returns its combined output and exit status.
+func cliRun(t *testing.T, args ...string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+	cmd := exec.Command(clusterscriptBin, args...)
 	cmd.Env = append(os.Environ(), "NO_COLOR=1")
 	out, err := cmd.CombinedOutput()
 	code := 0
@@ -78,7 +86,7 @@ func TestExitCodesAndMessages(t *testing.T) {
 		{"flags after paths", []string{"run", passing, "--run", "test_ok"}, 0, []string{"1 passed, 0 failed"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, code := runCLI(t, tc.args...)
+			out, code := cliRun(t, tc.args...)
 			if code != tc.code {
 				t.Errorf("exit status %d, want %d; output:\n%s", code, tc.code, out)
 			}
@@ -95,7 +103,7 @@ func TestExitCodesAndMessages(t *testing.T) {
 }
 
 func TestLastLineIsTheSummary(t *testing.T) {
-	out, code := runCLI(t, "run", writeScenario(t, "def test_a():\n    pass\n\ndef test_b():\n    pass\n"))
+	out, code := cliRun(t, "run", writeScenario(t, "def test_a():\n    pass\n\ndef test_b():\n    pass\n"))
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if code != 0 || lines[len(lines)-1] != "2 passed, 0 failed" {
 		t.Fatalf("exit %d, last line %q", code, lines[len(lines)-1])
@@ -109,7 +117,7 @@ def test_hang():
     log("pids", [n.pid for n in c.nodes()])
     sleep("60s")
 `)
-	out, code := runCLI(t, "run", "--timeout", "2s", "-v", s)
+	out, code := cliRun(t, "run", "--timeout", "2s", "-v", s)
 	if code != 1 || !strings.Contains(out, "timed out after 2s") {
 		t.Fatalf("exit %d, output:\n%s", code, out)
 	}
@@ -176,7 +184,7 @@ def test_hang():
     log("pids", [n.pid for n in c.nodes()])
     sleep("60s")
 `)
-	cmd := exec.Command(binary, "run", "-v", s)
+	cmd := exec.Command(clusterscriptBin, "run", "-v", s)
 	cmd.Env = append(os.Environ(), "NO_COLOR=1")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

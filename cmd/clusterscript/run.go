@@ -3,13 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"os/signal"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -35,6 +33,9 @@ func runCommand() *cli.Command {
 			&cli.IntFlag{Name: "count", Value: 1, Usage: "run every case N times"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print log() lines as they happen"},
 			&cli.BoolFlag{Name: "no-color", Usage: "plain output (also NO_COLOR)"},
+			&cli.StringFlag{Name: "config", Usage: "YAML configuration (default ./" + defaultConfigFile + " when present)"},
+			&cli.StringFlag{Name: "junit", Usage: "write a JUnit XML report to FILE"},
+			&cli.StringFlag{Name: "json", Usage: "write a JSON report to FILE"},
 		},
 		Action: runAction,
 	}
@@ -69,7 +70,21 @@ func runAction(c *cli.Context) error {
 	if c.Bool("no-color") || os.Getenv("NO_COLOR") != "" {
 		color.NoColor = true
 	}
-	backends, err := parseBackends(c.String("backend"))
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	backend, parallel, timeout := c.String("backend"), c.Int("parallel"), c.Duration("timeout")
+	if !c.IsSet("backend") && cfg.Run.Backend != "" {
+		backend = cfg.Run.Backend
+	}
+	if !c.IsSet("parallel") && cfg.Run.Parallel > 0 {
+		parallel = cfg.Run.Parallel
+	}
+	if !c.IsSet("timeout") && cfg.Run.Timeout > 0 {
+		timeout = cfg.Run.Timeout
+	}
+	backends, err := parseBackends(backend)
 	if err != nil {
 		return usage("%v", err)
 	}
@@ -83,7 +98,7 @@ func runAction(c *cli.Context) error {
 			return usage("--run: %v", err)
 		}
 	}
-	if c.Int("parallel") < 1 || c.Int("count") < 1 {
+	if parallel < 1 || c.Int("count") < 1 {
 		return usage("--parallel and --count must be at least 1")
 	}
 	seed := c.Int64("seed")
@@ -98,6 +113,9 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return usage("%v", err)
 	}
+	if err := checkReportPaths(c); err != nil {
+		return err
+	}
 	binary, err := os.Executable()
 	if err != nil {
 		return usage("cannot find my own executable for real nodes: %v", err)
@@ -106,22 +124,29 @@ func runAction(c *cli.Context) error {
 	defer stop()
 
 	out := c.App.Writer
-	p := &printer{w: out, verbose: c.Bool("verbose")}
+	p := newPrinter(out, c.Bool("verbose"))
+	began := time.Now()
 	sum, err := scenario.Run(ctx, files, scenario.Options{
-		Backends: backends,
-		Binary:   binary,
-		Run:      re,
-		Timeout:  c.Duration("timeout"),
-		Vars:     vars,
-		Seed:     seed,
-		Parallel: c.Int("parallel"),
-		FailFast: c.Bool("fail-fast"),
-		Count:    c.Int("count"),
-		Report:   p.result,
-		Log:      p.log,
+		Backends:   backends,
+		Binary:     binary,
+		Run:        re,
+		Timeout:    timeout,
+		Vars:       vars,
+		Seed:       seed,
+		Profiles:   cfg.Profiles,
+		Topologies: cfg.Topologies,
+		Parallel:   parallel,
+		FailFast:   c.Bool("fail-fast"),
+		Count:      c.Int("count"),
+		Report:     p.result,
+		Log:        p.log,
 	})
+	p.close()
 	if err != nil {
 		return cli.Exit(err.Error(), 2)
+	}
+	if err := writeReports(c, sum, seed, time.Since(began)); err != nil {
+		return err
 	}
 	if sum.Failed > 0 {
 		fmt.Fprintf(out, "seed %d (replay with --seed %d)\n", seed, seed)
@@ -134,56 +159,6 @@ func runAction(c *cli.Context) error {
 		return cli.Exit("interrupted", 1)
 	}
 	return nil
-}
-
-// printer writes case lines whole, so parallel files never interleave
-// mid-line.
-type printer struct {
-	mu      sync.Mutex
-	w       io.Writer
-	verbose bool
-}
-
-func (p *printer) result(r scenario.Result) {
-	var b strings.Builder
-	tag := map[string]func(...any) string{
-		scenario.Pass: color.New(color.FgGreen, color.Bold).Sprint,
-		scenario.Fail: color.New(color.FgRed, color.Bold).Sprint,
-		scenario.Skip: color.New(color.FgYellow).Sprint,
-	}[r.Status]
-	fmt.Fprintf(&b, "%s %s (%s)", tag(r.Status), r.CaseID, r.Duration.Round(time.Millisecond))
-	if r.Status == scenario.Skip {
-		fmt.Fprintf(&b, ": %s", r.Message)
-	}
-	b.WriteString("\n")
-	if r.Status == scenario.Fail {
-		for _, line := range strings.Split(r.Message, "\n") {
-			fmt.Fprintf(&b, "    %s\n", line)
-		}
-		if r.Backtrace != "" {
-			for _, line := range strings.Split(strings.TrimRight(r.Backtrace, "\n"), "\n") {
-				fmt.Fprintf(&b, "    %s\n", line)
-			}
-		}
-		if !p.verbose && len(r.Logs) > 0 {
-			b.WriteString("    log:\n")
-			for _, l := range r.Logs {
-				fmt.Fprintf(&b, "      %s\n", l)
-			}
-		}
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	io.WriteString(p.w, b.String())
-}
-
-func (p *printer) log(id scenario.CaseID, line string) {
-	if !p.verbose {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	fmt.Fprintf(p.w, "    [%s] %s\n", id.Name, line)
 }
 
 func checkCommand() *cli.Command {

@@ -1,0 +1,66 @@
+package builtins
+
+import (
+	"fmt"
+
+	"go.starlark.net/starlark"
+
+	"github.com/clusterscript/clusterscript/cluster"
+)
+
+// clusterAttach implements cluster.attach(seeds, cookie=None, name=None):
+// a Cluster for agents started by hand, found through any of the seeds.
+// The cookie defaults to $CLUSTERSCRIPT_COOKIE. The case's end does not
+// stop an attached cluster: the case did not start it.
+func clusterAttach(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	s, err := session(thread)
+	if err != nil {
+		return nil, err
+	}
+	var seedsV starlark.Value
+	var cookieV starlark.Value = starlark.None
+	var name string
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "seeds", &seedsV, "cookie?", &cookieV, "name?", &name); err != nil {
+		return nil, err
+	}
+	var seeds []string
+	switch v := seedsV.(type) {
+	case starlark.String:
+		seeds = []string{string(v)}
+	case *starlark.List, starlark.Tuple:
+		iter := starlark.Iterate(v)
+		defer iter.Done()
+		var x starlark.Value
+		for iter.Next(&x) {
+			str, ok := x.(starlark.String)
+			if !ok {
+				return nil, fmt.Errorf("%s: seeds: want host:port strings, got %s", b.Name(), x.Type())
+			}
+			seeds = append(seeds, string(str))
+		}
+	default:
+		return nil, fmt.Errorf("%s: seeds: want a host:port string or a list of them, got %s", b.Name(), seedsV.Type())
+	}
+	if len(seeds) == 0 {
+		return nil, fmt.Errorf("%s: seeds: the list is empty", b.Name())
+	}
+	cookie := ""
+	switch v := cookieV.(type) {
+	case starlark.String:
+		cookie = string(v)
+	case starlark.NoneType:
+		if s.Getenv != nil {
+			cookie = s.Getenv(cluster.CookieEnv)
+		}
+		if cookie == "" {
+			return nil, fmt.Errorf("%s: cookie: give the agents' cookie or set $%s", b.Name(), cluster.CookieEnv)
+		}
+	default:
+		return nil, fmt.Errorf("%s: cookie: want a string, got %s", b.Name(), cookieV.Type())
+	}
+	c, err := cluster.Attach(s.ctx(), name, seeds, cookie)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+	}
+	return &Cluster{c: c}, nil
+}

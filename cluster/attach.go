@@ -1,0 +1,151 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/clusterscript/clusterscript/runtime"
+)
+
+// membersMethod answers with the members a node knows and their
+// addresses, so that attaching through one seed reaches every member.
+const membersMethod = "ctl.members"
+
+// registerAttachMethods adds to an agent the control methods Attach uses.
+func registerAttachMethods(n *runtime.Node) {
+	n.Handle(membersMethod, func(context.Context, json.RawMessage) (any, error) {
+		return n.State().Members(), nil
+	})
+	n.Handle(pidMethod, func(context.Context, json.RawMessage) (any, error) {
+		return os.Getpid(), nil
+	})
+}
+
+// pidMethod answers with the agent's OS process id.
+const pidMethod = "ctl.pid"
+
+// Attach returns a Cluster for agents already running elsewhere (started
+// by hand with `clusterscript agent`, on this host or others). It asks the
+// first seed that answers for its members and their addresses; every
+// member alive in that seed's view becomes a node. The cluster cannot
+// start nodes; killing or stopping one of its nodes asks that agent to
+// exit over RPC ("ctl.exit").
+func Attach(ctx context.Context, name string, seeds []string, cookie string) (*Cluster, error) {
+	if len(seeds) == 0 {
+		return nil, errors.New("attach: give at least one seed address (host:port of a running agent)")
+	}
+	if cookie == "" {
+		return nil, errors.New("attach: the cookie must not be empty")
+	}
+	if name == "" {
+		name = "attached"
+	}
+	c := &Cluster{
+		name:     name,
+		cookie:   cookie,
+		launcher: attachLauncher{},
+		links:    map[[2]string]runtime.LinkFault{},
+		clients:  map[string]*runtime.Client{},
+	}
+	cl := c.client(cookie)
+	var errs []error
+	for _, seed := range seeds {
+		members, err := attachMembers(ctx, cl, seed)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, m := range members {
+			p := &attachedProcess{addr: m.Addr, client: cl}
+			_ = cl.Call(ctx, m.Addr, pidMethod, nil, &p.pid) // 0 when unknown
+			c.nodes = append(c.nodes, &Node{
+				c: c, name: m.Name, cookie: cookie, addr: m.Addr, status: Running, proc: p,
+			})
+		}
+		return c, nil
+	}
+	cl.Close()
+	return nil, fmt.Errorf("attach to %s: no seed answered: %w", strings.Join(seeds, ", "), errors.Join(errs...))
+}
+
+// attachMembers returns the alive members the seed sees, by name, with
+// addresses. An agent without membersMethod yields only itself.
+func attachMembers(ctx context.Context, cl *runtime.Client, seed string) ([]runtime.Member, error) {
+	var view runtime.NodeView
+	if err := cl.Call(ctx, seed, "ctl.view", nil, &view); err != nil {
+		if errors.Is(err, runtime.ErrCookieMismatch) {
+			return nil, fmt.Errorf("seed %s: the cookie differs from the agent's: %w", seed, err)
+		}
+		return nil, fmt.Errorf("seed %s: %w", seed, err)
+	}
+	self := runtime.Member{Name: view.Name, Addr: seed, Status: runtime.StatusAlive}
+	var all []runtime.Member
+	if err := cl.Call(ctx, seed, membersMethod, nil, &all); err != nil {
+		var rerr *runtime.Error
+		if errors.As(err, &rerr) && rerr.Code == runtime.CodeOperationNotFound {
+			return []runtime.Member{self}, nil
+		}
+		return nil, fmt.Errorf("seed %s: %w", seed, err)
+	}
+	alive := map[string]bool{}
+	for _, name := range view.Members {
+		alive[name] = true
+	}
+	out := []runtime.Member{self}
+	for _, m := range all {
+		if m.Name != view.Name && alive[m.Name] && m.Addr != "" {
+			out = append(out, m)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// attachLauncher backs an attached cluster: it dials agents over TCP and
+// starts nothing.
+type attachLauncher struct{}
+
+func (attachLauncher) Backend() string { return "real" }
+
+func (attachLauncher) Launch(spec NodeSpec) (Process, error) {
+	return nil, fmt.Errorf("node %s: an attached cluster cannot start nodes; start `clusterscript agent --join ADDR` on the host instead", spec.Name)
+}
+
+func (attachLauncher) Dial(addr string, timeout time.Duration) (net.Conn, error) {
+	return net.DialTimeout("tcp", addr, timeout)
+}
+
+func (attachLauncher) Close() {}
+
+// attachedProcess is an agent this runner did not start: it ends it by
+// asking over RPC.
+type attachedProcess struct {
+	addr   string
+	pid    int
+	client *runtime.Client
+}
+
+func (p *attachedProcess) Addr() string { return p.addr }
+func (p *attachedProcess) PID() int     { return p.pid }
+
+// Kill asks the agent to exit at once (it shuts down without a leave).
+func (p *attachedProcess) Kill() error { return p.exit() }
+
+// Exit asks an agent that has left to exit.
+func (p *attachedProcess) Exit() error { return p.exit() }
+
+func (p *attachedProcess) exit() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := p.client.Call(ctx, p.addr, "ctl.exit", nil, nil); err != nil {
+		return fmt.Errorf("ask %s to exit: %w", p.addr, err)
+	}
+	return nil
+}

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fatih/color"
+	"github.com/mattn/go-isatty"
+	"github.com/urfave/cli/v2"
+
+	"github.com/clusterscript/clusterscript/scenario"
+)
+
+// printer writes a line per case as it finishes, whole, so parallel files
+// never interleave mid-line. On a terminal it also keeps a live status
+// line at the bottom (counts and elapsed time), erased before every other
+// write and when the run ends.
+type printer struct {
+	mu      sync.Mutex
+	w       io.Writer
+	verbose bool
+	live    bool
+	start   time.Time
+	status  bool // the status line is on screen
+	passed  int
+	failed  int
+	skipped int
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+func newPrinter(w io.Writer, verbose bool) *printer {
+	p := &printer{w: w, verbose: verbose, start: time.Now()}
+	if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) && os.Getenv("TERM") != "dumb" {
+		p.live = true
+		p.stop, p.done = make(chan struct{}), make(chan struct{})
+		go p.tick()
+	}
+	return p
+}
+
+func (p *printer) tick() {
+	defer close(p.done)
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+			p.mu.Lock()
+			p.drawStatus()
+			p.mu.Unlock()
+		}
+	}
+}
+
+// close erases the status line and stops updating it.
+func (p *printer) close() {
+	if !p.live {
+		return
+	}
+	close(p.stop)
+	<-p.done
+	p.mu.Lock()
+	p.clearStatus()
+	p.mu.Unlock()
+}
+
+func (p *printer) clearStatus() {
+	if p.status {
+		io.WriteString(p.w, "\r\x1b[K")
+		p.status = false
+	}
+}
+
+func (p *printer) drawStatus() {
+	if !p.live {
+		return
+	}
+	fmt.Fprintf(p.w, "\r\x1b[Krunning: %d passed, %d failed, %d skipped (%s)",
+		p.passed, p.failed, p.skipped, time.Since(p.start).Round(100*time.Millisecond))
+	p.status = true
+}
+
+// write puts whole lines on the output under the status line.
+func (p *printer) write(s string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clearStatus()
+	io.WriteString(p.w, s)
+	p.drawStatus()
+}
+
+func (p *printer) result(r scenario.Result) {
+	var b strings.Builder
+	tag := map[string]func(...any) string{
+		scenario.Pass: color.New(color.FgGreen, color.Bold).Sprint,
+		scenario.Fail: color.New(color.FgRed, color.Bold).Sprint,
+		scenario.Skip: color.New(color.FgYellow).Sprint,
+	}[r.Status]
+	fmt.Fprintf(&b, "%s %s (%s)", tag(r.Status), r.CaseID, r.Duration.Round(time.Millisecond))
+	if r.Status == scenario.Skip {
+		fmt.Fprintf(&b, ": %s", r.Message)
+	}
+	b.WriteString("\n")
+	if r.Status == scenario.Fail {
+		for _, line := range strings.Split(r.Message, "\n") {
+			fmt.Fprintf(&b, "    %s\n", line)
+		}
+		if r.Backtrace != "" {
+			for _, line := range strings.Split(strings.TrimRight(r.Backtrace, "\n"), "\n") {
+				fmt.Fprintf(&b, "    %s\n", line)
+			}
+		}
+		if !p.verbose && len(r.Logs) > 0 {
+			b.WriteString("    log:\n")
+			for _, l := range r.Logs {
+				fmt.Fprintf(&b, "      %s\n", l)
+			}
+		}
+	}
+	p.mu.Lock()
+	switch r.Status {
+	case scenario.Pass:
+		p.passed++
+	case scenario.Fail:
+		p.failed++
+	case scenario.Skip:
+		p.skipped++
+	}
+	p.mu.Unlock()
+	p.write(b.String())
+}
+
+func (p *printer) log(id scenario.CaseID, line string) {
+	if !p.verbose {
+		return
+	}
+	p.write(fmt.Sprintf("    [%s] %s\n", id.Name, line))
+}
+
+// writeReports writes --junit and --json files. Failing to write one is
+// exit 2: CI would otherwise miss the results.
+func writeReports(c *cli.Context, sum scenario.Summary, seed int64, elapsed time.Duration) error {
+	write := func(flag string, f func(io.Writer) error) error {
+		path := c.String(flag)
+		if path == "" {
+			return nil
+		}
+		file, err := os.Create(path)
+		if err != nil {
+			return usage("--%s: %v", flag, err)
+		}
+		if err := f(file); err != nil {
+			file.Close()
+			return usage("--%s %s: %v", flag, path, err)
+		}
+		if err := file.Close(); err != nil {
+			return usage("--%s %s: %v", flag, path, err)
+		}
+		return nil
+	}
+	if err := write("junit", func(w io.Writer) error { return scenario.WriteJUnit(w, sum.Results) }); err != nil {
+		return err
+	}
+	return write("json", func(w io.Writer) error { return scenario.WriteJSON(w, sum, seed, elapsed) })
+}
+
+// checkReportPaths fails early, before a long run, when a report's
+// directory does not exist.
+func checkReportPaths(c *cli.Context) error {
+	for _, flag := range []string{"junit", "json"} {
+		if path := c.String(flag); path != "" {
+			if info, err := os.Stat(filepath.Dir(path)); err != nil || !info.IsDir() {
+				return usage("--%s %s: no such directory %s", flag, path, filepath.Dir(path))
+			}
+		}
+	}
+	return nil
+}

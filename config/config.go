@@ -1,0 +1,401 @@
+// Package config reads clusterscript.yaml (SPEC §6) strictly: every key
+// is known, every value is checked, and an error names the file, the line
+// and the key's dotted path:
+//
+//	clusterscript.yaml:7: profiles.slow-ci.gosip_interval: unknown key
+//
+// The file has three sections, each optional:
+//
+//	run:         defaults for `clusterscript run` (backend, parallel, timeout);
+//	             flags given on the command line win.
+//	profiles:    gossip timing profiles. A profile named like a built-in one
+//	             (test, local, lan, wan) overrides the keys it sets; another
+//	             name adds a profile, based on `base` (default "test").
+//	             Keys are the yaml names of runtime.Profile's fields:
+//	             gossip_interval, gossip_nodes, probe_interval, probe_timeout,
+//	             suspicion_mult, push_pull_interval, gossip_to_the_dead_time,
+//	             rejoin_interval, tcp_timeout.
+//	topologies:  named clusters for cluster.start(topology=NAME): nodes,
+//	             backend, profile, cookie_env (the environment variable
+//	             holding the cookie).
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/clusterscript/clusterscript/builtins"
+	"github.com/clusterscript/clusterscript/runtime"
+)
+
+// DefaultFile is the configuration read when present and none is named.
+const DefaultFile = "clusterscript.yaml"
+
+// Config is a parsed configuration file.
+type Config struct {
+	// Run holds the defaults for `clusterscript run`.
+	Run Run
+	// Profiles are the gossip profiles the file overrides or adds, by name.
+	Profiles map[string]runtime.Profile
+	// Topologies are the named clusters, by name.
+	Topologies map[string]builtins.Topology
+}
+
+// Run holds defaults for `clusterscript run`. Zero values are unset.
+type Run struct {
+	// Backend is "sim", "real" or a list such as "sim,real".
+	Backend string
+	// Parallel is how many files run at once.
+	Parallel int
+	// Timeout bounds each case.
+	Timeout time.Duration
+}
+
+// Error is one problem in the file, at a line.
+type Error struct {
+	File string
+	Line int
+	// Key is the dotted path of the offending key ("profiles.slow-ci.probe_timeout").
+	Key string
+	Msg string
+}
+
+func (e *Error) Error() string {
+	if e.Key == "" {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Key, e.Msg)
+}
+
+// Load reads and parses the file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return Parse(path, data)
+}
+
+// Parse parses a configuration. name is used in error messages. Every
+// problem found is reported (errors.Join of *Error), not only the first.
+func Parse(name string, data []byte) (*Config, error) {
+	cfg := &Config{Profiles: map[string]runtime.Profile{}, Topologies: map[string]builtins.Topology{}}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, syntaxError(name, err)
+	}
+	if len(doc.Content) == 0 {
+		return cfg, nil // empty file
+	}
+	p := &parser{file: name}
+	root := doc.Content[0]
+	p.mapping(root, "", func(key string, k, v *yaml.Node) {
+		switch key {
+		case "run":
+			p.run(v, &cfg.Run)
+		case "profiles":
+			p.profiles(v, cfg)
+		case "topologies":
+			p.topologies(v, cfg)
+		default:
+			p.errorf(k, key, "unknown key (want run, profiles or topologies)")
+		}
+	})
+	// Topologies may name profiles defined later in the file.
+	for _, t := range p.topoProfiles {
+		if _, ok := cfg.Profiles[t.profile]; ok {
+			continue
+		}
+		if _, err := runtime.LookupProfile(t.profile); err != nil {
+			p.errorf(t.node, t.key, "unknown profile %q (built-in: %s; or define it under profiles)", t.profile, strings.Join(runtime.ProfileNames(), ", "))
+		}
+	}
+	if len(p.errs) > 0 {
+		return nil, errors.Join(p.errs...)
+	}
+	return cfg, nil
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// syntaxError turns yaml's "yaml: line 3: ..." into "file:3: ...".
+func syntaxError(name string, err error) error {
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &Error{File: name, Line: line, Msg: "malformed YAML: " + m[2]}
+	}
+	return fmt.Errorf("%s: malformed YAML: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
+}
+
+type topoProfile struct {
+	node    *yaml.Node
+	key     string
+	profile string
+}
+
+type parser struct {
+	file         string
+	errs         []error
+	topoProfiles []topoProfile
+}
+
+func (p *parser) errorf(n *yaml.Node, key, format string, args ...any) {
+	p.errs = append(p.errs, &Error{File: p.file, Line: n.Line, Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// mapping calls f for each key of a mapping node, with the key's dotted
+// path; a non-mapping or a duplicate key is an error.
+func (p *parser) mapping(n *yaml.Node, path string, f func(key string, k, v *yaml.Node)) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return // "run:" with nothing under it
+	}
+	if n.Kind != yaml.MappingNode {
+		p.errs = append(p.errs, &Error{File: p.file, Line: n.Line, Key: path, Msg: fmt.Sprintf("want a mapping of keys to values, got %s", kind(n))})
+		return
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			p.errorf(k, path, "keys must be plain names")
+			continue
+		}
+		full := join(path, k.Value)
+		if line, dup := seen[k.Value]; dup {
+			p.errorf(k, full, "duplicate key (first at line %d)", line)
+			continue
+		}
+		seen[k.Value] = k.Line
+		f(k.Value, k, v)
+	}
+}
+
+func kind(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	if n.Tag == "!!null" {
+		return "nothing"
+	}
+	return fmt.Sprintf("%q", n.Value)
+}
+
+func (p *parser) scalar(n *yaml.Node, key string) (string, bool) {
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		p.errorf(n, key, "want a value, got %s", kind(n))
+		return "", false
+	}
+	return n.Value, true
+}
+
+func (p *parser) str(n *yaml.Node, key string) (string, bool) {
+	s, ok := p.scalar(n, key)
+	if ok && n.Tag != "!!str" {
+		p.errorf(n, key, "want a string, got %s", kind(n))
+		return "", false
+	}
+	return s, ok
+}
+
+func (p *parser) integer(n *yaml.Node, key string, min, max int) (int, bool) {
+	s, ok := p.scalar(n, key)
+	if !ok {
+		return 0, false
+	}
+	i, err := strconv.Atoi(s)
+	if err != nil || n.Tag != "!!int" {
+		p.errorf(n, key, "want a whole number, got %s", kind(n))
+		return 0, false
+	}
+	if i < min || i > max {
+		p.errorf(n, key, "want a number from %d to %d, got %d", min, max, i)
+		return 0, false
+	}
+	return i, true
+}
+
+func (p *parser) duration(n *yaml.Node, key string) (time.Duration, bool) {
+	s, ok := p.scalar(n, key)
+	if !ok {
+		return 0, false
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		p.errorf(n, key, "not a duration: %s (write e.g. 150ms, 5s, 2m)", kind(n))
+		return 0, false
+	}
+	if d <= 0 {
+		p.errorf(n, key, "must be positive, got %s", s)
+		return 0, false
+	}
+	return d, true
+}
+
+func (p *parser) backend(n *yaml.Node, key string, list bool) (string, bool) {
+	s, ok := p.str(n, key)
+	if !ok {
+		return "", false
+	}
+	parts := []string{s}
+	if list {
+		parts = strings.Split(s, ",")
+	}
+	for _, b := range parts {
+		if b = strings.TrimSpace(b); b != "sim" && b != "real" {
+			want := `"sim" or "real"`
+			if list {
+				want = `sim, real or a list such as "sim,real"`
+			}
+			p.errorf(n, key, "want %s, got %q", want, s)
+			return "", false
+		}
+	}
+	return s, true
+}
+
+func (p *parser) run(n *yaml.Node, r *Run) {
+	p.mapping(n, "run", func(key string, k, v *yaml.Node) {
+		full := "run." + key
+		switch key {
+		case "backend":
+			r.Backend, _ = p.backend(v, full, true)
+		case "parallel":
+			r.Parallel, _ = p.integer(v, full, 1, 1024)
+		case "timeout":
+			r.Timeout, _ = p.duration(v, full)
+		default:
+			p.errorf(k, full, "unknown key (want backend, parallel or timeout)")
+		}
+	})
+}
+
+// profileFields maps yaml keys to runtime.Profile's fields, from its tags.
+func profileFields() map[string]int {
+	t := reflect.TypeFor[runtime.Profile]()
+	out := map[string]int{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
+		if f.IsExported() && tag != "" && tag != "-" {
+			out[tag] = i
+		}
+	}
+	return out
+}
+
+func (p *parser) profiles(n *yaml.Node, cfg *Config) {
+	fields := profileFields()
+	var keys []string
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	p.mapping(n, "profiles", func(name string, k, v *yaml.Node) {
+		path := "profiles." + name
+		var over runtime.Profile
+		over.Name = name
+		base := name
+		if _, err := runtime.LookupProfile(name); err != nil {
+			base = "test"
+		}
+		ok := true
+		rv := reflect.ValueOf(&over).Elem()
+		p.mapping(v, path, func(key string, kk, vv *yaml.Node) {
+			full := path + "." + key
+			if key == "base" {
+				if b, good := p.str(vv, full); good {
+					if _, err := runtime.LookupProfile(b); err != nil {
+						p.errorf(vv, full, "unknown built-in profile %q (want one of %s)", b, strings.Join(runtime.ProfileNames(), ", "))
+						ok = false
+					}
+					base = b
+				}
+				return
+			}
+			i, known := fields[key]
+			if !known {
+				p.errorf(kk, full, "unknown key (want base, %s)", strings.Join(keys, ", "))
+				ok = false
+				return
+			}
+			f := rv.Field(i)
+			switch f.Interface().(type) {
+			case time.Duration:
+				d, good := p.duration(vv, full)
+				ok = ok && good
+				f.SetInt(int64(d))
+			case int:
+				x, good := p.integer(vv, full, 1, 1<<20)
+				ok = ok && good
+				f.SetInt(int64(x))
+			}
+		})
+		if !ok {
+			return
+		}
+		b, err := runtime.LookupProfile(base)
+		if err != nil {
+			return
+		}
+		prof := b.Override(over)
+		if err := prof.Validate(); err != nil {
+			p.errorf(k, path, "%v", err)
+			return
+		}
+		cfg.Profiles[name] = prof
+	})
+}
+
+func (p *parser) topologies(n *yaml.Node, cfg *Config) {
+	p.mapping(n, "topologies", func(name string, k, v *yaml.Node) {
+		path := "topologies." + name
+		var t builtins.Topology
+		p.mapping(v, path, func(key string, kk, vv *yaml.Node) {
+			full := path + "." + key
+			switch key {
+			case "nodes":
+				t.Nodes, _ = p.integer(vv, full, 1, 2000)
+			case "backend":
+				t.Backend, _ = p.backend(vv, full, false)
+			case "profile":
+				if s, ok := p.str(vv, full); ok {
+					t.Profile = s
+					p.topoProfiles = append(p.topoProfiles, topoProfile{vv, full, s})
+				}
+			case "cookie_env":
+				if s, ok := p.str(vv, full); ok {
+					if !envName.MatchString(s) {
+						p.errorf(vv, full, "want an environment variable name such as SMOKE_COOKIE, got %q", s)
+					}
+					t.CookieEnv = s
+				}
+			default:
+				p.errorf(kk, full, "unknown key (want nodes, backend, profile or cookie_env)")
+			}
+		})
+		cfg.Topologies[name] = t
+	})
+}
+
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)

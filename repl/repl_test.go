@@ -1,0 +1,67 @@
+package repl
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"go.starlark.net/starlark"
+
+	"github.com/clusterscript/clusterscript/builtins"
+)
+
+func completer() *Completer {
+	g := builtins.Predeclared(nil)
+	g["mylist"] = starlark.NewList(nil)
+	return &Completer{Globals: func() starlark.StringDict { return g }}
+}
+
+func TestCompletion(t *testing.T) {
+	c := completer()
+	for _, tc := range []struct {
+		line string
+		want []string
+	}{
+		{"wait_", []string{"wait_until"}},
+		{"x = clus", []string{"cluster"}},
+		{"cluster.st", []string{"cluster.start"}},
+		{"assert.f", []string{"assert.fails", "assert.false"}},
+		{"mylist.app", []string{"mylist.append"}},
+		{"print(myl", []string{"mylist"}},
+		{"nosuch.x", nil},
+		{"1.", nil},
+	} {
+		if got := c.Candidates(tc.line); !slices.Equal(got, tc.want) {
+			t.Errorf("complete %q = %q, want %q", tc.line, got, tc.want)
+		}
+	}
+}
+
+// Every documented module member completes.
+func TestCompletionCoversDocs(t *testing.T) {
+	c := completer()
+	for _, d := range builtins.Docs() {
+		if d.Receiver != "" {
+			continue
+		}
+		q := d.Qualified()
+		if !slices.Contains(c.Candidates(q), q) {
+			t.Errorf("%s does not complete", q)
+		}
+	}
+}
+
+func TestPretty(t *testing.T) {
+	short := starlark.NewList([]starlark.Value{starlark.String("n1"), starlark.String("n2")})
+	if got := Pretty(short, 80); got != `["n1", "n2"]` {
+		t.Errorf("short list: %s", got)
+	}
+	d := starlark.NewDict(2)
+	_ = d.SetKey(starlark.String("nodes"), short)
+	_ = d.SetKey(starlark.String("mode"), starlark.String(strings.Repeat("x", 30)))
+	got := Pretty(d, 30)
+	want := "{\n  \"nodes\": [\"n1\", \"n2\"],\n  \"mode\": \"" + strings.Repeat("x", 30) + "\",\n}"
+	if got != want {
+		t.Errorf("long dict:\n%s\nwant:\n%s", got, want)
+	}
+}

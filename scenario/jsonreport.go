@@ -1,0 +1,58 @@
+package scenario
+
+import (
+	"encoding/json"
+	"io"
+	"time"
+)
+
+// JSONReport is the document `run --json FILE` writes: one object per case
+// run, in the order they finished, and a summary.
+type JSONReport struct {
+	Cases   []JSONCase  `json:"cases"`
+	Summary JSONSummary `json:"summary"`
+}
+
+// JSONCase is one case's outcome.
+type JSONCase struct {
+	File      string   `json:"file"`
+	Name      string   `json:"name"`
+	Backend   string   `json:"backend"`
+	Status    string   `json:"status"`
+	Seconds   float64  `json:"seconds"`
+	Message   string   `json:"message,omitempty"`
+	Backtrace string   `json:"backtrace,omitempty"`
+	Logs      []string `json:"logs,omitempty"`
+	Seed      int64    `json:"seed"`
+}
+
+// JSONSummary counts the cases; Line is the run's closing line.
+type JSONSummary struct {
+	Passed  int     `json:"passed"`
+	Failed  int     `json:"failed"`
+	Skipped int     `json:"skipped"`
+	Total   int     `json:"total"`
+	Seconds float64 `json:"seconds"`
+	Seed    int64   `json:"seed"`
+	Line    string  `json:"line"`
+}
+
+// WriteJSON writes the run's report as one indented JSON document.
+// elapsed is the run's wall-clock time.
+func WriteJSON(w io.Writer, sum Summary, seed int64, elapsed time.Duration) error {
+	rep := JSONReport{Cases: []JSONCase{}, Summary: JSONSummary{
+		Passed: sum.Passed, Failed: sum.Failed, Skipped: sum.Skipped,
+		Total: len(sum.Results), Seconds: elapsed.Seconds(), Seed: seed, Line: sum.Line(),
+	}}
+	for _, r := range sum.Results {
+		rep.Cases = append(rep.Cases, JSONCase{
+			File: r.File, Name: r.Name, Backend: r.Backend, Status: r.Status,
+			Seconds: r.Duration.Seconds(), Message: r.Message, Backtrace: r.Backtrace,
+			Logs: r.Logs, Seed: r.Seed,
+		})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(rep)
+}

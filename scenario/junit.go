@@ -1,0 +1,136 @@
+package scenario
+
+import (
+	"encoding/xml"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+)
+
+// JUnit XML, in the shape GitHub, GitLab and Jenkins read: one
+// <testsuite> per file and backend, one <testcase> per case run with the
+// backend in its name, <failure> carrying the message (with file:line:col)
+// and the Starlark backtrace, <skipped> with the reason.
+
+type junitSuites struct {
+	XMLName  xml.Name     `xml:"testsuites"`
+	Name     string       `xml:"name,attr"`
+	Tests    int          `xml:"tests,attr"`
+	Failures int          `xml:"failures,attr"`
+	Errors   int          `xml:"errors,attr"`
+	Skipped  int          `xml:"skipped,attr"`
+	Time     string       `xml:"time,attr"`
+	Suites   []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name       string          `xml:"name,attr"`
+	Tests      int             `xml:"tests,attr"`
+	Failures   int             `xml:"failures,attr"`
+	Errors     int             `xml:"errors,attr"`
+	Skipped    int             `xml:"skipped,attr"`
+	Time       string          `xml:"time,attr"`
+	Properties []junitProperty `xml:"properties>property"`
+	Cases      []junitCase     `xml:"testcase"`
+}
+
+type junitProperty struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:"value,attr"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	Classname string        `xml:"classname,attr"`
+	Time      string        `xml:"time,attr"`
+	Failure   *junitFailure `xml:"failure,omitempty"`
+	Skipped   *junitSkipped `xml:"skipped,omitempty"`
+	SystemOut *junitText    `xml:"system-out,omitempty"`
+}
+
+type junitFailure struct {
+	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr"`
+	Body    string `xml:",cdata"`
+}
+
+type junitText struct {
+	Text string `xml:",cdata"`
+}
+
+type junitSkipped struct {
+	Message string `xml:"message,attr,omitempty"`
+}
+
+func seconds(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
+
+// WriteJUnit writes the results of a run as JUnit XML. Suites are ordered
+// by file then backend; cases keep the order they ran in.
+func WriteJUnit(w io.Writer, results []Result) error {
+	type key struct{ file, backend string }
+	suites := map[key]*junitSuite{}
+	durations := map[key]time.Duration{}
+	var keys []key
+	var total time.Duration
+	all := junitSuites{Name: "clusterscript"}
+	for _, r := range results {
+		k := key{r.File, r.Backend}
+		s := suites[k]
+		if s == nil {
+			s = &junitSuite{Name: r.File, Properties: []junitProperty{{Name: "backend", Value: r.Backend}}}
+			suites[k] = s
+			keys = append(keys, k)
+		}
+		c := junitCase{
+			Name:      fmt.Sprintf("%s [%s]", r.Name, r.Backend),
+			Classname: r.File,
+			Time:      seconds(r.Duration),
+		}
+		switch r.Status {
+		case Fail:
+			body := r.Message
+			if r.Backtrace != "" {
+				body += "\n" + strings.TrimRight(r.Backtrace, "\n")
+			}
+			c.Failure = &junitFailure{Message: r.Message, Type: "failure", Body: body}
+			s.Failures++
+		case Skip:
+			c.Skipped = &junitSkipped{Message: r.Message}
+			s.Skipped++
+		}
+		if len(r.Logs) > 0 {
+			c.SystemOut = &junitText{Text: strings.Join(r.Logs, "\n") + "\n"}
+		}
+		s.Tests++
+		s.Cases = append(s.Cases, c)
+		durations[k] += r.Duration
+		total += r.Duration
+	}
+	sort.SliceStable(keys, func(i, j int) bool {
+		if keys[i].file != keys[j].file {
+			return keys[i].file < keys[j].file
+		}
+		return keys[i].backend < keys[j].backend
+	})
+	for _, k := range keys {
+		s := suites[k]
+		s.Time = seconds(durations[k])
+		all.Tests += s.Tests
+		all.Failures += s.Failures
+		all.Skipped += s.Skipped
+		all.Suites = append(all.Suites, *s)
+	}
+	all.Time = seconds(total)
+	if _, err := io.WriteString(w, xml.Header); err != nil {
+		return err
+	}
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	if err := enc.Encode(all); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "\n")
+	return err
+}
