@@ -411,6 +411,8 @@ func nodeMethod(name string, f func(s *Session, n *cluster.Node) (starlark.Value
 }
 
 var nodeMethods = map[string]*starlark.Builtin{
+	"call":  starlark.NewBuiltin("call", nodeCall),
+	"spawn": starlark.NewBuiltin("spawn", nodeSpawn),
 	"status": nodeMethod("status", func(_ *Session, n *cluster.Node) (starlark.Value, error) {
 		return starlark.String(n.Status()), nil
 	}),

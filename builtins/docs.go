@@ -87,6 +87,8 @@ var clusterMethodDocs = map[string][2]string{
 }
 
 var nodeMethodDocs = map[string][2]string{
+	"call":    {"n.call(op, **params)", "Run an arsenal operation on this node; same as arsenal.call(n, op, **params)."},
+	"spawn":   {`n.spawn(kind, name=None, supervisor=None, restart="permanent")`, "Start a process of a built-in kind (echo, counter, kv, sleeper, supervisor) on this node under supervisor (default: the root supervisor); returns {pid, name, node, type}."},
 	"status":  {"n.status()", `"running", "stopped" or "killed".`},
 	"members": {"n.members()", "Sorted names of the members this node sees alive, itself included."},
 	"mode":    {"n.mode()", `"single_node" when the node sees no other alive member, else "multi_node".`},

@@ -3,7 +3,7 @@ package builtins
 import "go.starlark.net/starlark"
 
 // moreDocs lists builtins of the modules added by later parts (arsenal, horde).
-func moreDocs() []Doc { return nil }
+func moreDocs() []Doc { return arsenalDocs() }
 
 // extraModules are predeclared modules not built from Docs.
 func extraModules() starlark.StringDict { return nil }

@@ -1,6 +1,7 @@
 package builtins
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"time"
@@ -41,6 +42,14 @@ func toStarlark(v any) starlark.Value {
 		return starlark.MakeInt(v)
 	case int64:
 		return starlark.MakeInt64(v)
+	case json.Number:
+		if i, err := v.Int64(); err == nil {
+			return starlark.MakeInt64(i)
+		}
+		if f, err := v.Float64(); err == nil {
+			return starlark.Float(f)
+		}
+		return starlark.String(v.String())
 	case float64:
 		if v == float64(int64(v)) && v < 1<<53 && v > -(1<<53) {
 			return starlark.MakeInt64(int64(v))

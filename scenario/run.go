@@ -298,6 +298,7 @@ func (r *runner) runCase(ctx context.Context, id CaseID, body func(*starlark.Thr
 	}
 	s := r.newSession(cctx, id.Backend, logs)
 	thread := r.newThread(id.File, s)
+	thread.Print = func(_ *starlark.Thread, msg string) { logs.add(msg) }
 	stop := context.AfterFunc(cctx, func() { thread.Cancel(context.Cause(cctx).Error()) })
 	err := body(thread)
 	stop()

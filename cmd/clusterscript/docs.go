@@ -18,14 +18,3 @@ func docsCommand() *cli.Command {
 		},
 	}
 }
-
-func opsCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "ops",
-		Usage: "list arsenal operations with their parameters, types, defaults, and results",
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "machine-readable output"}},
-		Action: func(c *cli.Context) error {
-			return cli.Exit("clusterscript: ops: the arsenal operations are not built yet", 2)
-		},
-	}
-}
