@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/clusterscript/clusterscript/runtime"
@@ -97,7 +98,7 @@ func Start(ctx context.Context, l Launcher, opts Options) (*Cluster, error) {
 	c := &Cluster{
 		name:     opts.Name,
 		cookie:   opts.Cookie,
-		profile:  opts.Profile,
+		profile:  opts.Profile.ForSize(len(opts.Nodes)),
 		seed:     opts.Seed,
 		launcher: l,
 		links:    map[[2]string]runtime.LinkFault{},
@@ -300,10 +301,11 @@ func (c *Cluster) WaitConverged(ctx context.Context, timeout time.Duration) (tim
 	start := time.Now()
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	tick := time.NewTicker(5 * time.Millisecond)
+	// Poll often, but not so often that polling loads a big cluster.
+	tick := time.NewTicker(max(5*time.Millisecond, time.Duration(len(c.running()))*200*time.Microsecond))
 	defer tick.Stop()
 	for {
-		if _, _, _, ok := c.converged(wctx); ok {
+		if c.converged(wctx) {
 			return time.Since(start), nil
 		}
 		select {
@@ -313,30 +315,48 @@ func (c *Cluster) WaitConverged(ctx context.Context, timeout time.Duration) (tim
 			}
 			// One last look, with time to answer, for the report.
 			rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
-			views, errs, want, _ := c.converged(rctx)
+			views, errs := c.Views(rctx)
 			rcancel()
-			return 0, &NotConvergedError{Cluster: c.name, After: time.Since(start), Want: want, Views: views, Errors: errs}
+			return 0, &NotConvergedError{Cluster: c.name, After: time.Since(start), Want: c.runningNames(), Views: views, Errors: errs}
 		case <-tick.C:
 		}
 	}
 }
 
-func (c *Cluster) converged(ctx context.Context) (map[string]View, map[string]error, []string, bool) {
+// converged asks every running node for the digest of its member list and
+// compares it with the running set.
+func (c *Cluster) converged(ctx context.Context) bool {
+	nodes := c.running()
 	var want []string
-	for _, n := range c.running() {
+	for _, n := range nodes {
 		want = append(want, n.name)
 	}
 	sort.Strings(want)
-	views, errs := c.Views(ctx)
-	if len(errs) > 0 || len(views) != len(want) {
-		return views, errs, want, false
+	wantDigest := runtime.DigestOf(want)
+	var ok atomic.Bool
+	ok.Store(true)
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var d runtime.Digest
+			if err := n.call(ctx, "ctl.digest", nil, &d); err != nil || d != wantDigest {
+				ok.Store(false)
+			}
+		}()
 	}
-	for _, v := range views {
-		if !slices.Equal(v.Members, want) {
-			return views, errs, want, false
-		}
+	wg.Wait()
+	return ok.Load()
+}
+
+func (c *Cluster) runningNames() []string {
+	var names []string
+	for _, n := range c.running() {
+		names = append(names, n.name)
 	}
-	return views, errs, want, true
+	sort.Strings(names)
+	return names
 }
 
 // NotConvergedError reports a cluster that did not converge in time, with
@@ -360,21 +380,67 @@ func (e *NotConvergedError) Error() string {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	const maxLines = 12
+	shown := 0
 	for _, n := range names {
+		if shown == maxLines {
+			fmt.Fprintf(&b, "\n  ... and more nodes")
+			break
+		}
 		if err, ok := e.Errors[n]; ok {
 			fmt.Fprintf(&b, "\n  %s: no answer: %v", n, err)
+			shown++
 			continue
 		}
 		v := e.Views[n]
-		fmt.Fprintf(&b, "\n  %s sees [%s] as %s (%s)", n, strings.Join(v.Members, " "), v.Mode, v.Partition)
+		if len(e.Want) <= maxLines {
+			fmt.Fprintf(&b, "\n  %s sees [%s] as %s (%s)", n, strings.Join(v.Members, " "), v.Mode, v.Partition)
+			shown++
+			continue
+		}
+		// Large clusters: only the differences.
+		missing, extra := diff(e.Want, v.Members)
+		if len(missing)+len(extra) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "\n  %s sees %d members as %s; missing %s; unexpected %s", n, len(v.Members), v.Mode, abbrev(missing), abbrev(extra))
+		shown++
 	}
 	return b.String()
+}
+
+// diff returns the names of want missing from got and those of got not in
+// want; both are sorted.
+func diff(want, got []string) (missing, extra []string) {
+	for _, w := range want {
+		if _, ok := slices.BinarySearch(got, w); !ok {
+			missing = append(missing, w)
+		}
+	}
+	for _, g := range got {
+		if _, ok := slices.BinarySearch(want, g); !ok {
+			extra = append(extra, g)
+		}
+	}
+	return missing, extra
+}
+
+func abbrev(names []string) string {
+	if len(names) > 8 {
+		return fmt.Sprintf("[%s ... %d in all]", strings.Join(names[:8], " "), len(names))
+	}
+	return "[" + strings.Join(names, " ") + "]"
 }
 
 // Events returns the runner's events and every node's observed events, in
 // time order.
 func (c *Cluster) Events(ctx context.Context) []runtime.Event {
-	c.Views(ctx) // refreshes each running node's log
+	var wg sync.WaitGroup
+	for _, n := range c.running() {
+		wg.Add(1)
+		go func() { defer wg.Done(); n.fetchEvents(ctx) }()
+	}
+	wg.Wait()
 	c.mu.Lock()
 	all := slices.Clone(c.events)
 	c.mu.Unlock()
@@ -612,16 +678,22 @@ func (n *Node) Status() string {
 	return n.status
 }
 
-// View fetches the node's view of the cluster (and keeps its event log).
+// View fetches the node's view of the cluster.
 func (n *Node) View(ctx context.Context) (View, error) {
 	var v View
-	if err := n.call(ctx, "ctl.view", nil, &v); err != nil {
-		return v, err
+	err := n.call(ctx, "ctl.view", nil, &v)
+	return v, err
+}
+
+// fetchEvents refreshes the copy of the node's event log, kept so that a
+// killed node's observations still show in Events.
+func (n *Node) fetchEvents(ctx context.Context) {
+	var evs []runtime.Event
+	if n.call(ctx, "ctl.events", nil, &evs) == nil {
+		n.mu.Lock()
+		n.seen = evs
+		n.mu.Unlock()
 	}
-	n.mu.Lock()
-	n.seen = v.Events
-	n.mu.Unlock()
-	return v, nil
 }
 
 // Members returns the sorted names of the members the node sees alive.
@@ -656,7 +728,7 @@ func (n *Node) end(status string, f func(Process) error) error {
 // Kill ends the node abruptly: no leave message.
 func (n *Node) Kill() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	_, _ = n.View(ctx) // keep its event log
+	n.fetchEvents(ctx) // keep its event log
 	cancel()
 	err := n.end(Killed, Process.Kill)
 	n.c.record(n.name, EventKill, "")
@@ -665,7 +737,7 @@ func (n *Node) Kill() error {
 
 // Stop leaves the cluster gracefully, then stops the node.
 func (n *Node) Stop(ctx context.Context) error {
-	_, _ = n.View(ctx)
+	n.fetchEvents(ctx)
 	leaveErr := n.call(ctx, "ctl.leave", nil, nil)
 	err := n.end(Stopped, Process.Exit)
 	n.c.record(n.name, EventStop, "")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"sort"
 	"sync"
@@ -368,7 +369,6 @@ type NodeView struct {
 	Members   []string `json:"members"`
 	Mode      string   `json:"mode"`
 	Partition string   `json:"partition_status"`
-	Events    []Event  `json:"events"`
 }
 
 // View returns the node's current view of the cluster.
@@ -379,8 +379,25 @@ func (n *Node) View() NodeView {
 		Members:   n.Members(),
 		Mode:      n.Mode(),
 		Partition: n.state.PartitionStatus(),
-		Events:    n.state.Events(),
 	}
+}
+
+// Digest summarises the alive member list: a count and a hash of the
+// sorted names. Polling a large cluster for convergence compares digests
+// instead of shipping every member list.
+type Digest struct {
+	Count int    `json:"count"`
+	Hash  uint64 `json:"hash"`
+}
+
+// DigestOf returns the digest of a sorted member list.
+func DigestOf(members []string) Digest {
+	h := fnv.New64a()
+	for _, m := range members {
+		h.Write([]byte(m))
+		h.Write([]byte{0})
+	}
+	return Digest{Count: len(members), Hash: h.Sum64()}
 }
 
 // registerControl registers the methods the runner drives a node with.
@@ -399,6 +416,12 @@ func (n *Node) registerControl() {
 	})
 	n.Handle("ctl.view", func(context.Context, json.RawMessage) (any, error) {
 		return n.View(), nil
+	})
+	n.Handle("ctl.digest", func(context.Context, json.RawMessage) (any, error) {
+		return DigestOf(n.Members()), nil
+	})
+	n.Handle("ctl.events", func(context.Context, json.RawMessage) (any, error) {
+		return n.state.Events(), nil
 	})
 	n.Handle("ctl.join", func(ctx context.Context, p json.RawMessage) (any, error) {
 		var addrs []string

@@ -50,6 +50,11 @@ type Profile struct {
 	// timers suit a handful of nodes; a thousand nodes sharing two cores
 	// would spend their time probing and suspect each other falsely.
 	ScaleAbove int `json:"scale_above,omitempty" yaml:"scale_above"`
+	// ClusterSize is the size the profile was scaled for (ForSize). A big
+	// cluster's join makes every node re-broadcast every member it learns:
+	// memberlist's handler queue is sized for that burst instead of
+	// dropping messages and then suspecting the senders.
+	ClusterSize int `json:"cluster_size,omitempty" yaml:"-"`
 
 	base func() *memberlist.Config
 }
@@ -144,6 +149,7 @@ func (p Profile) Override(o Profile) Profile {
 // ForSize returns the profile as used by a cluster of n nodes (see
 // ScaleAbove).
 func (p Profile) ForSize(n int) Profile {
+	p.ClusterSize = n
 	if p.ScaleAbove <= 0 || n <= p.ScaleAbove {
 		return p
 	}
@@ -192,6 +198,9 @@ func (p Profile) memberlistConfig(name string, logOut io.Writer) *memberlist.Con
 	// push/pull costs CPU that fast timers need.
 	if p.Name == "test" {
 		c.EnableCompression = false
+	}
+	if p.ClusterSize > 0 {
+		c.HandoffQueueDepth = max(c.HandoffQueueDepth, 64*p.ClusterSize)
 	}
 	// A node restarted under its name may come back on another address.
 	c.DeadNodeReclaimTime = time.Nanosecond
