@@ -48,6 +48,9 @@ func hordeWhereis(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "node", &node, "name", &name); err != nil {
 		return nil, err
 	}
+	if _, ok := name.(starlark.String); !ok {
+		return nil, fmt.Errorf("%s: name: want a string, got %s", b.Name(), name.Type())
+	}
 	v, err := hordeOp(thread, b, node, "horde_registry", []starlark.Tuple{{starlark.String("name"), name}})
 	if err != nil {
 		return nil, err
