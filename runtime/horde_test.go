@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/clusterscript/clusterscript/runtime"
+	"github.com/clusterscript/clusterscript/sim"
 )
 
 // registriesAgree reports whether every node holds the same registry of
@@ -206,4 +207,42 @@ func TestHordeConflictAfterHeal(t *testing.T) {
 	if count["dup"] != 1 || count["before"] != 1 {
 		t.Fatalf("live processes per name: %v", count)
 	}
+}
+
+// A node killed and restarted under its name before anyone saw it fail
+// comes back empty: what its previous incarnation ran must not be lost.
+func TestHordeQuickRestartOrphansPreviousIncarnation(t *testing.T) {
+	nw := sim.New()
+	nodes := startNodes(t, 3, true, func() (runtime.Network, error) { return nw.Endpoint("") })
+	for i := range 10 {
+		startChild(t, nodes[0], map[string]any{"name": fmt.Sprintf("c%d", i), "placement": "n3"})
+	}
+	waitFor(t, 5*time.Second, "registries to agree", func() bool { return registriesAgree(nodes, 10) })
+	nodes[2].Shutdown()
+	ep, err := nw.Endpoint("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n3, err := runtime.Start(runtime.Config{Name: "n3", Cookie: "c", Cluster: "test", Network: ep, Simulated: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n3.Shutdown)
+	if _, err := n3.Join(context.Background(), []string{nodes[0].Addr()}); err != nil {
+		t.Fatal(err)
+	}
+	live := []*runtime.Node{nodes[0], nodes[1], n3}
+	waitFor(t, 10*time.Second, "every child to run again", func() bool {
+		if !registriesAgree(live, 10) {
+			return false
+		}
+		for _, h := range live[0].HordeRegistry() {
+			var info map[string]any
+			call(t, live[0], "process_info", map[string]any{"pid": h.PID}, &info)
+			if info["alive"] != true {
+				return false
+			}
+		}
+		return true
+	})
 }
