@@ -46,6 +46,7 @@ type Node struct {
 	client *Client
 	procs  *procTable // the process runtime (process.go)
 	ars    *arsenal   // operations and health sampler (ops.go)
+	horde  *horde     // registry and distributed supervisor (horde.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -91,6 +92,7 @@ func Start(cfg Config) (*Node, error) {
 	}
 	n.ml = ml
 	n.startArsenal()
+	n.startHorde()
 	n.wg.Add(3)
 	go func() { defer n.wg.Done(); n.rpc.serve(n.tr.rpc, n.done) }()
 	go func() { defer n.wg.Done(); n.state.run(n.done) }()

@@ -114,7 +114,7 @@ type opCall struct {
 // Operations returns the description of every operation, in a stable
 // order. The slice is freshly built: callers may keep or change it.
 func Operations() []OpSpec {
-	defs := opDefs()
+	defs := allOpDefs()
 	out := make([]OpSpec, len(defs))
 	for i, d := range defs {
 		out[i] = d.spec
@@ -124,7 +124,7 @@ func Operations() []OpSpec {
 
 // DescribeOp returns the description of one operation.
 func DescribeOp(name string) (OpSpec, error) {
-	for _, d := range opDefs() {
+	for _, d := range allOpDefs() {
 		if d.spec.Name == name {
 			return d.spec, nil
 		}
@@ -134,7 +134,7 @@ func DescribeOp(name string) (OpSpec, error) {
 
 func opNotFound(name string) *Error {
 	var names []string
-	for _, d := range opDefs() {
+	for _, d := range allOpDefs() {
 		names = append(names, d.spec.Name)
 	}
 	return Errorf(CodeOperationNotFound, "%q is not an operation (operations: %s)", name, strings.Join(names, ", "))
@@ -390,7 +390,7 @@ type arsenal struct {
 func (n *Node) startArsenal() {
 	n.procs = newProcTable(n.Name())
 	a := &arsenal{ops: map[string]opDef{}, mon: newMonitor(n.procs, n.state)}
-	for _, d := range opDefs() {
+	for _, d := range allOpDefs() {
 		a.ops[d.spec.Name] = d
 	}
 	n.ars = a

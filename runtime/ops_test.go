@@ -91,7 +91,8 @@ func spawn(t testing.TB, n *runtime.Node, params map[string]any) map[string]any 
 
 func TestOperationsDescribeThemselves(t *testing.T) {
 	want := []string{"cluster_topology", "cluster_health", "node_info", "process_list", "cluster_supervision_trees",
-		"process_info", "kill_process", "send_message", "trace_process", "trace_events"}
+		"process_info", "kill_process", "send_message", "trace_process", "trace_events",
+		"horde_registry", "horde_members", "horde_start_child", "horde_supervisor"}
 	var got []string
 	for _, op := range runtime.Operations() {
 		got = append(got, op.Name)
