@@ -60,4 +60,3 @@ func (p simProcess) Addr() string { return p.n.Addr() }
 func (p simProcess) PID() int     { return 0 }
 func (p simProcess) Kill() error  { p.n.Shutdown(); return nil }
 func (p simProcess) Exit() error  { p.n.Shutdown(); return nil }
-
