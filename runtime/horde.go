@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"hash/fnv"
 	"math/rand/v2"
-	"sort"
 	"sync"
 	"time"
 )
@@ -188,7 +187,10 @@ func (n *Node) startHorde() {
 		return h.start(r)
 	})
 	n.state.Subscribe(func(ev Event, m Member) {
-		if ev.Kind == EventJoin && m.Name != n.Name() {
+		// A joiner learns the horde from us only if there is a horde to
+		// learn: a big cluster forming with no children must not turn
+		// every join into n exchanges.
+		if ev.Kind == EventJoin && m.Name != n.Name() && !h.empty() {
 			go h.exchange(m.Name)
 		}
 		h.kick()
@@ -220,6 +222,9 @@ func (h *horde) run() {
 			for _, p := range peers[:min(2, len(peers))] {
 				go h.exchange(p)
 			}
+		}
+		if h.empty() {
+			continue // nothing registered anywhere: nothing to reconcile
 		}
 		h.mu.Lock()
 		h.reconcileLocked()
@@ -275,16 +280,39 @@ func (h *horde) selfEntryLocked() hordeEntry {
 	return hordeEntry{Epoch: h.epoch, Version: h.version, Claims: claims}
 }
 
-// snapshot is this node's whole table, its own entry included.
+// snapshot is this node's table, its own entry included. Entries of
+// nodes that never registered anything carry nothing and are left out.
 func (h *horde) snapshot() hordeMsg {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	t := make(map[string]hordeEntry, len(h.table)+1)
+	t := make(map[string]hordeEntry)
 	for k, e := range h.table {
-		t[k] = e
+		if !e.blank() {
+			t[k] = e
+		}
 	}
-	t[h.n.Name()] = h.selfEntryLocked()
+	if self := h.selfEntryLocked(); !self.blank() {
+		t[h.n.Name()] = self
+	}
 	return hordeMsg{From: h.n.Name(), Table: t}
+}
+
+// blank reports an entry of a node that never registered a child.
+func (e hordeEntry) blank() bool { return e.Version == 0 && len(e.Claims) == 0 }
+
+// empty reports whether this node knows of no horde child at all.
+func (h *horde) empty() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.version != 0 || len(h.local) > 0 || len(h.ghosts) > 0 {
+		return false
+	}
+	for _, e := range h.table {
+		if !e.blank() {
+			return false
+		}
+	}
+	return true
 }
 
 // merge takes in every entry newer than the one held.
@@ -348,15 +376,8 @@ func (s *State) status(name string) string {
 // membersLocked returns the horde members: this node and the alive members
 // whose entry it holds, sorted.
 func (h *horde) membersLocked() []string {
-	self := h.n.Name()
-	out := []string{self}
-	for _, m := range h.n.state.Alive() {
-		if _, ok := h.table[m]; ok && m != self {
-			out = append(out, m)
-		}
-	}
-	sort.Strings(out)
-	return out
+	// Every node runs the horde; its members are the alive members.
+	return h.n.state.Alive()
 }
 
 // registryLocked applies the conflict rule to the claims of the alive

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"math/rand/v2"
 	"sort"
 	"sync"
 	"time"
@@ -215,6 +216,9 @@ func (n *Node) pushPull(addrs []string) (int, error) {
 	return joined, nil
 }
 
+// rejoinBatch bounds the down peers retried per RejoinInterval.
+const rejoinBatch = 3
+
 // rejoinLoop keeps retrying known peers that are not alive. memberlist
 // forgets dead members after GossipToTheDeadTime; without this a partition
 // that outlasts it would never heal.
@@ -233,8 +237,14 @@ func (n *Node) rejoinLoop() {
 				addrs = append(addrs, m.Addr)
 			}
 		}
+		// A few at a time: each try is a full push/pull, and a big
+		// cluster in trouble must not spend itself on retries.
+		rand.Shuffle(len(addrs), func(i, j int) { addrs[i], addrs[j] = addrs[j], addrs[i] })
+		if len(addrs) > rejoinBatch {
+			addrs = addrs[:rejoinBatch]
+		}
 		if len(addrs) > 0 {
-			_, _ = n.ml.Join(addrs)
+			_, _ = n.pushPull(addrs)
 		}
 	}
 }
@@ -420,7 +430,7 @@ func (n *Node) registerControl() {
 		return n.View(), nil
 	})
 	n.Handle("ctl.digest", func(context.Context, json.RawMessage) (any, error) {
-		return DigestOf(n.Members()), nil
+		return n.state.Digest(), nil
 	})
 	n.Handle("ctl.events", func(context.Context, json.RawMessage) (any, error) {
 		return n.state.Events(), nil

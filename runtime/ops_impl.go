@@ -217,21 +217,6 @@ func (n *Node) addSystemProcesses() {
 	})
 }
 
-// footprint estimates the bytes the state manager holds: its member
-// records and event log with their strings.
-func (s *State) footprint() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := int64(cap(s.events)) * int64(unsafe.Sizeof(Event{}))
-	for _, e := range s.events {
-		n += int64(len(e.Node) + len(e.Kind) + len(e.Peer))
-	}
-	for k, m := range s.members {
-		n += int64(unsafe.Sizeof(*m)) + 16 + int64(len(k)+len(m.Name)+len(m.Addr))
-	}
-	return n
-}
-
 type localInfoParams struct {
 	IncludeProcesses bool `json:"include_processes"`
 	ProcessLimit     int  `json:"process_limit"`

@@ -202,6 +202,13 @@ func (p Profile) memberlistConfig(name string, logOut io.Writer) *memberlist.Con
 	if p.ClusterSize > 0 {
 		c.HandoffQueueDepth = max(c.HandoffQueueDepth, 64*p.ClusterSize)
 	}
+	// In a big cluster every joiner's push/pull already hands it the whole
+	// member list; gossiping each of those members again log(n) times per
+	// node is n² messages of pure echo. One retransmit round per log(n)
+	// still spreads real news (fan-out GossipNodes) to everyone.
+	if p.ClusterSize > 100 {
+		c.RetransmitMult = 1
+	}
 	// A node restarted under its name may come back on another address.
 	c.DeadNodeReclaimTime = time.Nanosecond
 	if logOut == nil {

@@ -4,6 +4,7 @@ import (
 	"sort"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/hashicorp/memberlist"
 )
@@ -61,6 +62,11 @@ type State struct {
 
 	mu        sync.Mutex
 	members   map[string]*Member
+	nalive    int      // members alive
+	alive     []string // their sorted names; nil when stale
+	digest    *Digest  // of alive; nil when stale
+	bytes     int64    // what members and events hold, kept as they grow
+	left      int      // members that left gracefully
 	events    []Event
 	formed    time.Time
 	maxAlive  int
@@ -124,8 +130,10 @@ func (s *State) record(kind string, n *memberlist.Node) {
 	if m == nil {
 		m = &Member{Name: n.Name}
 		s.members[n.Name] = m
+		s.bytes += int64(unsafe.Sizeof(*m)) + 16 + 2*int64(len(n.Name)) + int64(len(n.Address()))
 	}
 	m.Addr = n.Address()
+	wasAlive, wasLeft := m.Status == StatusAlive, m.Status == StatusLeft
 	switch kind {
 	case EventJoin:
 		m.Status = StatusAlive
@@ -140,7 +148,24 @@ func (s *State) record(kind string, n *memberlist.Node) {
 		}
 	}
 	m.Since = now
-	alive := s.aliveLocked()
+	if isAlive := m.Status == StatusAlive; isAlive != wasAlive {
+		// Rebuilt on demand: a big join changes it a thousand times
+		// before anyone asks.
+		s.alive, s.digest = nil, nil
+		if isAlive {
+			s.nalive++
+		} else {
+			s.nalive--
+		}
+	}
+	if isLeft := m.Status == StatusLeft; isLeft != wasLeft {
+		if isLeft {
+			s.left++
+		} else {
+			s.left--
+		}
+	}
+	alive := s.nalive
 	if alive > s.maxAlive {
 		s.maxAlive = alive
 	}
@@ -150,6 +175,7 @@ func (s *State) record(kind string, n *memberlist.Node) {
 	ev := Event{At: now, Node: s.self, Kind: kind, Peer: n.Name}
 	if n.Name != s.self {
 		s.events = append(s.events, ev)
+		s.bytes += int64(unsafe.Sizeof(ev)) + int64(len(ev.Node)+len(ev.Kind)+len(ev.Peer))
 	}
 	snapshot := *m
 	s.mu.Unlock()
@@ -174,28 +200,47 @@ func (s *State) NotifyUpdate(n *memberlist.Node) {
 	s.mu.Unlock()
 }
 
-func (s *State) aliveLocked() int {
-	n := 0
-	for _, m := range s.members {
-		if m.Status == StatusAlive {
-			n++
-		}
-	}
-	return n
-}
+func (s *State) aliveLocked() int { return s.nalive }
 
 // Alive returns the sorted names of the members seen alive, self included.
+// The slice is shared and must not be modified.
 func (s *State) Alive() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var names []string
-	for _, m := range s.members {
-		if m.Status == StatusAlive {
-			names = append(names, m.Name)
+	return s.aliveNamesLocked()
+}
+
+func (s *State) aliveNamesLocked() []string {
+	if s.alive == nil {
+		names := make([]string, 0, s.nalive)
+		for name, m := range s.members {
+			if m.Status == StatusAlive {
+				names = append(names, name)
+			}
 		}
+		sort.Strings(names)
+		s.alive = names
 	}
-	sort.Strings(names)
-	return names
+	return s.alive
+}
+
+// Digest returns the digest of the alive member list.
+func (s *State) Digest() Digest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.digest == nil {
+		d := DigestOf(s.aliveNamesLocked())
+		s.digest = &d
+	}
+	return *s.digest
+}
+
+// footprint is what the state manager's members and events hold, in bytes,
+// kept up to date as they are added.
+func (s *State) footprint() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bytes
 }
 
 // Members returns every member that has not left gracefully, alive or
@@ -266,13 +311,7 @@ func (s *State) Expected() int {
 }
 
 func (s *State) expectedLocked() int {
-	left := 0
-	for _, m := range s.members {
-		if m.Status == StatusLeft {
-			left++
-		}
-	}
-	e := s.maxAlive - left
+	e := s.maxAlive - s.left
 	if a := s.aliveLocked(); e < a {
 		e = a
 	}
