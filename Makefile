@@ -28,7 +28,7 @@ test-scenarios: build
 
 # Figures, not pass/fail: convergence, failure detection, operation latency.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 5x -timeout 30m ./bench/
+	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./bench/ ./runtime/
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
