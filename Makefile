@@ -28,7 +28,9 @@ test-scenarios: build
 
 # Figures, not pass/fail: convergence, failure detection, operation latency.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./bench/ ./runtime/
+	$(GO) test -run '^$$' -bench 'Converge/.*/(3|10|50|100)$$|FailureDetection|PartitionHeal|HordeFailover|SimHeapPerNode/100$$' -benchtime 3x -timeout 30m ./bench/
+	$(GO) test -run '^$$' -bench 'Converge/sim/1000$$|SimHeapPerNode/1000$$' -benchtime 1x -timeout 30m ./bench/
+	$(GO) test -run '^$$' -bench OpsLatency -benchtime 300x -timeout 10m ./runtime/
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }

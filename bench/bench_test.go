@@ -61,7 +61,7 @@ func startCluster(b *testing.B, backend string, n int) (*cluster.Cluster, time.D
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := c.WaitConverged(context.Background(), 60*time.Second); err != nil {
+	if _, err := c.WaitConverged(context.Background(), 5*time.Minute); err != nil {
 		c.Kill()
 		b.Fatal(err)
 	}

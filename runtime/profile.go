@@ -45,8 +45,8 @@ type Profile struct {
 	RejoinInterval time.Duration `json:"rejoin_interval" yaml:"rejoin_interval"`
 	// TCPTimeout bounds memberlist's stream operations (join, push/pull).
 	TCPTimeout time.Duration `json:"tcp_timeout" yaml:"tcp_timeout"`
-	// ScaleAbove, when set, stretches the gossip, probe and push/pull
-	// timers by n/ScaleAbove for clusters of n > ScaleAbove nodes. Fast
+	// ScaleAbove, when set, stretches the gossip, probe, push/pull and
+	// rejoin timers by n/ScaleAbove for clusters of n > ScaleAbove nodes. Fast
 	// timers suit a handful of nodes; a thousand nodes sharing two cores
 	// would spend their time probing and suspect each other falsely.
 	ScaleAbove int `json:"scale_above,omitempty" yaml:"scale_above"`

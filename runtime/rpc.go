@@ -193,6 +193,8 @@ func (s *rpcServer) serveConn(c net.Conn, done <-chan struct{}) {
 			return
 		}
 		resp := s.dispatch(req)
+		// A caller that stops reading must not pin this goroutine.
+		_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		if err := writeFrame(c, resp); err != nil {
 			return
 		}

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.starlark.net/starlark"
@@ -123,9 +125,7 @@ func Run(ctx context.Context, files []string, opts Options) (Summary, error) {
 	if len(opts.Backends) == 0 {
 		opts.Backends = []string{"sim"}
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	r := &runner{opts: opts, cancel: cancel}
+	r := &runner{opts: opts}
 	type job struct{ file, backend string }
 	jobs := make(chan job)
 	var wg sync.WaitGroup
@@ -147,6 +147,9 @@ feed:
 				case <-ctx.Done():
 					break feed
 				}
+				if r.stopping.Load() {
+					break feed
+				}
 			}
 		}
 	}
@@ -156,10 +159,10 @@ feed:
 }
 
 type runner struct {
-	opts    Options
-	cancel  context.CancelFunc
-	mu      sync.Mutex
-	summary Summary
+	opts     Options
+	stopping atomic.Bool // --fail-fast saw a failure
+	mu       sync.Mutex
+	summary  Summary
 }
 
 func (r *runner) report(res Result) {
@@ -171,7 +174,7 @@ func (r *runner) report(res Result) {
 	case Fail:
 		r.summary.Failed++
 		if r.opts.FailFast {
-			r.cancel()
+			r.stopping.Store(true) // start nothing new; running cases finish
 		}
 	case Skip:
 		r.summary.Skipped++
@@ -204,24 +207,29 @@ func (r *runner) runFile(ctx context.Context, file, backend string) {
 		if r.opts.Run != nil && !r.opts.Run.MatchString(id.Name) {
 			return
 		}
-		r.report(r.runCase(ctx, id, func(thread *starlark.Thread) error {
+		res, _ := r.runCase(ctx, id, func(thread *starlark.Thread) error {
 			_, err := r.exec(thread, file, src)
 			return err
-		}, nil))
+		}, false)
+		r.report(res)
 		return
 	}
-	// Module initialisation: defines the cases. Its session outlives it
-	// so that top-level clusters serve every case.
-	top := r.newSession(ctx, backend, nil)
+	// Module initialisation defines the cases. It runs with a case's
+	// timeout and cancellation, and the clusters it starts serve every
+	// case: its session lives until the file's last case ends.
+	var globals starlark.StringDict
+	res, top := r.runCase(ctx, CaseID{file, "(top level)", backend}, func(thread *starlark.Thread) error {
+		var err error
+		globals, err = r.exec(thread, file, src)
+		return err
+	}, true)
 	defer top.Teardown(true)
-	thread := r.newThread(file, top)
-	globals, err := r.exec(thread, file, src)
-	if err != nil {
-		r.report(r.result(CaseID{file, "(top level)", backend}, time.Now(), err, nil))
+	if res.Status != Pass {
+		r.report(res)
 		return
 	}
 	for _, name := range names {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || r.stopping.Load() {
 			return
 		}
 		if r.opts.Run != nil && !r.opts.Run.MatchString(name) {
@@ -231,10 +239,11 @@ func (r *runner) runFile(ctx context.Context, file, backend string) {
 		if !ok {
 			continue
 		}
-		r.report(r.runCase(ctx, CaseID{file, name, backend}, func(thread *starlark.Thread) error {
+		res, _ := r.runCase(ctx, CaseID{file, name, backend}, func(thread *starlark.Thread) error {
 			_, err := starlark.Call(thread, fn, nil, nil)
 			return err
-		}, top))
+		}, false)
+		r.report(res)
 	}
 }
 
@@ -281,10 +290,11 @@ func (l *caseLog) add(line string) {
 	}
 }
 
-// runCase runs body on a fresh thread with its own session and timeout,
-// and tears down every cluster the case started. A timed-out case's
-// thread is cancelled and its clusters killed.
-func (r *runner) runCase(ctx context.Context, id CaseID, body func(*starlark.Thread) error, parent *builtins.Session) Result {
+// runCase runs body on a fresh thread with its own session and timeout. A
+// timed-out case's thread is cancelled. Every cluster the case started is
+// torn down when it ends, unless keep asks for the session back (a
+// module's initialisation, whose clusters serve the file's cases).
+func (r *runner) runCase(ctx context.Context, id CaseID, body func(*starlark.Thread) error, keep bool) (Result, *builtins.Session) {
 	start := time.Now()
 	timeout := r.opts.Timeout
 	if timeout <= 0 {
@@ -302,12 +312,17 @@ func (r *runner) runCase(ctx context.Context, id CaseID, body func(*starlark.Thr
 	stop := context.AfterFunc(cctx, func() { thread.Cancel(context.Cause(cctx).Error()) })
 	err := body(thread)
 	stop()
-	// Nobody observes a finished case's departures: kill, don't leave.
-	s.Teardown(true)
 	if err != nil && cctx.Err() != nil {
 		err = fmt.Errorf("%w: %v", context.Cause(cctx), err)
 	}
-	return r.result(id, start, err, logs.lines)
+	if !keep || err != nil {
+		// Nobody observes a finished case's departures: kill, don't leave.
+		s.Teardown(true)
+	}
+	logs.mu.Lock()
+	lines := slices.Clone(logs.lines)
+	logs.mu.Unlock()
+	return r.result(id, start, err, lines), s
 }
 
 func (r *runner) result(id CaseID, start time.Time, err error, logs []string) Result {
@@ -374,8 +389,14 @@ func (l *loader) load(thread *starlark.Thread, module string) (starlark.StringDi
 	l.mu.Unlock()
 	src, err := os.ReadFile(path)
 	if err == nil {
-		child := &starlark.Thread{Name: path, Load: l.load}
-		builtins.SetSession(child, builtins.SessionOf(thread))
+		child := &starlark.Thread{Name: path, Load: l.load, Print: thread.Print}
+		s := builtins.SessionOf(thread)
+		builtins.SetSession(child, s)
+		if s != nil && s.Ctx != nil {
+			// A loaded file's top level obeys the loading case's timeout.
+			stop := context.AfterFunc(s.Ctx, func() { child.Cancel(context.Cause(s.Ctx).Error()) })
+			defer stop()
+		}
 		e = &loadEntry{}
 		e.globals, e.err = starlark.ExecFileOptions(builtins.FileOptions, child, path, src, builtins.Predeclared(l.vars))
 	} else {

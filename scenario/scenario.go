@@ -94,7 +94,7 @@ func check(file string, visited map[string]bool) []error {
 			target := resolveLoad(file, load.ModuleName())
 			if _, err := os.Stat(target); err != nil {
 				pos := load.Module.TokenPos
-				errs = append(errs, fmt.Errorf("%s: load: cannot find %q", pos, load.ModuleName()))
+				errs = append(errs, fmt.Errorf("%s: load: cannot find %q (looked for %s)", pos, load.ModuleName(), target))
 				continue
 			}
 			errs = append(errs, check(target, visited)...)

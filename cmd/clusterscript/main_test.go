@@ -224,3 +224,25 @@ def test_hang():
 		t.Fatalf("agents %v outlived the killed runner", left)
 	}
 }
+
+// A case's timeout stops Starlark wherever it runs: in a loaded file and in
+// the top level of a file with test_* functions.
+func TestTimeoutReachesLoadedFilesAndTopLevel(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"spin.star":     "y = 0\nwhile True:\n    y += 1\n",
+		"loads.star":    "load(\"spin.star\", \"y\")\n\ndef test_a():\n    pass\n",
+		"toplevel.star": "x = 0\nwhile True:\n    x += 1\n\ndef test_a():\n    pass\n",
+	}
+	for name, src := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"loads.star", "toplevel.star"} {
+		out, code := cliRun(t, "run", "--timeout", "1s", filepath.Join(dir, f))
+		if code != 1 || !strings.Contains(out, "timed out after 1s") || !strings.Contains(out, "0 passed, 1 failed") {
+			t.Errorf("%s: exit %d, output:\n%s", f, code, out)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -49,7 +50,9 @@ func parseBackends(v string) ([]string, error) {
 		if b != "sim" && b != "real" {
 			return nil, fmt.Errorf("--backend: want sim, real or a list such as sim,real; got %q", v)
 		}
-		out = append(out, b)
+		if !slices.Contains(out, b) {
+			out = append(out, b)
+		}
 	}
 	return out, nil
 }
@@ -120,8 +123,14 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return usage("cannot find my own executable for real nodes: %v", err)
 	}
+	if timeout <= 0 {
+		return usage("--timeout: must be positive, got %s", timeout)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal cancels the run (clusters are torn down); a second
+	// one kills the runner outright, and its agents with it.
+	go func() { <-ctx.Done(); stop() }()
 
 	out := c.App.Writer
 	p := newPrinter(out, c.Bool("verbose"))
@@ -143,7 +152,11 @@ func runAction(c *cli.Context) error {
 	})
 	p.close()
 	if err != nil {
-		return cli.Exit(err.Error(), 2)
+		// Script errors stop the run before any case: report them, and
+		// still close with the count line.
+		fmt.Fprintln(c.App.ErrWriter, err)
+		fmt.Fprintln(out, sum.Line())
+		return cli.Exit("", 2)
 	}
 	if err := writeReports(c, sum, seed, time.Since(began)); err != nil {
 		return err
