@@ -206,7 +206,7 @@ func (n *Node) addSystemProcesses() {
 		return mem, len(n.tr.rpc)
 	})
 	n.procs.addSystem("state_manager", func() (int64, int) {
-		return n.state.footprint(), len(n.state.changes)
+		return n.state.footprint(), n.state.queued()
 	})
 	n.procs.addSystem("rejoin", func() (int64, int) {
 		// a ticker and nothing else.

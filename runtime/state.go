@@ -72,7 +72,8 @@ type State struct {
 	maxAlive  int
 	leaving   map[string]time.Time // peers that announced a graceful leave
 	listeners []Listener
-	changes   chan change
+	pending   []change      // changes not yet delivered to listeners
+	wake      chan struct{} // signals run that pending has changes
 }
 
 type change struct {
@@ -86,7 +87,7 @@ func newState(self string) *State {
 		started: time.Now(),
 		members: map[string]*Member{},
 		leaving: map[string]time.Time{},
-		changes: make(chan change, 4096),
+		wake:    make(chan struct{}, 1),
 	}
 	return s
 }
@@ -102,12 +103,16 @@ func (s *State) Subscribe(l Listener) {
 func (s *State) run(done <-chan struct{}) {
 	for {
 		select {
-		case c := <-s.changes:
+		case <-s.wake:
 			s.mu.Lock()
+			batch := s.pending
+			s.pending = nil
 			ls := append([]Listener(nil), s.listeners...)
 			s.mu.Unlock()
-			for _, l := range ls {
-				l(c.ev, c.m)
+			for _, c := range batch {
+				for _, l := range ls {
+					l(c.ev, c.m)
+				}
 			}
 		case <-done:
 			return
@@ -177,11 +182,13 @@ func (s *State) record(kind string, n *memberlist.Node) {
 		s.events = append(s.events, ev)
 		s.bytes += int64(unsafe.Sizeof(ev)) + int64(len(ev.Node)+len(ev.Kind)+len(ev.Peer))
 	}
-	snapshot := *m
+	if len(s.listeners) > 0 {
+		s.pending = append(s.pending, change{ev, *m})
+	}
 	s.mu.Unlock()
 	select {
-	case s.changes <- change{ev, snapshot}:
-	default: // listeners re-read state; a dropped notice only delays them
+	case s.wake <- struct{}{}:
+	default: // run is already due to look
 	}
 }
 
@@ -241,6 +248,13 @@ func (s *State) footprint() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.bytes
+}
+
+// queued is the number of changes not yet delivered to listeners.
+func (s *State) queued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pending)
 }
 
 // Members returns every member that has not left gracefully, alive or

@@ -8,7 +8,7 @@
 //     buffered queue and are dropped, as UDP would drop them, when the queue
 //     is full or the destination is gone;
 //   - streams (memberlist's push/pull and the engine's RPC) are in-memory
-//     pipes with deadlines.
+//     pipes with deadlines and a socket-like buffer each way.
 //
 // Faults (partitions, latency, jitter, loss) are not applied here: the
 // engine's fault layer applies them above any Network, the same code for
@@ -93,12 +93,12 @@ func (n *Network) dial(from Addr, addr string, timeout time.Duration) (net.Conn,
 	if e == nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, ErrRefused)
 	}
-	client, server := net.Pipe()
+	client, server := pipe(from, Addr(addr))
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
-	case e.streams <- &conn{Conn: server, local: Addr(addr), remote: from}:
-		return &conn{Conn: client, local: from, remote: Addr(addr)}, nil
+	case e.streams <- server:
+		return client, nil
 	case <-e.done:
 		return nil, fmt.Errorf("dial %s: %w", addr, ErrRefused)
 	case <-t.C:
@@ -179,12 +179,3 @@ func (e *Endpoint) Close() error {
 	})
 	return nil
 }
-
-// conn is a pipe end with simulated addresses.
-type conn struct {
-	net.Conn
-	local, remote Addr
-}
-
-func (c *conn) LocalAddr() net.Addr  { return c.local }
-func (c *conn) RemoteAddr() net.Addr { return c.remote }
