@@ -12,7 +12,7 @@ import (
 func TestPipeCarriesBytesBothWaysAndEOF(t *testing.T) {
 	a, b := pipe("a", "b")
 	msg := bytes.Repeat([]byte("gossip"), 100000) // larger than one read
-	if _, err := a.Write(msg); err != nil {      // does not wait for the reader
+	if _, err := a.Write(msg); err != nil {       // does not wait for the reader
 		t.Fatal(err)
 	}
 	a.Close()
