@@ -8,9 +8,7 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
+	"github.com/clusterscript/clusterscript/internal/testbin"
 	goruntime "runtime"
 	"slices"
 	"testing"
@@ -22,21 +20,7 @@ import (
 
 var binary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "clusterscript-bench")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "clusterscript")
-	build := exec.Command("go", "build", "-o", binary, "../cmd/clusterscript")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		panic("build clusterscript: " + err.Error())
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m, "../cmd/clusterscript", &binary) }
 
 func launcher(backend string) cluster.Launcher {
 	if backend == "real" {

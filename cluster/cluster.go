@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/clusterscript/clusterscript/runtime"
@@ -105,19 +104,12 @@ func Start(ctx context.Context, l Launcher, opts Options) (*Cluster, error) {
 		clients:  map[string]*runtime.Client{},
 	}
 	nodes := make([]*Node, len(opts.Nodes))
-	errs := make([]error, len(opts.Nodes))
-	var wg sync.WaitGroup
 	for i, name := range opts.Nodes {
 		nodes[i] = &Node{c: c, name: name, cookie: opts.Cookie}
-		wg.Add(1)
-		go func(n *Node) {
-			defer wg.Done()
-			errs[i] = n.launch("")
-		}(nodes[i])
 	}
-	wg.Wait()
+	err := parallel(nodes, func(_ int, n *Node) error { return n.launch("") })
 	c.nodes = nodes
-	if err := errors.Join(errs...); err != nil {
+	if err != nil {
 		c.Stop()
 		return nil, fmt.Errorf("start cluster %s: %w", c.name, err)
 	}
@@ -152,13 +144,18 @@ func (c *Cluster) joinAll(ctx context.Context, nodes []*Node) error {
 		}
 		return nil
 	}
+	return parallel(nodes, func(_ int, n *Node) error { return n.join(ctx, addrs) })
+}
+
+// parallel runs f for every node at once and joins their errors.
+func parallel(nodes []*Node, f func(i int, n *Node) error) error {
 	errs := make([]error, len(nodes))
 	var wg sync.WaitGroup
 	for i, n := range nodes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = n.join(ctx, addrs)
+			errs[i] = f(i, n)
 		}()
 	}
 	wg.Wait()
@@ -274,15 +271,10 @@ func (c *Cluster) Views(ctx context.Context) (map[string]View, map[string]error)
 	nodes := c.running()
 	views := make([]View, len(nodes))
 	errs := make([]error, len(nodes))
-	var wg sync.WaitGroup
-	for i, n := range nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			views[i], errs[i] = n.View(ctx)
-		}()
-	}
-	wg.Wait()
+	_ = parallel(nodes, func(i int, n *Node) error {
+		views[i], errs[i] = n.View(ctx)
+		return nil
+	})
 	vs, es := map[string]View{}, map[string]error{}
 	for i, n := range nodes {
 		if errs[i] != nil {
@@ -333,21 +325,17 @@ func (c *Cluster) converged(ctx context.Context) bool {
 	}
 	sort.Strings(want)
 	wantDigest := runtime.DigestOf(want)
-	var ok atomic.Bool
-	ok.Store(true)
-	var wg sync.WaitGroup
-	for _, n := range nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var d runtime.Digest
-			if err := n.call(ctx, "ctl.digest", nil, &d); err != nil || d != wantDigest {
-				ok.Store(false)
-			}
-		}()
-	}
-	wg.Wait()
-	return ok.Load()
+	err := parallel(nodes, func(_ int, n *Node) error {
+		var d runtime.Digest
+		if err := n.call(ctx, "ctl.digest", nil, &d); err != nil {
+			return err
+		}
+		if d != wantDigest {
+			return errNotConverged
+		}
+		return nil
+	})
+	return err == nil
 }
 
 func (c *Cluster) runningNames() []string {
@@ -358,6 +346,9 @@ func (c *Cluster) runningNames() []string {
 	sort.Strings(names)
 	return names
 }
+
+// errNotConverged marks a node whose view differs from the running set.
+var errNotConverged = errors.New("not converged")
 
 // NotConvergedError reports a cluster that did not converge in time, with
 // every node's view.
@@ -435,12 +426,10 @@ func abbrev(names []string) string {
 // Events returns the runner's events and every node's observed events, in
 // time order.
 func (c *Cluster) Events(ctx context.Context) []runtime.Event {
-	var wg sync.WaitGroup
-	for _, n := range c.running() {
-		wg.Add(1)
-		go func() { defer wg.Done(); n.fetchEvents(ctx) }()
-	}
-	wg.Wait()
+	_ = parallel(c.running(), func(_ int, n *Node) error {
+		n.fetchEvents(ctx)
+		return nil
+	})
 	c.mu.Lock()
 	all := slices.Clone(c.events)
 	c.mu.Unlock()
@@ -552,18 +541,9 @@ func (c *Cluster) faultsFor(name string) runtime.Faults {
 
 // pushFaults sends every running node its faults.
 func (c *Cluster) pushFaults(ctx context.Context) error {
-	nodes := c.running()
-	errs := make([]error, len(nodes))
-	var wg sync.WaitGroup
-	for i, n := range nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = n.call(ctx, "ctl.faults", c.faultsFor(n.name), nil)
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return parallel(c.running(), func(_ int, n *Node) error {
+		return n.call(ctx, "ctl.faults", c.faultsFor(n.name), nil)
+	})
 }
 
 // FaultDecisions returns, per node and peer, the first loss decisions the
@@ -583,20 +563,11 @@ func (c *Cluster) FaultDecisions(ctx context.Context) (map[string]map[string][]b
 // Stop stops every running node gracefully, in parallel, and releases the
 // cluster. It is safe to call more than once.
 func (c *Cluster) Stop() {
-	var wg sync.WaitGroup
-	for _, n := range c.Nodes() {
-		if n == nil || n.Status() != Running {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-			defer cancel()
-			_ = n.Stop(ctx)
-		}()
-	}
-	wg.Wait()
+	_ = parallel(c.running(), func(_ int, n *Node) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		return n.Stop(ctx)
+	})
 	c.mu.Lock()
 	for _, cl := range c.clients {
 		cl.Close()
@@ -607,12 +578,7 @@ func (c *Cluster) Stop() {
 
 // Kill kills every running node abruptly. It is what a timed-out case gets.
 func (c *Cluster) Kill() {
-	var wg sync.WaitGroup
-	for _, n := range c.running() {
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = n.Kill() }()
-	}
-	wg.Wait()
+	_ = parallel(c.running(), func(_ int, n *Node) error { return n.Kill() })
 	c.launcher.Close()
 }
 

@@ -2,9 +2,7 @@ package cluster_test
 
 import (
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
+	"github.com/clusterscript/clusterscript/internal/testbin"
 	"slices"
 	"strings"
 	"syscall"
@@ -18,21 +16,7 @@ import (
 // binary is the clusterscript executable built for real-node tests.
 var binary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "clusterscript-test")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "clusterscript")
-	build := exec.Command("go", "build", "-o", binary, "../cmd/clusterscript")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		panic("build clusterscript: " + err.Error())
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m, "../cmd/clusterscript", &binary) }
 
 func launchers() map[string]func() cluster.Launcher {
 	return map[string]func() cluster.Launcher{

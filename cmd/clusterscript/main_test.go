@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"github.com/clusterscript/clusterscript/internal/testbin"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,21 +25,7 @@ func binary(t *testing.T) string {
 	return clusterscriptBin
 }
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "clusterscript-cli")
-	if err != nil {
-		panic(err)
-	}
-	clusterscriptBin = filepath.Join(dir, "clusterscript")
-	build := exec.Command("go", "build", "-o", clusterscriptBin, ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		panic("build: " + err.Error())
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m, ".", &clusterscriptBin) }
 
 // cliRun runs the binary and returns its combined output and exit status.
 func cliRun(t *testing.T, args ...string) (string, int) {

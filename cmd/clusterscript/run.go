@@ -108,13 +108,9 @@ func runAction(c *cli.Context) error {
 	if !c.IsSet("seed") {
 		seed = rand.Int64N(1 << 31)
 	}
-	paths := c.Args().Slice()
-	if len(paths) == 0 {
-		paths = []string{"scenarios"}
-	}
-	files, err := scenario.Discover(paths)
+	files, err := scenarioFiles(c)
 	if err != nil {
-		return usage("%v", err)
+		return err
 	}
 	if err := checkReportPaths(c); err != nil {
 		return err
@@ -180,13 +176,9 @@ func checkCommand() *cli.Command {
 		Usage:     "parse and resolve scenarios without running them; report every error",
 		ArgsUsage: "[PATH...]",
 		Action: func(c *cli.Context) error {
-			paths := c.Args().Slice()
-			if len(paths) == 0 {
-				paths = []string{"scenarios"}
-			}
-			files, err := scenario.Discover(paths)
+			files, err := scenarioFiles(c)
 			if err != nil {
-				return usage("%v", err)
+				return err
 			}
 			var errs []string
 			for _, f := range files {
@@ -201,4 +193,18 @@ func checkCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// scenarioFiles finds the scenario files the command's arguments name
+// (default ./scenarios).
+func scenarioFiles(c *cli.Context) ([]string, error) {
+	paths := c.Args().Slice()
+	if len(paths) == 0 {
+		paths = []string{"scenarios"}
+	}
+	files, err := scenario.Discover(paths)
+	if err != nil {
+		return nil, usage("%v", err)
+	}
+	return files, nil
 }
