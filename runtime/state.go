@@ -121,7 +121,9 @@ func (s *State) run(done <-chan struct{}) {
 }
 
 // markLeaving records that peer announced a graceful leave, so its
-// disappearance is a leave, not a failure.
+// disappearance is a leave, not a failure. memberlist (v0.7) cannot tell
+// us: the Node it passes to NotifyLeave carries a State field that its own
+// nodeState shadows and never updates.
 func (s *State) markLeaving(peer string) {
 	s.mu.Lock()
 	s.leaving[peer] = time.Now()
