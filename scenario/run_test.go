@@ -1,0 +1,111 @@
+package scenario
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// write lays out files under a temporary directory and returns it.
+func write(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, src := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func run(t *testing.T, opts Options, paths ...string) Summary {
+	t.Helper()
+	files, err := Discover(paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = 30 * time.Second
+	}
+	sum, err := Run(context.Background(), files, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum
+}
+
+func TestCasesRunInDefinitionOrderWithLoadsAndVars(t *testing.T) {
+	dir := write(t, map[string]string{
+		"suite/lib/helpers.star": "def double(x):\n    return 2 * x\n",
+		"suite/order.star": `load("lib/helpers.star", "double")
+
+def test_zeta():
+    assert.eq(double(21), 42)
+
+def test_alpha():
+    assert.eq(vars["greeting"], "hi")
+
+def test_skipped():
+    skip("not here")
+
+def helper_not_a_case():
+    fail("never called")
+`,
+	})
+	var names []string
+	sum := run(t, Options{Vars: map[string]string{"greeting": "hi"}, Report: func(r Result) { names = append(names, r.Name+":"+r.Status) }}, filepath.Join(dir, "suite"))
+	want := []string{"test_zeta:PASS", "test_alpha:PASS", "test_skipped:SKIP"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("cases ran as %v, want %v (lib/ files are loaded, not run)", names, want)
+	}
+	if sum.Line() != "2 passed, 0 failed, 1 skipped" {
+		t.Fatalf("summary %q", sum.Line())
+	}
+}
+
+func TestRunSelectsCasesAndFailuresCarryPositions(t *testing.T) {
+	dir := write(t, map[string]string{
+		"f.star": "def test_one():\n    pass\n\ndef test_two():\n    x = [1, 2]\n    assert.eq(len(x), 3, \"length\")\n",
+	})
+	var results []Result
+	sum := run(t, Options{Run: regexp.MustCompile("two"), Report: func(r Result) { results = append(results, r) }}, dir)
+	if sum.Passed != 0 || sum.Failed != 1 || len(results) != 1 {
+		t.Fatalf("summary %+v", sum)
+	}
+	r := results[0]
+	if !strings.Contains(r.Message, "f.star:6:14") || !strings.Contains(r.Message, "2 != 3") || !strings.Contains(r.Message, "length") {
+		t.Fatalf("failure message lacks position or values: %q", r.Message)
+	}
+	if !strings.Contains(r.Backtrace, "in test_two") {
+		t.Fatalf("backtrace lacks the case's frame: %q", r.Backtrace)
+	}
+}
+
+func TestScriptErrorsStopTheRunWithPositions(t *testing.T) {
+	dir := write(t, map[string]string{
+		"ok.star":  "def test_ok():\n    pass\n",
+		"bad.star": "def test_bad():\n    undefined_thing()\n",
+	})
+	files, err := Discover([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := 0
+	_, err = Run(context.Background(), files, Options{Timeout: time.Second, Report: func(Result) { ran++ }})
+	se, ok := err.(*ScriptError)
+	if !ok || !strings.Contains(se.Error(), "bad.star:2:5: undefined: undefined_thing") {
+		t.Fatalf("err = %v, want a script error with the position", err)
+	}
+	if ran != 0 {
+		t.Fatalf("%d cases ran despite a script error", ran)
+	}
+}
