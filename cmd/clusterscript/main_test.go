@@ -162,53 +162,67 @@ func waitGone(pids []int, timeout time.Duration) []int {
 	}
 }
 
-// kill -9 of the runner mid-scenario leaves no agent behind.
-func TestAgentsDieWithKilledRunner(t *testing.T) {
-	s := writeScenario(t, `
+// kill -9 of the runner mid-scenario, or an interrupt, leaves no agent
+// behind; an interrupted run still closes with its count line.
+func TestAgentsDieWithTheRunner(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			s := writeScenario(t, `
 def test_hang():
     c = cluster.start(nodes=3, backend="real")
     c.wait_converged()
     log("pids", [n.pid for n in c.nodes()])
     sleep("60s")
 `)
-	cmd := exec.Command(clusterscriptBin, "run", "-v", s)
-	cmd.Env = append(os.Environ(), "NO_COLOR=1")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var pids []int
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		for _, p := range pids {
-			_ = syscall.Kill(p, syscall.SIGKILL)
-		}
-	})
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if strings.Contains(sc.Text(), "pids [") {
-			pids = pidsIn(t, sc.Text())
-			break
-		}
-	}
-	if len(pids) != 3 {
-		t.Fatalf("expected 3 agent pids, got %v", pids)
-	}
-	for _, p := range pids {
-		if !alive(p) {
-			t.Fatalf("agent %d is not running before the runner is killed", p)
-		}
-	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
-	if left := waitGone(pids, 5*time.Second); len(left) > 0 {
-		t.Fatalf("agents %v outlived the killed runner", left)
+			cmd := exec.Command(clusterscriptBin, "run", "-v", s)
+			cmd.Env = append(os.Environ(), "NO_COLOR=1")
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			var pids []int
+			t.Cleanup(func() {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+				for _, p := range pids {
+					_ = syscall.Kill(p, syscall.SIGKILL)
+				}
+			})
+			sc := bufio.NewScanner(stdout)
+			for sc.Scan() {
+				if strings.Contains(sc.Text(), "pids [") {
+					pids = pidsIn(t, sc.Text())
+					break
+				}
+			}
+			if len(pids) != 3 {
+				t.Fatalf("expected 3 agent pids, got %v", pids)
+			}
+			for _, p := range pids {
+				if !alive(p) {
+					t.Fatalf("agent %d is not running before the runner is signalled", p)
+				}
+			}
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			var rest []string
+			for sc.Scan() {
+				rest = append(rest, sc.Text())
+			}
+			_ = cmd.Wait()
+			if left := waitGone(pids, 5*time.Second); len(left) > 0 {
+				t.Fatalf("agents %v outlived the runner (%s)", left, sig)
+			}
+			if sig == syscall.SIGINT {
+				if len(rest) == 0 || rest[len(rest)-1] != "0 passed, 1 failed" {
+					t.Fatalf("an interrupted run should close with its count line; got %q", rest)
+				}
+			}
+		})
 	}
 }
 
