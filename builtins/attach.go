@@ -28,21 +28,11 @@ func clusterAttach(thread *starlark.Thread, b *starlark.Builtin, args starlark.T
 	case starlark.String:
 		seeds = []string{string(v)}
 	case *starlark.List, starlark.Tuple:
-		iter := starlark.Iterate(v)
-		defer iter.Done()
-		var x starlark.Value
-		for iter.Next(&x) {
-			str, ok := x.(starlark.String)
-			if !ok {
-				return nil, fmt.Errorf("%s: seeds: want host:port strings, got %s", b.Name(), x.Type())
-			}
-			seeds = append(seeds, string(str))
+		if seeds, err = stringItems(v, "host:port strings"); err != nil {
+			return nil, fmt.Errorf("%s: seeds: %w", b.Name(), err)
 		}
 	default:
 		return nil, fmt.Errorf("%s: seeds: want a host:port string or a list of them, got %s", b.Name(), seedsV.Type())
-	}
-	if len(seeds) == 0 {
-		return nil, fmt.Errorf("%s: seeds: the list is empty", b.Name())
 	}
 	cookie := ""
 	switch v := cookieV.(type) {

@@ -57,18 +57,8 @@ func clusterStart(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 		}
 		opts.Nodes = defaultNames(int(n))
 	case *starlark.List, starlark.Tuple:
-		iter := starlark.Iterate(v)
-		defer iter.Done()
-		var x starlark.Value
-		for iter.Next(&x) {
-			str, ok := x.(starlark.String)
-			if !ok {
-				return nil, fmt.Errorf("%s: nodes: names must be strings, got %s", b.Name(), x.Type())
-			}
-			opts.Nodes = append(opts.Nodes, string(str))
-		}
-		if len(opts.Nodes) == 0 {
-			return nil, fmt.Errorf("%s: nodes: the list is empty", b.Name())
+		if opts.Nodes, err = stringItems(v, "node names (strings)"); err != nil {
+			return nil, fmt.Errorf("%s: nodes: %w", b.Name(), err)
 		}
 	default:
 		return nil, fmt.Errorf("%s: nodes: want a count or a list of names, got %s", b.Name(), nodesV.Type())

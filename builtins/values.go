@@ -151,3 +151,26 @@ func stringList(ss []string) *starlark.List {
 func structOf(kv map[string]starlark.Value) *starlarkstruct.Struct {
 	return starlarkstruct.FromStringDict(starlarkstruct.Default, kv)
 }
+
+// stringItems returns the items of a list or tuple of strings; what names
+// the items ("names", "host:port strings") goes into the error.
+func stringItems(v starlark.Value, what string) ([]string, error) {
+	iter := starlark.Iterate(v)
+	if iter == nil {
+		return nil, fmt.Errorf("want a list of %s, got %s", what, v.Type())
+	}
+	defer iter.Done()
+	var out []string
+	var x starlark.Value
+	for iter.Next(&x) {
+		str, ok := x.(starlark.String)
+		if !ok {
+			return nil, fmt.Errorf("want %s, got %s", what, x.Type())
+		}
+		out = append(out, string(str))
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("the list is empty")
+	}
+	return out, nil
+}
