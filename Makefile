@@ -30,7 +30,7 @@ test-scenarios: build
 bench:
 	$(GO) test -run '^$$' -bench 'Converge/.*/(3|10|50|100)$$|FailureDetection|PartitionHeal|HordeFailover|SimHeapPerNode/100$$' -benchtime 3x -timeout 30m ./bench/
 	$(GO) test -run '^$$' -bench 'Converge/sim/1000$$|SimHeapPerNode/1000$$' -benchtime 1x -timeout 30m ./bench/
-	$(GO) test -run '^$$' -bench OpsLatency -benchtime 300x -timeout 10m ./runtime/
+	$(GO) test -run '^$$' -bench OpsLatency -benchtime 300x -timeout 10m ./runtime/node/
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/clusterscript/clusterscript/cluster"
-	"github.com/clusterscript/clusterscript/runtime"
+	"github.com/clusterscript/clusterscript/runtime/membership"
 )
 
 var binary string
@@ -39,7 +39,7 @@ func names(n int) []string {
 
 func startCluster(b *testing.B, backend string, n int) (*cluster.Cluster, time.Duration) {
 	b.Helper()
-	prof, _ := runtime.LookupProfile("test")
+	prof, _ := membership.LookupProfile("test")
 	t0 := time.Now()
 	c, err := cluster.Start(context.Background(), launcher(backend), cluster.Options{Name: "bench", Profile: prof, Nodes: names(n)})
 	if err != nil {

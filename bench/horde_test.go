@@ -9,13 +9,13 @@ import (
 	"time"
 
 	"github.com/clusterscript/clusterscript/cluster"
-	"github.com/clusterscript/clusterscript/runtime"
+	"github.com/clusterscript/clusterscript/runtime/horde"
 )
 
 // hordeRegistry asks n for its horde registry over the engine's RPC, as a
 // scenario does.
-func hordeRegistry(ctx context.Context, n *cluster.Node) (map[string]runtime.HordeHolder, error) {
-	var reg map[string]runtime.HordeHolder
+func hordeRegistry(ctx context.Context, n *cluster.Node) (map[string]horde.Holder, error) {
+	var reg map[string]horde.Holder
 	err := n.Call(ctx, "op.call", map[string]any{"op": "horde_registry"}, &reg)
 	return reg, err
 }
@@ -23,7 +23,7 @@ func hordeRegistry(ctx context.Context, n *cluster.Node) (map[string]runtime.Hor
 // registriesAgree reports whether every node in nodes holds the same
 // registry of want names, none of them on dead.
 func registriesAgree(ctx context.Context, nodes []*cluster.Node, want int, dead string) bool {
-	var first map[string]runtime.HordeHolder
+	var first map[string]horde.Holder
 	for i, n := range nodes {
 		reg, err := hordeRegistry(ctx, n)
 		if err != nil || len(reg) != want {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -13,12 +12,15 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/clusterscript/clusterscript/cluster"
-	"github.com/clusterscript/clusterscript/runtime"
+	"github.com/clusterscript/clusterscript/runtime/arsenal"
+	"github.com/clusterscript/clusterscript/runtime/errcode"
+	"github.com/clusterscript/clusterscript/runtime/node"
+	"github.com/clusterscript/clusterscript/runtime/process"
 )
 
 // The arsenal module: operations run inside a node (the node whose view
 // answers) and reach the others over the engine's RPC; the runner only
-// asks and decodes. Every operation is described by runtime.Operations,
+// asks and decodes. Every operation is described by node.Operations,
 // the one source for arsenal.ops, arsenal.describe, `clusterscript ops`
 // and these docs.
 
@@ -34,7 +36,7 @@ func callOp(s *Session, n *cluster.Node, op string, kwargs []starlark.Tuple) (st
 		k := string(kv[0].(starlark.String))
 		v, err := fromStarlark(kv[1])
 		if err != nil {
-			return nil, fmt.Errorf("%s: %s: validation_error: %s: %v", op, runtime.CodeValidation, k, err)
+			return nil, errcode.Op(op, errcode.Errorf(errcode.Validation, "%s: %v", k, err))
 		}
 		params[k] = v
 	}
@@ -49,11 +51,10 @@ func callOp(s *Session, n *cluster.Node, op string, kwargs []starlark.Tuple) (st
 	var raw json.RawMessage
 	err := n.Call(ctx, "op.call", map[string]any{"op": op, "params": params}, &raw)
 	if err != nil {
-		var e *runtime.Error
-		if errors.As(err, &e) {
-			return nil, fmt.Errorf("%s: %s: %s", op, e.Code, e.Message)
+		if errcode.Code(err) == "" {
+			err = errcode.Errorf(errcode.NodeUnreachable, "%v", err)
 		}
-		return nil, fmt.Errorf("%s: %s: %v", op, runtime.CodeNodeUnreachable, err)
+		return nil, errcode.Op(op, err)
 	}
 	return decodeJSON(raw)
 }
@@ -100,13 +101,19 @@ func arsenalCall(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	return callOp(s, n, string(op), kwargs)
 }
 
-// opFunc is arsenal.OP(node, **params).
-func opFunc(op string) *starlark.Builtin {
-	return starlark.NewBuiltin("arsenal."+op, func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-		if len(args) != 1 {
-			return nil, fmt.Errorf("%s: want (node, **params), got %d positional arguments", b.Name(), len(args))
+// opFunc is the builtin name(n, *params, **params) that asks node n to run
+// the operation spec describes, such as arsenal.OP or horde.start_child.
+// Positional parameters after n follow the order of spec.Params.
+func opFunc(name string, spec arsenal.OpSpec) *starlark.Builtin {
+	return starlark.NewBuiltin(name, func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		if len(args) < 1 {
+			return nil, fmt.Errorf("%s: missing the node to ask: %s", b.Name(), opSignature(name, spec))
 		}
 		n, err := opNode(b, args[0])
+		if err != nil {
+			return nil, err
+		}
+		params, err := positional(name, spec, args[1:], kwargs)
 		if err != nil {
 			return nil, err
 		}
@@ -114,8 +121,38 @@ func opFunc(op string) *starlark.Builtin {
 		if err != nil {
 			return nil, err
 		}
-		return callOp(s, n, op, kwargs)
+		return callOp(s, n, spec.Name, params)
 	})
+}
+
+// positional turns the positional parameters of a call into keyword ones,
+// in the order of spec.Params, ahead of the keywords given.
+func positional(name string, spec arsenal.OpSpec, args starlark.Tuple, kwargs []starlark.Tuple) ([]starlark.Tuple, error) {
+	if len(args) > len(spec.Params) {
+		var names []string
+		for _, p := range spec.Params {
+			names = append(names, p.Name)
+		}
+		takes := "no parameters after the node"
+		if len(names) > 0 {
+			takes = "at most " + fmt.Sprint(len(names)) + " after the node (" + strings.Join(names, ", ") + "); pass the others by keyword"
+		}
+		return nil, fmt.Errorf("%s: got %d positional parameters after the node, it takes %s: %s", name, len(args), takes, opSignature(name, spec))
+	}
+	out := make([]starlark.Tuple, 0, len(args)+len(kwargs))
+	given := map[string]bool{}
+	for i, v := range args {
+		out = append(out, starlark.Tuple{starlark.String(spec.Params[i].Name), v})
+		given[spec.Params[i].Name] = true
+	}
+	for _, kv := range kwargs {
+		k := string(kv[0].(starlark.String))
+		if given[k] {
+			return nil, fmt.Errorf("%s: %s given both by position and by keyword", name, k)
+		}
+		out = append(out, kv)
+	}
+	return out, nil
 }
 
 func arsenalOps(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -123,7 +160,7 @@ func arsenalOps(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 		return nil, err
 	}
 	var names []string
-	for _, o := range runtime.Operations() {
+	for _, o := range node.Operations() {
 		names = append(names, o.Name)
 	}
 	sort.Strings(names)
@@ -135,9 +172,9 @@ func arsenalDescribe(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "op", &op); err != nil {
 		return nil, err
 	}
-	spec, err := runtime.DescribeOp(op)
+	spec, err := node.DescribeOp(op)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
+		return nil, errcode.Op(op, err)
 	}
 	raw, err := json.Marshal(spec)
 	if err != nil {
@@ -146,9 +183,13 @@ func arsenalDescribe(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	return decodeJSON(raw)
 }
 
+// askedNode names, in signatures, the node an operation is asked of (whose
+// view answers), apart from any parameter of the operation's own.
+const askedNode = "n"
+
 // opSignature renders an operation's call, with defaults.
-func opSignature(prefix string, spec runtime.OpSpec) string {
-	parts := []string{"node"}
+func opSignature(name string, spec arsenal.OpSpec) string {
+	parts := []string{askedNode}
 	for _, p := range spec.Params {
 		switch {
 		case p.Required:
@@ -157,7 +198,7 @@ func opSignature(prefix string, spec runtime.OpSpec) string {
 			parts = append(parts, p.Name+"="+starlarkRepr(p.Default))
 		}
 	}
-	return prefix + spec.Name + "(" + strings.Join(parts, ", ") + ")"
+	return name + "(" + strings.Join(parts, ", ") + ")"
 }
 
 func starlarkRepr(v any) string {
@@ -177,12 +218,12 @@ func starlarkRepr(v any) string {
 
 func arsenalDocs() []Doc {
 	docs := []Doc{
-		{Module: "arsenal", Name: "ops", Signature: "arsenal.ops()", Summary: "The names of every arsenal operation.", fn: builtin("arsenal.ops", arsenalOps)},
-		{Module: "arsenal", Name: "describe", Signature: "arsenal.describe(op)", Summary: "The operation's schema: summary, parameters (type, default, range or allowed values) and result fields.", fn: builtin("arsenal.describe", arsenalDescribe)},
-		{Module: "arsenal", Name: "call", Signature: "arsenal.call(node, op, **params)", Summary: "Run an operation on node (the node whose view answers); returns plain dicts, lists, strings and numbers. Errors read \"<op>: <code>: <message>\".", fn: builtin("arsenal.call", arsenalCall)},
+		{Module: "arsenal", Name: "ops", Signature: "arsenal.ops()", Summary: "The names of every arsenal operation.", fn: starlark.NewBuiltin("arsenal.ops", arsenalOps)},
+		{Module: "arsenal", Name: "describe", Signature: "arsenal.describe(op)", Summary: "The operation's schema: summary, parameters (type, default, range or allowed values) and result fields.", fn: starlark.NewBuiltin("arsenal.describe", arsenalDescribe)},
+		{Module: "arsenal", Name: "call", Signature: "arsenal.call(node, op, **params)", Summary: "Run an operation on node (the node whose view answers); returns plain dicts, lists, strings and numbers. Errors read \"<op>: <code>: <message>\".", fn: starlark.NewBuiltin("arsenal.call", arsenalCall)},
 	}
-	for _, spec := range runtime.Operations() {
-		docs = append(docs, Doc{Module: "arsenal", Name: spec.Name, Signature: opSignature("arsenal.", spec), Summary: spec.Summary + ".", fn: opFunc(spec.Name)})
+	for _, spec := range node.Operations() {
+		docs = append(docs, Doc{Module: "arsenal", Name: spec.Name, Signature: opSignature("arsenal."+spec.Name, spec), Summary: spec.Summary + "; " + askedNode + " is the node asked.", fn: opFunc("arsenal."+spec.Name, spec)})
 	}
 	return docs
 }
@@ -205,7 +246,7 @@ func nodeCall(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 func nodeSpawn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var kind string
 	var name, supervisor starlark.Value = starlark.None, starlark.None
-	restart := runtime.RestartPermanent
+	restart := process.RestartPermanent
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "kind", &kind, "name?", &name, "supervisor?", &supervisor, "restart?", &restart); err != nil {
 		return nil, err
 	}
@@ -220,7 +261,7 @@ func nodeSpawn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 		}
 		str, ok := v.(starlark.String)
 		if !ok {
-			return nil, fmt.Errorf("spawn: validation_error: %s: must be a string or None, got %s", k, v.Type())
+			return nil, errcode.Op("spawn", errcode.Errorf(errcode.Validation, "%s: must be a string or None, got %s", k, v.Type()))
 		}
 		params[k] = string(str)
 	}
@@ -228,11 +269,10 @@ func nodeSpawn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 	defer cancel()
 	var raw json.RawMessage
 	if err := b.Receiver().(*Node).n.Call(ctx, "proc.spawn", params, &raw); err != nil {
-		var e *runtime.Error
-		if errors.As(err, &e) {
-			return nil, fmt.Errorf("spawn: %s: %s", e.Code, e.Message)
+		if errcode.Code(err) == "" {
+			err = errcode.Errorf(errcode.NodeUnreachable, "%v", err)
 		}
-		return nil, fmt.Errorf("spawn: %w", err)
+		return nil, errcode.Op("spawn", err)
 	}
 	return decodeJSON(raw)
 }

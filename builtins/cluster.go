@@ -121,7 +121,7 @@ func (s *Session) launcher(backend string) (cluster.Launcher, error) {
 	return nil, fmt.Errorf("backend: want \"sim\" or \"real\", got %q", backend)
 }
 
-// Cluster is the Starlark value of a cluster (SPEC §4.1).
+// Cluster is the Starlark value of a cluster.
 type Cluster struct{ c *cluster.Cluster }
 
 var (
@@ -350,7 +350,7 @@ func nodeNames(v starlark.Value) ([]string, error) {
 	return out, nil
 }
 
-// Node is the Starlark value of a node (SPEC §4.1).
+// Node is the Starlark value of a node.
 type Node struct{ n *cluster.Node }
 
 func (n *Node) String() string {

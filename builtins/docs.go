@@ -21,11 +21,13 @@ type Doc struct {
 	Signature string
 	// Summary says what it does.
 	Summary string
+	// Value marks a documented value rather than a function: a module of
+	// Starlark's standard library, vars, or an attribute of a cluster or
+	// node. Predeclared binds the functions; values come from elsewhere.
+	Value bool
 
 	fn starlark.Value
 }
-
-func (d Doc) value() starlark.Value { return d.fn }
 
 // Qualified is the name as written in a scenario.
 func (d Doc) Qualified() string {
@@ -40,37 +42,48 @@ func (d Doc) Qualified() string {
 	return d.Name
 }
 
-func builtin(name string, fn func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error)) *starlark.Builtin {
-	return starlark.NewBuiltin(name, fn)
-}
-
-func cmp(f func(int) bool) func(a, b starlark.Value) (bool, error) { return compare(f) }
-
 // Docs lists every builtin, in reference order.
 func Docs() []Doc {
 	docs := []Doc{
-		{Name: "sleep", Signature: "sleep(duration)", Summary: "Sleep for a duration such as \"150ms\"; honours the case's timeout and Ctrl-C.", fn: builtin("sleep", sleepFn)},
-		{Name: "wait_until", Signature: `wait_until(fn, timeout="5s", interval="20ms", msg=None)`, Summary: "Call fn until it returns a truthy value and return that value; on timeout fail with msg and the last value.", fn: builtin("wait_until", waitUntil)},
-		{Name: "log", Signature: "log(*args)", Summary: "Print a line attributed to the case (shown with -v and on failure).", fn: builtin("log", logFn)},
-		{Name: "skip", Signature: "skip(reason)", Summary: "End the case as skipped.", fn: builtin("skip", skipFn)},
+		{Name: "vars", Signature: "vars", Summary: "Dict of the run's --var KEY=VALUE values (strings); frozen.", Value: true},
+		{Name: "print", Signature: "print(*args, sep=\" \")", Summary: "Starlark's print: a line attributed to the case, like log.", Value: true},
+		{Name: "time", Signature: "time", Summary: "Starlark's time module: time.now(), time.parse_duration(\"5s\"), time.duration and time.time values; sleep, wait_until and timeouts accept its durations.", Value: true},
+		{Name: "json", Signature: "json", Summary: "Starlark's json module: json.encode(x), json.decode(s), json.indent(s).", Value: true},
+		{Name: "math", Signature: "math", Summary: "Starlark's math module: math.floor, math.ceil, math.sqrt, math.pi and the rest.", Value: true},
+		{Name: "struct", Signature: "struct(**fields)", Summary: "A struct value with the given fields, read as attributes.", Value: true},
+		{Name: "sleep", Signature: "sleep(duration)", Summary: "Sleep for a duration such as \"150ms\"; honours the case's timeout and Ctrl-C.", fn: starlark.NewBuiltin("sleep", sleepFn)},
+		{Name: "wait_until", Signature: `wait_until(fn, timeout="5s", interval="20ms", msg=None)`, Summary: "Call fn until it returns a truthy value and return that value; on timeout fail with msg and the last value.", fn: starlark.NewBuiltin("wait_until", waitUntil)},
+		{Name: "log", Signature: "log(*args)", Summary: "Print a line attributed to the case (shown with -v and on failure).", fn: starlark.NewBuiltin("log", logFn)},
+		{Name: "skip", Signature: "skip(reason)", Summary: "End the case as skipped.", fn: starlark.NewBuiltin("skip", skipFn)},
 
 		{Module: "assert", Name: "eq", Signature: "assert.eq(a, b, msg=None)", Summary: "Fail unless a == b; reports both values and the call's file:line:col.", fn: assertBinary("eq", func(a, b starlark.Value) (bool, error) { return starlark.Equal(a, b) }, "!=")},
 		{Module: "assert", Name: "ne", Signature: "assert.ne(a, b, msg=None)", Summary: "Fail unless a != b.", fn: assertBinary("ne", func(a, b starlark.Value) (bool, error) { eq, err := starlark.Equal(a, b); return !eq, err }, "==")},
-		{Module: "assert", Name: "lt", Signature: "assert.lt(a, b, msg=None)", Summary: "Fail unless a < b.", fn: assertBinary("lt", cmp(func(c int) bool { return c < 0 }), "is not <")},
-		{Module: "assert", Name: "le", Signature: "assert.le(a, b, msg=None)", Summary: "Fail unless a <= b.", fn: assertBinary("le", cmp(func(c int) bool { return c <= 0 }), "is not <=")},
-		{Module: "assert", Name: "gt", Signature: "assert.gt(a, b, msg=None)", Summary: "Fail unless a > b.", fn: assertBinary("gt", cmp(func(c int) bool { return c > 0 }), "is not >")},
-		{Module: "assert", Name: "ge", Signature: "assert.ge(a, b, msg=None)", Summary: "Fail unless a >= b.", fn: assertBinary("ge", cmp(func(c int) bool { return c >= 0 }), "is not >=")},
+		{Module: "assert", Name: "lt", Signature: "assert.lt(a, b, msg=None)", Summary: "Fail unless a < b.", fn: assertBinary("lt", compare(func(c int) bool { return c < 0 }), "is not <")},
+		{Module: "assert", Name: "le", Signature: "assert.le(a, b, msg=None)", Summary: "Fail unless a <= b.", fn: assertBinary("le", compare(func(c int) bool { return c <= 0 }), "is not <=")},
+		{Module: "assert", Name: "gt", Signature: "assert.gt(a, b, msg=None)", Summary: "Fail unless a > b.", fn: assertBinary("gt", compare(func(c int) bool { return c > 0 }), "is not >")},
+		{Module: "assert", Name: "ge", Signature: "assert.ge(a, b, msg=None)", Summary: "Fail unless a >= b.", fn: assertBinary("ge", compare(func(c int) bool { return c >= 0 }), "is not >=")},
 		{Module: "assert", Name: "true", Signature: "assert.true(x, msg=None)", Summary: "Fail unless x is truthy.", fn: assertTruth("true", true)},
 		{Module: "assert", Name: "false", Signature: "assert.false(x, msg=None)", Summary: "Fail unless x is falsy.", fn: assertTruth("false", false)},
-		{Module: "assert", Name: "contains", Signature: "assert.contains(container, x, msg=None)", Summary: "Fail unless x in container.", fn: builtin("assert.contains", assertContains)},
-		{Module: "assert", Name: "fails", Signature: "assert.fails(fn, pattern)", Summary: "Call fn; fail unless it fails with an error matching the regexp pattern. Returns the error message.", fn: builtin("assert.fails", assertFails)},
+		{Module: "assert", Name: "contains", Signature: "assert.contains(container, x, msg=None)", Summary: "Fail unless x in container.", fn: starlark.NewBuiltin("assert.contains", assertContains)},
+		{Module: "assert", Name: "fails", Signature: "assert.fails(fn, pattern)", Summary: "Call fn; fail unless it fails with an error matching the regexp pattern. Returns the error message.", fn: starlark.NewBuiltin("assert.fails", assertFails)},
 
-		{Module: "cluster", Name: "start", Signature: `cluster.start(nodes=3, backend=None, cookie=None, profile="test", name=None, topology=None)`, Summary: "Start a cluster (nodes: a count or a list of names; backend \"sim\" or \"real\", default the run's --backend) and return it once every node runs and has been asked to join.", fn: builtin("cluster.start", clusterStart)},
-		{Module: "cluster", Name: "attach", Signature: `cluster.attach(seeds, cookie=None, name=None)`, Summary: "Return a Cluster for real agents already running elsewhere (started with `clusterscript agent`), found through any seed host:port; cookie defaults to $CLUSTERSCRIPT_COOKIE. Its nodes are the seed's alive members; the case's end does not stop them.", fn: builtin("cluster.attach", clusterAttach)},
+		{Module: "cluster", Name: "start", Signature: `cluster.start(nodes=3, backend=None, cookie=None, profile="test", name=None, topology=None)`, Summary: "Start a cluster (nodes: a count or a list of names; backend \"sim\" or \"real\", default the run's --backend) and return it once every node runs and has been asked to join.", fn: starlark.NewBuiltin("cluster.start", clusterStart)},
+		{Module: "cluster", Name: "attach", Signature: `cluster.attach(seeds, cookie=None, name=None)`, Summary: "Return a Cluster for real agents already running elsewhere (started with `clusterscript agent`), found through any seed host:port; cookie defaults to $CLUSTERSCRIPT_COOKIE. Its nodes are the seed's alive members; the case's end does not stop them.", fn: starlark.NewBuiltin("cluster.attach", clusterAttach)},
 	}
+	docs = append(docs,
+		Doc{Receiver: "cluster", Name: "name", Signature: "c.name", Summary: "The cluster's name (the name= given to cluster.start, else generated).", Value: true},
+		Doc{Receiver: "cluster", Name: "backend", Signature: "c.backend", Summary: `"sim" or "real".`, Value: true},
+	)
 	docs = append(docs, methodDocs("cluster", clusterMethods, clusterMethodDocs)...)
+	docs = append(docs,
+		Doc{Receiver: "node", Name: "name", Signature: "n.name", Summary: "The node's name (\"n1\", ...).", Value: true},
+		Doc{Receiver: "node", Name: "addr", Signature: "n.addr", Summary: "The node's host:port (an in-memory address for a simulated node).", Value: true},
+		Doc{Receiver: "node", Name: "backend", Signature: "n.backend", Summary: `"sim" or "real".`, Value: true},
+		Doc{Receiver: "node", Name: "pid", Signature: "n.pid", Summary: "The OS process id of a real node; None for a simulated one.", Value: true},
+	)
 	docs = append(docs, methodDocs("node", nodeMethods, nodeMethodDocs)...)
-	docs = append(docs, moreDocs()...)
+	docs = append(docs, arsenalDocs()...)
+	docs = append(docs, hordeDocs()...)
 	return docs
 }
 
@@ -133,14 +146,14 @@ func Reference() string {
 	b.WriteString("Generated by `clusterscript docs` from the builtins' own descriptions. Do not edit.\n")
 	section := ""
 	for _, d := range Docs() {
-		s := "Top-level functions"
+		s := "Top-level names"
 		switch {
 		case d.Module != "":
 			s = "Module `" + d.Module + "`"
 		case d.Receiver == "cluster":
-			s = "Cluster methods"
+			s = "Cluster attributes and methods"
 		case d.Receiver == "node":
-			s = "Node methods"
+			s = "Node attributes and methods"
 		}
 		if s != section {
 			fmt.Fprintf(&b, "\n## %s\n\n", s)

@@ -35,22 +35,19 @@ func Predeclared(vars map[string]string) starlark.StringDict {
 		"struct": starlark.NewBuiltin("struct", starlarkstruct.Make),
 	}
 	for _, e := range Docs() {
-		if e.Module != "" || e.Receiver != "" {
+		if e.Module != "" || e.Receiver != "" || e.Value {
 			continue
 		}
-		env[e.Name] = e.value()
+		env[e.Name] = e.fn
 	}
 	for _, m := range moduleNames() {
 		members := starlark.StringDict{}
 		for _, e := range Docs() {
 			if e.Module == m {
-				members[e.Name] = e.value()
+				members[e.Name] = e.fn
 			}
 		}
 		env[m] = &starlarkstruct.Module{Name: m, Members: members}
-	}
-	for name, v := range extraModules() {
-		env[name] = v
 	}
 	return env
 }

@@ -1,4 +1,4 @@
-// Package builtins is clusterscript's Starlark surface (SPEC §4).
+// Package builtins is clusterscript's Starlark surface.
 //
 // Predeclared returns the names every scenario and the REPL see:
 //
@@ -25,7 +25,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/clusterscript/clusterscript/cluster"
-	"github.com/clusterscript/clusterscript/runtime"
+	"github.com/clusterscript/clusterscript/runtime/membership"
 )
 
 // Topology is a named cluster shape from the configuration file.
@@ -50,7 +50,7 @@ type Session struct {
 	// Vars are the --var values.
 	Vars map[string]string
 	// Profiles are extra or overriding gossip profiles from the config.
-	Profiles map[string]runtime.Profile
+	Profiles map[string]membership.Profile
 	// Topologies are named clusters from the config.
 	Topologies map[string]Topology
 	// Getenv reads the environment (for topologies' cookie_env).
@@ -124,9 +124,9 @@ func (s *Session) Teardown(abrupt bool) {
 	wg.Wait()
 }
 
-func (s *Session) profile(name string) (runtime.Profile, error) {
+func (s *Session) profile(name string) (membership.Profile, error) {
 	if p, ok := s.Profiles[name]; ok {
 		return p, nil
 	}
-	return runtime.LookupProfile(name)
+	return membership.LookupProfile(name)
 }

@@ -15,7 +15,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/clusterscript/clusterscript/runtime"
+	"github.com/clusterscript/clusterscript/runtime/membership"
+	"github.com/clusterscript/clusterscript/runtime/node"
+	"github.com/clusterscript/clusterscript/runtime/transport"
 )
 
 // CookieEnv is the environment variable that hands an agent its cookie, so
@@ -35,7 +37,7 @@ type AgentConfig struct {
 	Cluster string
 	Cookie  string
 	Bind    string
-	Profile runtime.Profile
+	Profile membership.Profile
 	Join    []string
 	// WatchStdin makes the agent exit when its stdin closes: the runner
 	// holds the other end, so the agent dies with it.
@@ -47,11 +49,11 @@ type AgentConfig struct {
 // or the runner asks it to leave. It prints a Ready line on out once the
 // node is listening.
 func RunAgent(ctx context.Context, cfg AgentConfig, in io.Reader, out io.Writer) error {
-	nw, err := runtime.ListenSocket(cfg.Bind)
+	nw, err := transport.ListenSocket(cfg.Bind)
 	if err != nil {
 		return err
 	}
-	node, err := runtime.Start(runtime.Config{
+	n, err := node.Start(node.Config{
 		Name:    cfg.Name,
 		Cookie:  cfg.Cookie,
 		Cluster: cfg.Cluster,
@@ -63,22 +65,22 @@ func RunAgent(ctx context.Context, cfg AgentConfig, in io.Reader, out io.Writer)
 		nw.Close()
 		return err
 	}
-	defer node.Shutdown()
-	registerAttachMethods(node)
+	defer n.Shutdown()
+	registerAttachMethods(n)
 	exit := make(chan struct{})
 	var exitOnce sync.Once
-	node.Handle("ctl.exit", func(context.Context, json.RawMessage) (any, error) {
+	n.Handle("ctl.exit", func(context.Context, json.RawMessage) (any, error) {
 		// Answer first, then go: the reply travels on a stream the
 		// shutdown would cut.
 		time.AfterFunc(10*time.Millisecond, func() { exitOnce.Do(func() { close(exit) }) })
 		return nil, nil
 	})
-	if err := json.NewEncoder(out).Encode(Ready{Name: cfg.Name, Addr: node.Addr(), PID: os.Getpid()}); err != nil {
+	if err := json.NewEncoder(out).Encode(Ready{Name: cfg.Name, Addr: n.Addr(), PID: os.Getpid()}); err != nil {
 		return fmt.Errorf("write ready line: %w", err)
 	}
 	if len(cfg.Join) > 0 {
 		jctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err := node.Join(jctx, cfg.Join)
+		_, err := n.Join(jctx, cfg.Join)
 		cancel()
 		if err != nil {
 			return err
@@ -94,7 +96,9 @@ func RunAgent(ctx context.Context, cfg AgentConfig, in io.Reader, out io.Writer)
 	select {
 	case <-ctx.Done():
 		// An interrupted agent leaves gracefully.
-		return node.Leave(2 * time.Second)
+		lctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return n.Leave(lctx)
 	case <-stdinClosed:
 	case <-exit:
 	}

@@ -11,7 +11,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/clusterscript/clusterscript/runtime"
+	"github.com/clusterscript/clusterscript/runtime/errcode"
+	"github.com/clusterscript/clusterscript/runtime/membership"
+	"github.com/clusterscript/clusterscript/runtime/node"
+	"github.com/clusterscript/clusterscript/runtime/rpc"
+	"github.com/clusterscript/clusterscript/runtime/transport"
 )
 
 // membersMethod answers with the members a node knows and their
@@ -19,7 +23,7 @@ import (
 const membersMethod = "ctl.members"
 
 // registerAttachMethods adds to an agent the control methods Attach uses.
-func registerAttachMethods(n *runtime.Node) {
+func registerAttachMethods(n *node.Node) {
 	n.Handle(membersMethod, func(context.Context, json.RawMessage) (any, error) {
 		return n.State().Members(), nil
 	})
@@ -51,8 +55,8 @@ func Attach(ctx context.Context, name string, seeds []string, cookie string) (*C
 		name:     name,
 		cookie:   cookie,
 		launcher: attachLauncher{},
-		links:    map[[2]string]runtime.LinkFault{},
-		clients:  map[string]*runtime.Client{},
+		links:    map[[2]string]transport.LinkFault{},
+		clients:  map[string]*rpc.Client{},
 	}
 	cl := c.client(cookie)
 	var errs []error
@@ -77,20 +81,20 @@ func Attach(ctx context.Context, name string, seeds []string, cookie string) (*C
 
 // attachMembers returns the alive members the seed sees, by name, with
 // addresses. An agent without membersMethod yields only itself.
-func attachMembers(ctx context.Context, cl *runtime.Client, seed string) ([]runtime.Member, error) {
-	var view runtime.NodeView
+func attachMembers(ctx context.Context, cl *rpc.Client, seed string) ([]membership.Member, error) {
+	var view node.NodeView
 	if err := cl.Call(ctx, seed, "ctl.view", nil, &view); err != nil {
-		if errors.Is(err, runtime.ErrCookieMismatch) {
+		if errors.Is(err, rpc.ErrCookieMismatch) {
 			return nil, fmt.Errorf("seed %s: the cookie differs from the agent's: %w", seed, err)
 		}
 		return nil, fmt.Errorf("seed %s: %w", seed, err)
 	}
-	self := runtime.Member{Name: view.Name, Addr: seed, Status: runtime.StatusAlive}
-	var all []runtime.Member
+	self := membership.Member{Name: view.Name, Addr: seed, Status: membership.StatusAlive}
+	var all []membership.Member
 	if err := cl.Call(ctx, seed, membersMethod, nil, &all); err != nil {
-		var rerr *runtime.Error
-		if errors.As(err, &rerr) && rerr.Code == runtime.CodeOperationNotFound {
-			return []runtime.Member{self}, nil
+		var rerr *errcode.Error
+		if errors.As(err, &rerr) && rerr.Code == errcode.OperationNotFound {
+			return []membership.Member{self}, nil
 		}
 		return nil, fmt.Errorf("seed %s: %w", seed, err)
 	}
@@ -98,7 +102,7 @@ func attachMembers(ctx context.Context, cl *runtime.Client, seed string) ([]runt
 	for _, name := range view.Members {
 		alive[name] = true
 	}
-	out := []runtime.Member{self}
+	out := []membership.Member{self}
 	for _, m := range all {
 		if m.Name != view.Name && alive[m.Name] && m.Addr != "" {
 			out = append(out, m)
@@ -129,7 +133,7 @@ func (attachLauncher) Close() {}
 type attachedProcess struct {
 	addr   string
 	pid    int
-	client *runtime.Client
+	client *rpc.Client
 }
 
 func (p *attachedProcess) Addr() string { return p.addr }

@@ -12,10 +12,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/clusterscript/clusterscript/runtime"
+	"github.com/clusterscript/clusterscript/runtime/membership"
+	"github.com/clusterscript/clusterscript/runtime/node"
+	"github.com/clusterscript/clusterscript/runtime/rpc"
+	"github.com/clusterscript/clusterscript/runtime/transport"
 )
 
-// Node statuses as the runner sees them (SPEC §4.1).
+// Node statuses as the runner sees them.
 const (
 	Running = "running"
 	Stopped = "stopped"
@@ -35,7 +38,7 @@ const (
 type Options struct {
 	Name    string
 	Cookie  string // empty: a fresh random cookie
-	Profile runtime.Profile
+	Profile membership.Profile
 	Seed    int64
 	// Nodes are the names of the nodes to start.
 	Nodes []string
@@ -45,16 +48,16 @@ type Options struct {
 type Cluster struct {
 	name     string
 	cookie   string
-	profile  runtime.Profile
+	profile  membership.Profile
 	seed     int64
 	launcher Launcher
 
 	mu      sync.Mutex
 	nodes   []*Node
-	events  []runtime.Event
+	events  []membership.Event
 	groups  [][]string // current partition, by name
-	links   map[[2]string]runtime.LinkFault
-	clients map[string]*runtime.Client // by cookie
+	links   map[[2]string]transport.LinkFault
+	clients map[string]*rpc.Client // by cookie
 }
 
 // Node is one node of a cluster as the runner sees it.
@@ -67,7 +70,7 @@ type Node struct {
 	proc   Process
 	addr   string
 	status string
-	seen   []runtime.Event // the node's own event log, as last fetched
+	seen   []membership.Event // the node's own event log, as last fetched
 }
 
 // NewCookie returns a fresh random cookie.
@@ -100,8 +103,8 @@ func Start(ctx context.Context, l Launcher, opts Options) (*Cluster, error) {
 		profile:  opts.Profile.ForSize(len(opts.Nodes)),
 		seed:     opts.Seed,
 		launcher: l,
-		links:    map[[2]string]runtime.LinkFault{},
-		clients:  map[string]*runtime.Client{},
+		links:    map[[2]string]transport.LinkFault{},
+		clients:  map[string]*rpc.Client{},
 	}
 	nodes := make([]*Node, len(opts.Nodes))
 	for i, name := range opts.Nodes {
@@ -162,12 +165,12 @@ func parallel(nodes []*Node, f func(i int, n *Node) error) error {
 	return errors.Join(errs...)
 }
 
-func (c *Cluster) client(cookie string) *runtime.Client {
+func (c *Cluster) client(cookie string) *rpc.Client {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cl := c.clients[cookie]
 	if cl == nil {
-		cl = runtime.NewClient(cookie, "runner", c.launcher.Dial)
+		cl = rpc.NewClient(cookie, "runner", c.launcher.Dial)
 		c.clients[cookie] = cl
 	}
 	return cl
@@ -175,7 +178,7 @@ func (c *Cluster) client(cookie string) *runtime.Client {
 
 func (c *Cluster) record(node, kind, peer string) {
 	c.mu.Lock()
-	c.events = append(c.events, runtime.Event{At: time.Now(), Node: node, Kind: kind, Peer: peer})
+	c.events = append(c.events, membership.Event{At: time.Now(), Node: node, Kind: kind, Peer: peer})
 	c.mu.Unlock()
 }
 
@@ -242,7 +245,7 @@ func (c *Cluster) AddNode(ctx context.Context, name, cookie string) (*Node, erro
 	}
 	if err := n.join(ctx, addrs); err != nil {
 		_ = n.proc.Kill()
-		if errors.Is(err, runtime.ErrCookieMismatch) || strings.Contains(err.Error(), runtime.ErrCookieMismatch.Error()) {
+		if errors.Is(err, rpc.ErrCookieMismatch) || strings.Contains(err.Error(), rpc.ErrCookieMismatch.Error()) {
 			return nil, fmt.Errorf("add node %s to cluster %s: its cookie differs from the cluster's: %w", name, c.name, err)
 		}
 		return nil, fmt.Errorf("add node %s to cluster %s: %w", name, c.name, err)
@@ -264,7 +267,7 @@ func (c *Cluster) freeName() string {
 }
 
 // View is one node's view of the cluster, fetched over its control methods.
-type View = runtime.NodeView
+type View = node.NodeView
 
 // Views fetches every running node's view in parallel.
 func (c *Cluster) Views(ctx context.Context) (map[string]View, map[string]error) {
@@ -324,9 +327,9 @@ func (c *Cluster) converged(ctx context.Context) bool {
 		want = append(want, n.name)
 	}
 	sort.Strings(want)
-	wantDigest := runtime.DigestOf(want)
+	wantDigest := membership.DigestOf(want)
 	err := parallel(nodes, func(_ int, n *Node) error {
-		var d runtime.Digest
+		var d membership.Digest
 		if err := n.call(ctx, "ctl.digest", nil, &d); err != nil {
 			return err
 		}
@@ -425,7 +428,7 @@ func abbrev(names []string) string {
 
 // Events returns the runner's events and every node's observed events, in
 // time order.
-func (c *Cluster) Events(ctx context.Context) []runtime.Event {
+func (c *Cluster) Events(ctx context.Context) []membership.Event {
 	_ = parallel(c.running(), func(_ int, n *Node) error {
 		n.fetchEvents(ctx)
 		return nil
@@ -494,7 +497,7 @@ func (c *Cluster) SetLink(ctx context.Context, a, b string, latency, jitter time
 	}
 	c.mu.Lock()
 	for _, k := range [][2]string{{a, b}, {b, a}} {
-		c.links[k] = runtime.LinkFault{Latency: latency, Jitter: jitter, Loss: loss}
+		c.links[k] = transport.LinkFault{Latency: latency, Jitter: jitter, Loss: loss}
 	}
 	c.mu.Unlock()
 	return c.pushFaults(ctx)
@@ -504,7 +507,7 @@ func (c *Cluster) SetLink(ctx context.Context, a, b string, latency, jitter time
 func (c *Cluster) Heal(ctx context.Context) error {
 	c.mu.Lock()
 	c.groups = nil
-	c.links = map[[2]string]runtime.LinkFault{}
+	c.links = map[[2]string]transport.LinkFault{}
 	c.mu.Unlock()
 	for _, n := range c.running() {
 		c.record(n.name, EventHeal, "")
@@ -513,10 +516,10 @@ func (c *Cluster) Heal(ctx context.Context) error {
 }
 
 // faultsFor renders the cluster's faults as node name sees them.
-func (c *Cluster) faultsFor(name string) runtime.Faults {
+func (c *Cluster) faultsFor(name string) transport.Faults {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	f := runtime.Faults{Seed: c.seed}
+	f := transport.Faults{Seed: c.seed}
 	group := -1
 	for i, g := range c.groups {
 		if slices.Contains(g, name) {
@@ -527,7 +530,7 @@ func (c *Cluster) faultsFor(name string) runtime.Faults {
 		if n.name == name {
 			continue
 		}
-		peer := runtime.Peer{Name: n.name, Addr: n.Addr()}
+		peer := transport.Peer{Name: n.name, Addr: n.Addr()}
 		if group >= 0 && !slices.Contains(c.groups[group], n.name) {
 			f.Blocked = append(f.Blocked, peer)
 		}
@@ -654,7 +657,7 @@ func (n *Node) View(ctx context.Context) (View, error) {
 // fetchEvents refreshes the copy of the node's event log, kept so that a
 // killed node's observations still show in Events.
 func (n *Node) fetchEvents(ctx context.Context) {
-	var evs []runtime.Event
+	var evs []membership.Event
 	if n.call(ctx, "ctl.events", nil, &evs) == nil {
 		n.mu.Lock()
 		n.seen = evs

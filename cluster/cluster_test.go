@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/clusterscript/clusterscript/cluster"
-	"github.com/clusterscript/clusterscript/runtime"
+	"github.com/clusterscript/clusterscript/runtime/membership"
 )
 
 // binary is the clusterscript executable built for real-node tests.
@@ -27,7 +27,7 @@ func launchers() map[string]func() cluster.Launcher {
 
 func start(t *testing.T, l cluster.Launcher, n int, seed int64) *cluster.Cluster {
 	t.Helper()
-	prof, err := runtime.LookupProfile("test")
+	prof, err := membership.LookupProfile("test")
 	if err != nil {
 		t.Fatal(err)
 	}

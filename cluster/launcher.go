@@ -17,7 +17,7 @@ import (
 	"net"
 	"time"
 
-	"github.com/clusterscript/clusterscript/runtime"
+	"github.com/clusterscript/clusterscript/runtime/membership"
 )
 
 // NodeSpec says how to start one node.
@@ -25,7 +25,7 @@ type NodeSpec struct {
 	Name    string
 	Cluster string
 	Cookie  string
-	Profile runtime.Profile
+	Profile membership.Profile
 	// Addr asks for a specific address (a restarted node reuses its old
 	// one when it can); empty picks a fresh one.
 	Addr string

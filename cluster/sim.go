@@ -4,7 +4,7 @@ import (
 	"net"
 	"time"
 
-	"github.com/clusterscript/clusterscript/runtime"
+	"github.com/clusterscript/clusterscript/runtime/node"
 	"github.com/clusterscript/clusterscript/sim"
 )
 
@@ -31,7 +31,7 @@ func (l *SimLauncher) Launch(spec NodeSpec) (Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := runtime.Start(runtime.Config{
+	n, err := node.Start(node.Config{
 		Name:      spec.Name,
 		Cookie:    spec.Cookie,
 		Cluster:   spec.Cluster,
@@ -54,7 +54,7 @@ func (l *SimLauncher) Dial(addr string, timeout time.Duration) (net.Conn, error)
 // Close implements Launcher.
 func (l *SimLauncher) Close() {}
 
-type simProcess struct{ n *runtime.Node }
+type simProcess struct{ n *node.Node }
 
 func (p simProcess) Addr() string { return p.n.Addr() }
 func (p simProcess) PID() int     { return 0 }

@@ -1,4 +1,4 @@
-// Package config reads clusterscript.yaml (SPEC §6) strictly: every key
+// Package config reads clusterscript.yaml strictly: every key
 // is known, every value is checked, and an error names the file, the line
 // and the key's dotted path:
 //
@@ -11,7 +11,7 @@
 //	profiles:    gossip timing profiles. A profile named like a built-in one
 //	             (test, local, lan, wan) overrides the keys it sets; another
 //	             name adds a profile, based on `base` (default "test").
-//	             Keys are the yaml names of runtime.Profile's fields:
+//	             Keys are the yaml names of membership.Profile's fields:
 //	             gossip_interval, gossip_nodes, probe_interval, probe_timeout,
 //	             suspicion_mult, push_pull_interval, gossip_to_the_dead_time,
 //	             rejoin_interval, tcp_timeout.
@@ -34,7 +34,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/clusterscript/clusterscript/builtins"
-	"github.com/clusterscript/clusterscript/runtime"
+	"github.com/clusterscript/clusterscript/runtime/membership"
 )
 
 // DefaultFile is the configuration read when present and none is named.
@@ -45,7 +45,7 @@ type Config struct {
 	// Run holds the defaults for `clusterscript run`.
 	Run Run
 	// Profiles are the gossip profiles the file overrides or adds, by name.
-	Profiles map[string]runtime.Profile
+	Profiles map[string]membership.Profile
 	// Topologies are the named clusters, by name.
 	Topologies map[string]builtins.Topology
 }
@@ -88,7 +88,7 @@ func Load(path string) (*Config, error) {
 // Parse parses a configuration. name is used in error messages. Every
 // problem found is reported (errors.Join of *Error), not only the first.
 func Parse(name string, data []byte) (*Config, error) {
-	cfg := &Config{Profiles: map[string]runtime.Profile{}, Topologies: map[string]builtins.Topology{}}
+	cfg := &Config{Profiles: map[string]membership.Profile{}, Topologies: map[string]builtins.Topology{}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, syntaxError(name, err)
@@ -115,8 +115,8 @@ func Parse(name string, data []byte) (*Config, error) {
 		if _, ok := cfg.Profiles[t.profile]; ok {
 			continue
 		}
-		if _, err := runtime.LookupProfile(t.profile); err != nil {
-			p.errorf(t.node, t.key, "unknown profile %q (built-in: %s; or define it under profiles)", t.profile, strings.Join(runtime.ProfileNames(), ", "))
+		if _, err := membership.LookupProfile(t.profile); err != nil {
+			p.errorf(t.node, t.key, "unknown profile %q (built-in: %s; or define it under profiles)", t.profile, strings.Join(membership.ProfileNames(), ", "))
 		}
 	}
 	if len(p.errs) > 0 {
@@ -290,9 +290,9 @@ func (p *parser) run(n *yaml.Node, r *Run) {
 	})
 }
 
-// profileFields maps yaml keys to runtime.Profile's fields, from its tags.
+// profileFields maps yaml keys to membership.Profile's fields, from its tags.
 func profileFields() map[string]int {
-	t := reflect.TypeFor[runtime.Profile]()
+	t := reflect.TypeFor[membership.Profile]()
 	out := map[string]int{}
 	for i := range t.NumField() {
 		f := t.Field(i)
@@ -313,10 +313,10 @@ func (p *parser) profiles(n *yaml.Node, cfg *Config) {
 	sort.Strings(keys)
 	p.mapping(n, "profiles", func(name string, k, v *yaml.Node) {
 		path := "profiles." + name
-		var over runtime.Profile
+		var over membership.Profile
 		over.Name = name
 		base := name
-		if _, err := runtime.LookupProfile(name); err != nil {
+		if _, err := membership.LookupProfile(name); err != nil {
 			base = "test"
 		}
 		ok := true
@@ -325,8 +325,8 @@ func (p *parser) profiles(n *yaml.Node, cfg *Config) {
 			full := path + "." + key
 			if key == "base" {
 				if b, good := p.str(vv, full); good {
-					if _, err := runtime.LookupProfile(b); err != nil {
-						p.errorf(vv, full, "unknown built-in profile %q (want one of %s)", b, strings.Join(runtime.ProfileNames(), ", "))
+					if _, err := membership.LookupProfile(b); err != nil {
+						p.errorf(vv, full, "unknown built-in profile %q (want one of %s)", b, strings.Join(membership.ProfileNames(), ", "))
 						ok = false
 					}
 					base = b
@@ -354,7 +354,7 @@ func (p *parser) profiles(n *yaml.Node, cfg *Config) {
 		if !ok {
 			return
 		}
-		b, err := runtime.LookupProfile(base)
+		b, err := membership.LookupProfile(base)
 		if err != nil {
 			return
 		}

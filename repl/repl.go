@@ -27,7 +27,7 @@ import (
 
 	"github.com/clusterscript/clusterscript/builtins"
 	"github.com/clusterscript/clusterscript/cluster"
-	"github.com/clusterscript/clusterscript/runtime"
+	"github.com/clusterscript/clusterscript/runtime/membership"
 )
 
 // Config configures a session.
@@ -42,7 +42,7 @@ type Config struct {
 	// HistoryFile keeps the line history across sessions ("" disables).
 	HistoryFile string
 	// Profiles, Topologies and Vars are as in a run.
-	Profiles   map[string]runtime.Profile
+	Profiles   map[string]membership.Profile
 	Topologies map[string]builtins.Topology
 	Vars       map[string]string
 	// Stdin, Stdout and Stderr default to the process's.

@@ -15,7 +15,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/clusterscript/clusterscript/builtins"
-	"github.com/clusterscript/clusterscript/runtime"
+	"github.com/clusterscript/clusterscript/runtime/membership"
 )
 
 // Case outcomes.
@@ -40,7 +40,7 @@ type Options struct {
 	// Seed seeds fault decisions.
 	Seed int64
 	// Profiles and Topologies come from the configuration file.
-	Profiles   map[string]runtime.Profile
+	Profiles   map[string]membership.Profile
 	Topologies map[string]builtins.Topology
 	// Parallel is how many files run at once (at least 1).
 	Parallel int

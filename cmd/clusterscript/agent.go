@@ -13,7 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/clusterscript/clusterscript/cluster"
-	"github.com/clusterscript/clusterscript/runtime"
+	"github.com/clusterscript/clusterscript/runtime/membership"
 )
 
 func agentCommand() *cli.Command {
@@ -28,7 +28,7 @@ func agentCommand() *cli.Command {
 			&cli.StringFlag{Name: "cluster", Value: "cluster", Usage: "cluster name, for reports"},
 			&cli.StringFlag{Name: "bind", Value: "127.0.0.1:0", Usage: "host:port for gossip and RPC (UDP and TCP); loopback unless told otherwise"},
 			&cli.StringFlag{Name: "cookie", Usage: "shared secret (prefer $" + cluster.CookieEnv + ": argv is visible to other users)"},
-			&cli.StringFlag{Name: "profile", Value: "test", Usage: "gossip profile: " + strings.Join(runtime.ProfileNames(), ", ")},
+			&cli.StringFlag{Name: "profile", Value: "test", Usage: "gossip profile: " + strings.Join(membership.ProfileNames(), ", ")},
 			&cli.StringFlag{Name: "profile-json", Hidden: true, Usage: "the full gossip profile as JSON (set by the runner)"},
 			&cli.StringSliceFlag{Name: "join", Usage: "address of a running node to join (repeatable)"},
 			&cli.BoolFlag{Name: "watch-stdin", Hidden: true, Usage: "exit when stdin closes (set by the runner)"},
@@ -54,12 +54,12 @@ func agentAction(c *cli.Context) error {
 		}
 		name = h
 	}
-	profile, err := runtime.LookupProfile(c.String("profile"))
+	profile, err := membership.LookupProfile(c.String("profile"))
 	if err != nil {
 		return usage("agent: %v", err)
 	}
 	if pj := c.String("profile-json"); pj != "" {
-		var p runtime.Profile
+		var p membership.Profile
 		if err := json.Unmarshal([]byte(pj), &p); err != nil {
 			return usage("agent: --profile-json: %v", err)
 		}

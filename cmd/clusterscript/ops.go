@@ -8,7 +8,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/clusterscript/clusterscript/runtime"
+	"github.com/clusterscript/clusterscript/runtime/arsenal"
+	"github.com/clusterscript/clusterscript/runtime/node"
 )
 
 func opsCommand() *cli.Command {
@@ -17,7 +18,7 @@ func opsCommand() *cli.Command {
 		Usage: "list arsenal operations with their parameters, types, defaults, and results",
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "machine-readable output"}},
 		Action: func(c *cli.Context) error {
-			ops := runtime.Operations()
+			ops := node.Operations()
 			if c.Bool("json") {
 				enc := json.NewEncoder(c.App.Writer)
 				enc.SetIndent("", "  ")
@@ -34,7 +35,7 @@ func opsCommand() *cli.Command {
 	}
 }
 
-func writeOp(w io.Writer, op runtime.OpSpec) {
+func writeOp(w io.Writer, op arsenal.OpSpec) {
 	fmt.Fprintf(w, "%s — %s\n", op.Name, op.Summary)
 	if len(op.Params) > 0 {
 		fmt.Fprintln(w, "  parameters:")

@@ -1,0 +1,285 @@
+// Package arsenal is the operation registry and the built-in operations:
+// cluster inspection and control that run inside a node and reach the
+// other members over the engine's RPC.
+//
+// Every operation describes itself in an OpSpec (parameters with types,
+// defaults, ranges or allowed values, and its result fields); parameters
+// are validated from that description and nothing else (Validate), so
+// `clusterscript ops`, arsenal.describe and the REPL read the same truth
+// the engine enforces.
+//
+// The map:
+//
+//   - spec.go, validate.go: OpSpec, ParamSpec, Args and validation.
+//   - arsenal.go: Host (what operations run against: the node), Op and
+//     Call, and the Arsenal, which serves them over RPC:
+//     op.call {"op", "params", "origin"} runs one, op.list lists them,
+//     proc.spawn starts a process (validated by SpawnSpec).
+//   - fanout.go: Gather, the one way an operation asks several members at
+//     once, each bounded by its own timeout; a member that does not answer
+//     is named, never left out.
+//   - ops.go, cluster.go, processes.go: the built-in operations.
+//   - metrics.go: what a node measures of itself, and health scoring.
+//
+// An operation's error is an *errcode.Error; shown to a user it reads
+// "<op>: <code>: <message>" (errcode.Op).
+package arsenal
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/clusterscript/clusterscript/runtime/errcode"
+	"github.com/clusterscript/clusterscript/runtime/membership"
+	"github.com/clusterscript/clusterscript/runtime/process"
+	"github.com/clusterscript/clusterscript/runtime/rpc"
+)
+
+// Host is the node an arsenal runs inside: what its operations read, and
+// how they reach other members. The engine's node implements it.
+type Host interface {
+	// Name is the node's name, Addr its address.
+	Name() string
+	Addr() string
+	// Simulated reports a node on an in-memory network.
+	Simulated() bool
+	// Cluster names the node's cluster.
+	Cluster() string
+	// Profile is the gossip profile the node runs.
+	Profile() membership.Profile
+	// State is the node's view of the cluster.
+	State() *membership.State
+	// Processes is the node's process table.
+	Processes() *process.Table
+	// CallNode runs an RPC method on the named member (on this node
+	// without a network hop when it is this node's name).
+	CallNode(ctx context.Context, name, method string, params, result any) error
+}
+
+// Op is an operation: its description and what runs it. Run gets the
+// validated call; an error it returns should be an *errcode.Error.
+type Op struct {
+	Spec OpSpec
+	Run  func(ctx context.Context, c *Call) (any, error)
+}
+
+// Call is one invocation of an operation.
+type Call struct {
+	// Op is the operation's name.
+	Op string
+	// Args are the validated parameters, defaults filled in.
+	Args Args
+	// Raw are the parameters as given, to forward to another node unchanged.
+	Raw map[string]any
+	// Origin is the node that first received the call.
+	Origin string
+
+	a *Arsenal
+}
+
+// Arsenal is a node's operation registry and health monitor.
+type Arsenal struct {
+	host  Host
+	ops   map[string]Op
+	specs []OpSpec
+	mon   *monitor
+}
+
+// New returns the arsenal of host serving ops.
+func New(host Host, ops []Op) *Arsenal {
+	a := &Arsenal{host: host, ops: make(map[string]Op, len(ops)), mon: newMonitor(host)}
+	for _, op := range ops {
+		a.ops[op.Spec.Name] = op
+		a.specs = append(a.specs, op.Spec)
+	}
+	return a
+}
+
+// Specs returns the descriptions of ops, in order.
+func Specs(ops []Op) []OpSpec {
+	out := make([]OpSpec, len(ops))
+	for i, op := range ops {
+		out[i] = op.Spec
+	}
+	return out
+}
+
+// Describe returns the description of the operation named name among
+// specs, or an operation_not_found error listing them.
+func Describe(specs []OpSpec, name string) (OpSpec, error) {
+	var names []string
+	for _, s := range specs {
+		if s.Name == name {
+			return s, nil
+		}
+		names = append(names, s.Name)
+	}
+	return OpSpec{}, errcode.Errorf(errcode.OperationNotFound, "%q is not an operation (operations: %s)", name, strings.Join(names, ", "))
+}
+
+// Run samples the node's health until ctx ends.
+func (a *Arsenal) Run(ctx context.Context) { a.mon.run(ctx.Done()) }
+
+// HistoryBytes is the memory the health history holds.
+func (a *Arsenal) HistoryBytes() int64 { return a.mon.historyBytes() }
+
+// Host returns the node the call runs on.
+func (c *Call) Host() Host { return c.a.host }
+
+// Call runs an operation on this node. The result is plain JSON data
+// (maps, slices, strings, float64 numbers, bools, nil), the same a caller
+// over RPC decodes; an error is an *errcode.OpError.
+func (a *Arsenal) Call(ctx context.Context, op string, params map[string]any) (any, error) {
+	v, err := a.run(ctx, op, params, a.host.Name())
+	if err != nil {
+		return nil, errcode.Op(op, err)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, errcode.Op(op, fmt.Errorf("encode result: %w", err))
+	}
+	var out any
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, errcode.Op(op, fmt.Errorf("decode result: %w", err))
+	}
+	return out, nil
+}
+
+// run validates and runs op; errors are *errcode.Error (their code
+// survives RPC).
+func (a *Arsenal) run(ctx context.Context, op string, params map[string]any, origin string) (any, error) {
+	d, ok := a.ops[op]
+	if !ok {
+		_, err := Describe(a.specs, op)
+		return nil, err
+	}
+	args, err := Validate(d.Spec, params)
+	if err != nil {
+		return nil, err
+	}
+	raw := params
+	if raw == nil {
+		raw = map[string]any{}
+	}
+	v, err := d.Run(ctx, &Call{Op: op, Args: args, Raw: raw, Origin: origin, a: a})
+	if err != nil {
+		return nil, errcode.As(err)
+	}
+	return v, nil
+}
+
+// Methods returns the RPC methods the arsenal serves: op.call, op.list,
+// proc.spawn, and the op.local.* methods peers call during a fan-out.
+func (a *Arsenal) Methods() map[string]rpc.Handler {
+	m := map[string]rpc.Handler{
+		"op.call": func(ctx context.Context, p json.RawMessage) (any, error) {
+			var req struct {
+				Op     string          `json:"op"`
+				Params json.RawMessage `json:"params"`
+				Origin string          `json:"origin"`
+			}
+			if err := json.Unmarshal(p, &req); err != nil {
+				return nil, errcode.Errorf(errcode.Validation, "op.call: %v", err)
+			}
+			params, err := decodeParams(req.Params)
+			if err != nil {
+				return nil, err
+			}
+			origin := req.Origin
+			if origin == "" {
+				origin = a.host.Name()
+			}
+			return a.run(ctx, req.Op, params, origin)
+		},
+		"op.list": func(context.Context, json.RawMessage) (any, error) {
+			return a.specs, nil
+		},
+		"proc.spawn": func(_ context.Context, p json.RawMessage) (any, error) {
+			params, err := decodeParams(p)
+			if err != nil {
+				return nil, err
+			}
+			args, err := Validate(SpawnSpec(), params)
+			if err != nil {
+				return nil, err
+			}
+			s, err := a.host.Processes().Spawn(process.SpawnRequest{
+				Kind: args.String("kind"), Name: args.String("name"),
+				Supervisor: args.String("supervisor"), Restart: args.String("restart"),
+			})
+			if err != nil {
+				return nil, err
+			}
+			return map[string]any{"pid": s.PID, "name": nilIfEmpty(s.Name), "node": s.Node, "type": s.Type}, nil
+		},
+	}
+	for k, h := range a.localMethods() {
+		m[k] = h
+	}
+	return m
+}
+
+// decodeParams decodes a mapping of parameter names to values, keeping
+// numbers exact.
+func decodeParams(raw json.RawMessage) (map[string]any, error) {
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return nil, nil
+	}
+	var params map[string]any
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	if err := d.Decode(&params); err != nil {
+		return nil, errcode.Errorf(errcode.Validation, "params: must be a mapping of parameter names to values: %v", err)
+	}
+	return params, nil
+}
+
+// SpawnSpec describes the parameters of proc.spawn (n.spawn in scenarios),
+// validated like an operation's; it is not itself an operation.
+func SpawnSpec() OpSpec {
+	return OpSpec{
+		Name:    "spawn",
+		Summary: "start a process of a built-in kind on this node",
+		Params: []ParamSpec{
+			{Name: "kind", Type: "string", Required: true, Allowed: process.Kinds(), Doc: "the process kind"},
+			{Name: "name", Type: "string", Nullable: true, Doc: "a name unique on the node, kept across restarts"},
+			{Name: "supervisor", Type: "pid", Nullable: true, Doc: "a supervisor's pid on this node (default: the root supervisor)"},
+			{Name: "restart", Type: "string", Default: process.RestartPermanent, Allowed: []string{process.RestartPermanent, process.RestartTransient, process.RestartTemporary}, Doc: "OTP restart type"},
+		},
+	}
+}
+
+// PeerTimeout bounds each call an operation makes to another node.
+const PeerTimeout = 2 * time.Second
+
+// Forward runs the same call on another node (the one a pid or trace
+// lives on) and returns its raw answer. timeout bounds the call.
+func (c *Call) Forward(ctx context.Context, node string, timeout time.Duration) (any, error) {
+	st := c.a.host.State()
+	m, ok := st.Member(node)
+	if !ok {
+		return nil, errcode.Errorf(errcode.NodeNotFound, "%q is not a member of the cluster", node)
+	}
+	if m.Status != membership.StatusAlive {
+		return nil, errcode.Errorf(errcode.NodeUnreachable, "%s is %s (since %s)", node, m.Status, m.Since.Format(time.RFC3339))
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var out json.RawMessage
+	err := c.a.host.CallNode(ctx, node, "op.call", map[string]any{"op": c.Op, "params": c.Raw, "origin": c.Origin}, &out)
+	if err != nil {
+		return nil, PeerError(node, err)
+	}
+	return out, nil
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}

@@ -1,0 +1,9 @@
+//go:build !unix
+
+package arsenal
+
+import "time"
+
+// processCPUTime is not measured on this platform: CPU figures are
+// reported as unavailable (null), never estimated.
+func processCPUTime() (time.Duration, bool) { return 0, false }

@@ -1,0 +1,56 @@
+package arsenal
+
+import "time"
+
+// ParamSpec describes one parameter of an operation.
+type ParamSpec struct {
+	Name string `json:"name"`
+	// Type is bool, int, string, duration (a string such as "5s"), pid
+	// (a string such as "<n2.17>"), list (of strings) or any.
+	Type string `json:"type"`
+	// Default is the value used when the parameter is not given (nil for
+	// none). A required parameter has none.
+	Default  any  `json:"default"`
+	Required bool `json:"required"`
+	// Nullable reports that null (None in a scenario) is accepted.
+	Nullable bool `json:"nullable"`
+	// Min and Max bound ints (numbers) and durations (strings), inclusive.
+	Min any `json:"min,omitempty"`
+	Max any `json:"max,omitempty"`
+	// Allowed lists the accepted strings (for a list, its items).
+	Allowed []string `json:"allowed,omitempty"`
+	Doc     string   `json:"doc"`
+}
+
+// ResultField describes one field of an operation's result.
+type ResultField struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+	Doc  string `json:"doc"`
+}
+
+// OpSpec describes an operation.
+type OpSpec struct {
+	Name    string        `json:"name"`
+	Summary string        `json:"summary"`
+	Params  []ParamSpec   `json:"params"`
+	Results []ResultField `json:"results"`
+}
+
+// Args are an operation's validated parameters, defaults filled in.
+type Args map[string]any
+
+// Bool returns a bool parameter.
+func (a Args) Bool(name string) bool { b, _ := a[name].(bool); return b }
+
+// Int returns an int parameter (ok false when it is null).
+func (a Args) Int(name string) (int, bool) { i, ok := a[name].(int); return i, ok }
+
+// String returns a string parameter ("" when it is null).
+func (a Args) String(name string) string { s, _ := a[name].(string); return s }
+
+// Duration returns a duration parameter.
+func (a Args) Duration(name string) time.Duration { d, _ := a[name].(time.Duration); return d }
+
+// Strings returns a list parameter (nil when it is null).
+func (a Args) Strings(name string) []string { s, _ := a[name].([]string); return s }

@@ -1,0 +1,243 @@
+package arsenal
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/clusterscript/clusterscript/runtime/errcode"
+	"github.com/clusterscript/clusterscript/runtime/process"
+)
+
+// Validate checks params against spec and returns them with defaults
+// filled in. Every operation's parameters, and a spawn's, are checked by
+// this one function from their description and nothing else.
+func Validate(spec OpSpec, params map[string]any) (Args, error) {
+	known := map[string]bool{}
+	var names []string
+	for _, p := range spec.Params {
+		known[p.Name] = true
+		names = append(names, p.Name)
+	}
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		if !known[k] {
+			takes := "no parameters"
+			if len(names) > 0 {
+				takes = strings.Join(names, ", ")
+			}
+			return nil, errcode.Errorf(errcode.Validation, "%s: unknown parameter of %s (it takes %s)", k, spec.Name, takes)
+		}
+	}
+	args := Args{}
+	for _, p := range spec.Params {
+		v, given := params[p.Name]
+		if !given {
+			if p.Required {
+				return nil, errcode.Errorf(errcode.Validation, "%s: is required (%s), got nothing", p.Name, describeParam(p))
+			}
+			v = p.Default
+			if v == nil {
+				args[p.Name] = nil
+				continue
+			}
+		}
+		cv, err := convertParam(p, v)
+		if err != nil {
+			return nil, err
+		}
+		args[p.Name] = cv
+	}
+	return args, nil
+}
+
+// describeParam says what a parameter accepts, for error messages.
+func describeParam(p ParamSpec) string {
+	var s string
+	switch p.Type {
+	case "bool":
+		s = "must be a bool"
+	case "int":
+		switch {
+		case p.Min != nil && p.Max != nil:
+			s = fmt.Sprintf("must be an integer from %v to %v", p.Min, p.Max)
+		case p.Min != nil:
+			s = fmt.Sprintf("must be an integer of at least %v", p.Min)
+		default:
+			s = "must be an integer"
+		}
+	case "duration":
+		s = fmt.Sprintf("must be a duration such as \"5s\" from %v to %v", p.Min, p.Max)
+	case "pid":
+		s = `must be a pid such as "<n2.17>"`
+	case "list":
+		s = "must be a list of strings"
+		if len(p.Allowed) > 0 {
+			s += " among " + quoteAll(p.Allowed)
+		}
+	case "string":
+		if len(p.Allowed) > 0 {
+			s = "must be one of " + quoteAll(p.Allowed)
+		} else {
+			s = "must be a non-empty string"
+		}
+	default:
+		s = "must be given a value other than null"
+	}
+	if p.Nullable {
+		s += " or null"
+	}
+	return s
+}
+
+func quoteAll(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
+}
+
+func invalid(p ParamSpec, v any) *errcode.Error {
+	return errcode.Errorf(errcode.Validation, "%s: %s, got %s", p.Name, describeParam(p), reprParam(v))
+}
+
+// reprParam shows a given value as the user wrote it.
+func reprParam(v any) string {
+	switch x := v.(type) {
+	case json.Number:
+		return x.String()
+	case []any, map[string]any, []string:
+		b, err := json.Marshal(x)
+		if err == nil {
+			return string(b)
+		}
+	}
+	if s, ok := v.(string); ok {
+		return strconv.Quote(s)
+	}
+	if v == nil {
+		return "null"
+	}
+	return fmt.Sprint(v)
+}
+
+// asInt accepts Go integers, integral floats and JSON numbers.
+func asInt(v any) (int64, bool) {
+	switch x := v.(type) {
+	case int:
+		return int64(x), true
+	case int32:
+		return int64(x), true
+	case int64:
+		return x, true
+	case uint64:
+		if x <= math.MaxInt64 {
+			return int64(x), true
+		}
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+			return int64(x), true
+		}
+	case json.Number:
+		i, err := x.Int64()
+		return i, err == nil
+	}
+	return 0, false
+}
+
+func convertParam(p ParamSpec, v any) (any, error) {
+	if v == nil {
+		if p.Nullable {
+			return nil, nil
+		}
+		return nil, invalid(p, v)
+	}
+	switch p.Type {
+	case "bool":
+		b, ok := v.(bool)
+		if !ok {
+			return nil, invalid(p, v)
+		}
+		return b, nil
+	case "int":
+		i, ok := asInt(v)
+		if !ok {
+			return nil, invalid(p, v)
+		}
+		if lo, ok := asInt(p.Min); ok && i < lo {
+			return nil, invalid(p, v)
+		}
+		if hi, ok := asInt(p.Max); ok && i > hi {
+			return nil, invalid(p, v)
+		}
+		return int(i), nil
+	case "duration":
+		var d time.Duration
+		switch x := v.(type) {
+		case time.Duration:
+			d = x
+		case string:
+			var err error
+			if d, err = time.ParseDuration(x); err != nil {
+				return nil, invalid(p, v)
+			}
+		default:
+			return nil, invalid(p, v)
+		}
+		lo, _ := time.ParseDuration(fmt.Sprint(p.Min))
+		hi, _ := time.ParseDuration(fmt.Sprint(p.Max))
+		if d < lo || d > hi {
+			return nil, invalid(p, v)
+		}
+		return d, nil
+	case "pid":
+		s, ok := v.(string)
+		if !ok {
+			return nil, invalid(p, v)
+		}
+		if _, _, ok := process.ParsePID(s); !ok {
+			return nil, invalid(p, v)
+		}
+		return s, nil
+	case "string":
+		s, ok := v.(string)
+		if !ok || s == "" {
+			return nil, invalid(p, v)
+		}
+		if len(p.Allowed) > 0 && !slices.Contains(p.Allowed, s) {
+			return nil, invalid(p, v)
+		}
+		return s, nil
+	case "list":
+		var items []string
+		switch x := v.(type) {
+		case []string:
+			items = x
+		case []any:
+			for _, e := range x {
+				s, ok := e.(string)
+				if !ok {
+					return nil, invalid(p, v)
+				}
+				items = append(items, s)
+			}
+		default:
+			return nil, invalid(p, v)
+		}
+		for _, s := range items {
+			if len(p.Allowed) > 0 && !slices.Contains(p.Allowed, s) {
+				return nil, errcode.Errorf(errcode.Validation, "%s: %s, got %s (unknown %q)", p.Name, describeParam(p), reprParam(v), s)
+			}
+		}
+		if items == nil {
+			items = []string{}
+		}
+		return items, nil
+	}
+	return v, nil
+}

@@ -1,0 +1,80 @@
+// Package errcode holds the engine's coded errors: the codes callers
+// branch on, the Error that carries one across RPC, and the one format
+// every operation's failure is shown in, "<op>: <code>: <message>".
+package errcode
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes of arsenal operations and engine calls. A scenario matches
+// on them, so they never change once shipped.
+const (
+	Validation        = "validation_error"
+	NodeNotFound      = "node_not_found"
+	ProcessNotFound   = "process_not_found"
+	NodeUnreachable   = "node_unreachable"
+	Timeout           = "timeout"
+	Protection        = "critical_process_protection"
+	OperationNotFound = "operation_not_found"
+	AlreadyStarted    = "already_started"
+	Internal          = "internal_error"
+)
+
+// Error is an engine error with a code callers branch on. It survives RPC:
+// a remote node's Error arrives with the same code and message.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// Node names the node the error concerns, when there is one.
+	Node string `json:"node,omitempty"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Errorf returns an *Error with the given code.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// As returns err as an *Error, wrapping foreign errors as internal.
+func As(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return &Error{Code: Internal, Message: err.Error()}
+}
+
+// Code returns the code of err, or "" when it has none.
+func Code(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
+// OpError is an operation's failure. It reads "<op>: <code>: <message>",
+// the one shape every operation error is shown in, and unwraps to the
+// *Error that carries the code.
+type OpError struct {
+	Op  string
+	Err *Error
+}
+
+func (e *OpError) Error() string { return e.Op + ": " + e.Err.Error() }
+
+// Unwrap returns the coded error.
+func (e *OpError) Unwrap() error { return e.Err }
+
+// Op names the operation that failed with err. An error without a code
+// becomes internal; an error already naming op is returned as it is.
+func Op(op string, err error) *OpError {
+	var oe *OpError
+	if errors.As(err, &oe) && oe.Op == op {
+		return oe
+	}
+	return &OpError{Op: op, Err: As(err)}
+}

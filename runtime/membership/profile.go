@@ -1,0 +1,222 @@
+package membership
+
+import (
+	"fmt"
+	"io"
+	"log"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Profile is a gossip timing profile: the memberlist knobs that decide how
+// fast a cluster converges and how fast it notices a dead member, and what
+// that costs in traffic and false suspicion under load.
+type Profile struct {
+	// Name is the name scenarios use (profile="test").
+	Name string `json:"name" yaml:"-"`
+	// GossipInterval is how often a node gossips queued broadcasts to
+	// GossipNodes random peers. Shorter spreads news faster and costs more
+	// packets.
+	GossipInterval time.Duration `json:"gossip_interval" yaml:"gossip_interval"`
+	// GossipNodes is the gossip fan-out.
+	GossipNodes int `json:"gossip_nodes" yaml:"gossip_nodes"`
+	// ProbeInterval is how often a node probes one peer for liveness.
+	// Failure detection takes a few of these plus the suspicion timeout.
+	ProbeInterval time.Duration `json:"probe_interval" yaml:"probe_interval"`
+	// ProbeTimeout is how long a probe waits for an ack before asking
+	// others to probe indirectly. Too short on a loaded machine means false
+	// suspicion.
+	ProbeTimeout time.Duration `json:"probe_timeout" yaml:"probe_timeout"`
+	// SuspicionMult scales how long a suspect has to refute before it is
+	// declared dead (SuspicionMult × log10(n) × ProbeInterval, at least one
+	// ProbeInterval per unit).
+	SuspicionMult int `json:"suspicion_mult" yaml:"suspicion_mult"`
+	// PushPullInterval is how often a node exchanges its full state with a
+	// random peer (anti-entropy).
+	PushPullInterval time.Duration `json:"push_pull_interval" yaml:"push_pull_interval"`
+	// GossipToTheDeadTime is how long memberlist keeps gossiping to, and
+	// remembering, a dead member. The engine's rejoin loop covers what it
+	// forgets after that.
+	GossipToTheDeadTime time.Duration `json:"gossip_to_the_dead_time" yaml:"gossip_to_the_dead_time"`
+	// RejoinInterval is how often a node retries known peers it does not
+	// see alive, so that a cluster re-forms after a partition of any length.
+	RejoinInterval time.Duration `json:"rejoin_interval" yaml:"rejoin_interval"`
+	// TCPTimeout bounds memberlist's stream operations (join, push/pull).
+	TCPTimeout time.Duration `json:"tcp_timeout" yaml:"tcp_timeout"`
+	// ScaleAbove, when set, stretches the gossip, probe, push/pull and
+	// rejoin timers by n/ScaleAbove for clusters of n > ScaleAbove nodes. Fast
+	// timers suit a handful of nodes; a thousand nodes sharing two cores
+	// would spend their time probing and suspect each other falsely.
+	ScaleAbove int `json:"scale_above,omitempty" yaml:"scale_above"`
+	// ClusterSize is the size the profile was scaled for (ForSize). A big
+	// cluster's join makes every node re-broadcast every member it learns:
+	// memberlist's handler queue is sized for that burst instead of
+	// dropping messages and then suspecting the senders.
+	ClusterSize int `json:"cluster_size,omitempty" yaml:"-"`
+
+	base func() *memberlist.Config
+}
+
+// builtinProfile returns a built-in profile. "local", "lan" and "wan" are
+// memberlist's presets; "test" is tuned for scenarios on one machine.
+func builtinProfile(name string) (Profile, bool) {
+	switch name {
+	case "test":
+		return Profile{
+			Name:                "test",
+			GossipInterval:      20 * time.Millisecond,
+			GossipNodes:         4,
+			ProbeInterval:       80 * time.Millisecond,
+			ProbeTimeout:        40 * time.Millisecond,
+			SuspicionMult:       2,
+			PushPullInterval:    2 * time.Second,
+			GossipToTheDeadTime: 2 * time.Second,
+			RejoinInterval:      250 * time.Millisecond,
+			TCPTimeout:          5 * time.Second,
+			ScaleAbove:          20,
+			base:                memberlist.DefaultLocalConfig,
+		}, true
+	case "local":
+		return fromPreset(name, memberlist.DefaultLocalConfig, time.Second), true
+	case "lan":
+		return fromPreset(name, memberlist.DefaultLANConfig, 5*time.Second), true
+	case "wan":
+		return fromPreset(name, memberlist.DefaultWANConfig, 15*time.Second), true
+	}
+	return Profile{}, false
+}
+
+func fromPreset(name string, base func() *memberlist.Config, rejoin time.Duration) Profile {
+	c := base()
+	return Profile{
+		Name:                name,
+		GossipInterval:      c.GossipInterval,
+		GossipNodes:         c.GossipNodes,
+		ProbeInterval:       c.ProbeInterval,
+		ProbeTimeout:        c.ProbeTimeout,
+		SuspicionMult:       c.SuspicionMult,
+		PushPullInterval:    c.PushPullInterval,
+		GossipToTheDeadTime: c.GossipToTheDeadTime,
+		RejoinInterval:      rejoin,
+		TCPTimeout:          c.TCPTimeout,
+		base:                base,
+	}
+}
+
+// LookupProfile returns a built-in profile by name.
+func LookupProfile(name string) (Profile, error) {
+	p, ok := builtinProfile(name)
+	if !ok {
+		return Profile{}, fmt.Errorf("unknown gossip profile %q (built-in: %v)", name, ProfileNames())
+	}
+	return p, nil
+}
+
+// ProfileNames lists the built-in profiles.
+func ProfileNames() []string {
+	return []string{"lan", "local", "test", "wan"}
+}
+
+// Override returns p with the non-zero fields of o applied, under o's name.
+func (p Profile) Override(o Profile) Profile {
+	if o.Name != "" {
+		p.Name = o.Name
+	}
+	set := func(dst *time.Duration, v time.Duration) {
+		if v != 0 {
+			*dst = v
+		}
+	}
+	set(&p.GossipInterval, o.GossipInterval)
+	set(&p.ProbeInterval, o.ProbeInterval)
+	set(&p.ProbeTimeout, o.ProbeTimeout)
+	set(&p.PushPullInterval, o.PushPullInterval)
+	set(&p.GossipToTheDeadTime, o.GossipToTheDeadTime)
+	set(&p.RejoinInterval, o.RejoinInterval)
+	set(&p.TCPTimeout, o.TCPTimeout)
+	if o.GossipNodes != 0 {
+		p.GossipNodes = o.GossipNodes
+	}
+	if o.SuspicionMult != 0 {
+		p.SuspicionMult = o.SuspicionMult
+	}
+	if o.ScaleAbove != 0 {
+		p.ScaleAbove = o.ScaleAbove
+	}
+	return p
+}
+
+// ForSize returns the profile as used by a cluster of n nodes (see
+// ScaleAbove).
+func (p Profile) ForSize(n int) Profile {
+	p.ClusterSize = n
+	if p.ScaleAbove <= 0 || n <= p.ScaleAbove {
+		return p
+	}
+	f := float64(n) / float64(p.ScaleAbove)
+	scale := func(d *time.Duration) { *d = time.Duration(float64(*d) * f) }
+	scale(&p.GossipInterval)
+	scale(&p.ProbeInterval)
+	scale(&p.ProbeTimeout)
+	scale(&p.PushPullInterval)
+	scale(&p.RejoinInterval)
+	p.ScaleAbove = 0
+	return p
+}
+
+// Validate reports a profile whose values cannot work.
+func (p Profile) Validate() error {
+	switch {
+	case p.GossipInterval <= 0:
+		return fmt.Errorf("gossip_interval must be positive")
+	case p.ProbeInterval <= 0:
+		return fmt.Errorf("probe_interval must be positive")
+	case p.ProbeTimeout <= 0 || p.ProbeTimeout >= p.ProbeInterval:
+		return fmt.Errorf("probe_timeout must be positive and less than probe_interval")
+	case p.SuspicionMult < 1:
+		return fmt.Errorf("suspicion_mult must be at least 1")
+	}
+	return nil
+}
+
+// MemberlistConfig returns memberlist's configuration for the node named
+// name under this profile, logging to logOut (discarded when nil).
+func (p Profile) MemberlistConfig(name string, logOut io.Writer) *memberlist.Config {
+	base := p.base
+	if base == nil {
+		base = memberlist.DefaultLocalConfig
+	}
+	c := base()
+	c.Name = name
+	c.GossipInterval = p.GossipInterval
+	c.GossipNodes = p.GossipNodes
+	c.ProbeInterval = p.ProbeInterval
+	c.ProbeTimeout = p.ProbeTimeout
+	c.SuspicionMult = p.SuspicionMult
+	c.PushPullInterval = p.PushPullInterval
+	c.GossipToTheDeadTime = p.GossipToTheDeadTime
+	c.TCPTimeout = p.TCPTimeout
+	// Loopback and memory are not short of bandwidth; compressing every
+	// push/pull costs CPU that fast timers need.
+	if p.Name == "test" {
+		c.EnableCompression = false
+	}
+	if p.ClusterSize > 0 {
+		c.HandoffQueueDepth = max(c.HandoffQueueDepth, 64*p.ClusterSize)
+	}
+	// In a big cluster every joiner's push/pull already hands it the whole
+	// member list; gossiping each of those members again log(n) times per
+	// node is n² messages of pure echo. One retransmit round per log(n)
+	// still spreads real news (fan-out GossipNodes) to everyone.
+	if p.ClusterSize > 100 {
+		c.RetransmitMult = 1
+	}
+	// A node restarted under its name may come back on another address.
+	c.DeadNodeReclaimTime = time.Nanosecond
+	if logOut == nil {
+		logOut = io.Discard
+	}
+	c.Logger = log.New(logOut, name+" ", log.Lmicroseconds)
+	return c
+}

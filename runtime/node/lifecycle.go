@@ -1,0 +1,167 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/clusterscript/clusterscript/runtime/membership"
+	"github.com/clusterscript/clusterscript/runtime/rpc"
+)
+
+// Join joins the cluster through the given addresses. It first checks over
+// RPC that the first reachable seed holds the same cookie, so that a wrong
+// cookie is reported as such rather than as a silent gossip failure.
+func (n *Node) Join(ctx context.Context, addrs []string) (int, error) {
+	var seeds []string
+	for _, a := range addrs {
+		if a != n.Addr() {
+			seeds = append(seeds, a)
+		}
+	}
+	if len(seeds) == 0 {
+		return 0, nil
+	}
+	var lastErr error
+	checked := false
+	for _, a := range seeds {
+		var name string
+		err := n.client.Call(ctx, a, "node.hello", nil, &name)
+		if errors.Is(err, rpc.ErrCookieMismatch) {
+			return 0, fmt.Errorf("join %s: %w", a, err)
+		}
+		if err == nil {
+			checked = true
+			break
+		}
+		lastErr = err
+	}
+	if !checked {
+		return 0, fmt.Errorf("join: no seed answered: %w", lastErr)
+	}
+	return n.pushPull(seeds)
+}
+
+// joinWorkers bounds the push/pulls one Join runs at once.
+const joinWorkers = 8
+
+// pushPull exchanges full state with every address, several at a time
+// (memberlist's own Join visits them one by one). It fails only if no
+// address answered.
+func (n *Node) pushPull(addrs []string) (int, error) {
+	var (
+		mu      sync.Mutex
+		joined  int
+		lastErr error
+		wg      sync.WaitGroup
+	)
+	next := make(chan string)
+	for range min(joinWorkers, len(addrs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for a := range next {
+				k, err := n.ml.Join([]string{a})
+				mu.Lock()
+				joined += k
+				if err != nil {
+					lastErr = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, a := range addrs {
+		next <- a
+	}
+	close(next)
+	wg.Wait()
+	if joined == 0 && lastErr != nil {
+		return 0, fmt.Errorf("join %d addresses: %w", len(addrs), lastErr)
+	}
+	return joined, nil
+}
+
+// rejoinBatch bounds the down peers retried per RejoinInterval.
+const rejoinBatch = 3
+
+// rejoinLoop keeps retrying known peers that are not alive. memberlist
+// forgets dead members after GossipToTheDeadTime; without this a partition
+// that outlasts it would never heal.
+func (n *Node) rejoinLoop() {
+	t := time.NewTicker(n.cfg.Profile.RejoinInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+		var addrs []string
+		for _, m := range n.state.Members() {
+			if m.Status == membership.StatusDown && !n.tr.Blocked(m.Addr) {
+				addrs = append(addrs, m.Addr)
+			}
+		}
+		// A few at a time: each try is a full push/pull, and a big
+		// cluster in trouble must not spend itself on retries.
+		rand.Shuffle(len(addrs), func(i, j int) { addrs[i], addrs[j] = addrs[j], addrs[i] })
+		if len(addrs) > rejoinBatch {
+			addrs = addrs[:rejoinBatch]
+		}
+		if len(addrs) > 0 {
+			_, _ = n.pushPull(addrs)
+		}
+	}
+}
+
+// Leave leaves the cluster gracefully and stops the node. ctx bounds the
+// leave; without a deadline it waits at most LeaveTimeout.
+func (n *Node) Leave(ctx context.Context) error {
+	err := n.leave(ctx)
+	n.Shutdown()
+	return err
+}
+
+// LeaveTimeout bounds how long a leave waits for its broadcast to go out;
+// when every node leaves at once nobody is left to hear it.
+func (n *Node) LeaveTimeout() time.Duration {
+	return max(500*time.Millisecond, 5*n.cfg.Profile.GossipInterval)
+}
+
+// leave announces a graceful leave to every alive peer, so they record a
+// leave rather than a failure, then leaves memberlist. The node keeps
+// running until Shutdown.
+func (n *Node) leave(ctx context.Context) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.LeaveTimeout())
+		defer cancel()
+	}
+	var wg sync.WaitGroup
+	for _, m := range n.state.Members() {
+		if m.Name == n.Name() || m.Status != membership.StatusAlive {
+			continue
+		}
+		wg.Add(1)
+		go func(addr string) {
+			defer wg.Done()
+			_ = n.client.Call(ctx, addr, "node.leaving", n.Name(), nil)
+		}(m.Addr)
+	}
+	wg.Wait()
+	deadline, _ := ctx.Deadline()
+	// memberlist panics on a Leave after Shutdown: hold the lifecycle lock.
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.stopped {
+		return fmt.Errorf("leave %s: the node has stopped", n.Name())
+	}
+	if err := n.ml.Leave(max(time.Until(deadline), time.Millisecond)); err != nil {
+		return fmt.Errorf("leave %s: %w", n.Name(), err)
+	}
+	return nil
+}

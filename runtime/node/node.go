@@ -1,0 +1,235 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/clusterscript/clusterscript/runtime/arsenal"
+	"github.com/clusterscript/clusterscript/runtime/errcode"
+	"github.com/clusterscript/clusterscript/runtime/horde"
+	"github.com/clusterscript/clusterscript/runtime/membership"
+	"github.com/clusterscript/clusterscript/runtime/process"
+	"github.com/clusterscript/clusterscript/runtime/rpc"
+	"github.com/clusterscript/clusterscript/runtime/transport"
+)
+
+// Config describes one node.
+type Config struct {
+	// Name is the node's name, unique in its cluster.
+	Name string
+	// Cookie is the cluster's shared secret: it keys memberlist's
+	// encryption and authenticates RPC.
+	Cookie string
+	// Cluster names the cluster, for reports.
+	Cluster string
+	// Profile is the gossip timing profile ("test" when unset).
+	Profile membership.Profile
+	// Network is the wire under the node.
+	Network transport.Network
+	// Simulated marks a node on an in-memory network, for reports.
+	Simulated bool
+	// Log receives memberlist's and the engine's log lines (discarded when nil).
+	Log io.Writer
+}
+
+// Node is one member of a cluster: memberlist membership, the state
+// manager, the RPC server and client, the process table, the arsenal and
+// the horde, on one Network. A real agent and a simulated node are both
+// exactly this.
+type Node struct {
+	cfg    Config
+	ml     *memberlist.Memberlist
+	tr     *transport.Transport
+	state  *membership.State
+	server *rpc.Server
+	client *rpc.Client
+	procs  *process.Table
+	ars    *arsenal.Arsenal
+	horde  *horde.Horde
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	stopped bool
+}
+
+// Start starts a node on cfg.Network. It does not join anyone; see Join.
+func Start(cfg Config) (*Node, error) {
+	if cfg.Name == "" {
+		return nil, errors.New("start node: a name is required")
+	}
+	if cfg.Cookie == "" {
+		return nil, fmt.Errorf("start node %s: a cookie is required", cfg.Name)
+	}
+	if cfg.Profile.Name == "" {
+		p, err := membership.LookupProfile("test")
+		if err != nil {
+			return nil, fmt.Errorf("start node %s: %w", cfg.Name, err)
+		}
+		cfg.Profile = p
+	}
+	n := &Node{
+		cfg:   cfg,
+		state: membership.NewState(cfg.Name),
+		procs: process.NewTable(cfg.Name),
+	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.tr = transport.New(cfg.Network, cfg.Name)
+	n.client = rpc.NewClient(cfg.Cookie, cfg.Name, n.tr.Dial)
+	n.server = rpc.NewServer(n.ctx, cfg.Cookie, cfg.Name)
+	n.horde = horde.New(n.ctx, n)
+	n.ars = arsenal.New(n, operations(n.horde))
+	n.registerControl()
+	for _, methods := range []map[string]rpc.Handler{n.ars.Methods(), n.horde.Methods()} {
+		for name, h := range methods {
+			n.server.Handle(name, h)
+		}
+	}
+
+	mc := cfg.Profile.MemberlistConfig(cfg.Name, cfg.Log)
+	mc.Transport = n.tr
+	mc.Events = n.state
+	mc.SecretKey = rpc.DeriveKey(cfg.Cookie, "memberlist")
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		n.cancel()
+		n.procs.Stop()
+		_ = n.tr.Shutdown()
+		return nil, fmt.Errorf("start node %s: %w", cfg.Name, err)
+	}
+	n.ml = ml
+	n.addSystemProcesses()
+	for _, run := range []func(){
+		func() { n.server.Serve(n.tr.RPC()) },
+		func() { n.state.Run(n.ctx.Done()) },
+		n.rejoinLoop,
+		func() { n.ars.Run(n.ctx) },
+		n.horde.Run,
+	} {
+		n.wg.Add(1)
+		go func() { defer n.wg.Done(); run() }()
+	}
+	return n, nil
+}
+
+// operations is every operation a node serves: the arsenal's built-in ones
+// and the horde's.
+func operations(h *horde.Horde) []arsenal.Op {
+	return append(arsenal.Builtin(), h.Ops()...)
+}
+
+// Operations describes every operation a node serves, in a stable order.
+// The slice is freshly built: callers may keep or change it.
+func Operations() []arsenal.OpSpec {
+	return arsenal.Specs(operations(nil))
+}
+
+// DescribeOp returns the description of one operation.
+func DescribeOp(name string) (arsenal.OpSpec, error) {
+	return arsenal.Describe(Operations(), name)
+}
+
+// Name returns the node's name.
+func (n *Node) Name() string { return n.cfg.Name }
+
+// Addr returns the node's address.
+func (n *Node) Addr() string { return n.cfg.Network.Addr() }
+
+// Simulated reports whether the node runs on an in-memory network.
+func (n *Node) Simulated() bool { return n.cfg.Simulated }
+
+// Cluster names the node's cluster.
+func (n *Node) Cluster() string { return n.cfg.Cluster }
+
+// Profile returns the gossip profile the node runs.
+func (n *Node) Profile() membership.Profile { return n.cfg.Profile }
+
+// State returns the node's cluster state manager.
+func (n *Node) State() *membership.State { return n.state }
+
+// Processes returns the node's process table.
+func (n *Node) Processes() *process.Table { return n.procs }
+
+// Horde returns the node's part of the horde.
+func (n *Node) Horde() *horde.Horde { return n.horde }
+
+// Client returns the node's RPC client (through its fault layer).
+func (n *Node) Client() *rpc.Client { return n.client }
+
+// Handle registers an RPC method served by this node.
+func (n *Node) Handle(method string, h rpc.Handler) { n.server.Handle(method, h) }
+
+// Members returns the sorted names of the members this node sees alive,
+// itself included.
+func (n *Node) Members() []string { return n.state.Alive() }
+
+// Mode returns the node's mode (single_node or multi_node).
+func (n *Node) Mode() string { return n.state.Mode() }
+
+// CallOp runs an arsenal operation on this node. The result is plain JSON
+// data, the same a caller over RPC decodes; an error is an
+// *errcode.OpError.
+func (n *Node) CallOp(ctx context.Context, op string, params map[string]any) (any, error) {
+	return n.ars.Call(ctx, op, params)
+}
+
+// SetFaults replaces the network faults the node applies.
+func (n *Node) SetFaults(f transport.Faults) {
+	n.tr.SetFaults(f)
+	for _, p := range f.Blocked {
+		n.client.Forget(p.Addr)
+	}
+}
+
+// FaultDecisions returns the first loss decisions taken per degraded link.
+func (n *Node) FaultDecisions() map[string][]bool { return n.tr.FaultDecisions() }
+
+// CallNode runs an RPC method on the named member; on this node itself it
+// runs without a network hop, with the same encoding.
+func (n *Node) CallNode(ctx context.Context, name, method string, params, result any) error {
+	if name == n.Name() {
+		return n.server.CallLocal(ctx, method, params, result)
+	}
+	m, ok := n.state.Member(name)
+	if !ok {
+		return errcode.Errorf(errcode.NodeNotFound, "%q is not a member of the cluster", name)
+	}
+	if err := n.client.Call(ctx, m.Addr, method, params, result); err != nil {
+		var e *errcode.Error
+		if errors.As(err, &e) && e.Node == m.Addr {
+			e2 := *e
+			e2.Node = name
+			e2.Message = fmt.Sprintf("node %s: %s", name, e.Message)
+			return &e2
+		}
+		return fmt.Errorf("node %s: %w", name, err)
+	}
+	return nil
+}
+
+// Shutdown stops the node abruptly: no leave message, peers will find it
+// dead. It waits for everything the node started, and is safe to call
+// more than once.
+func (n *Node) Shutdown() {
+	n.mu.Lock()
+	if n.stopped {
+		n.mu.Unlock()
+		return
+	}
+	n.stopped = true
+	n.mu.Unlock()
+	n.cancel()
+	n.procs.Stop()
+	_ = n.ml.Shutdown()
+	_ = n.cfg.Network.Close()
+	n.client.Close()
+	n.wg.Wait()
+	n.tr.Wait()
+}

@@ -1,0 +1,88 @@
+// Package process is the process runtime: every node keeps a table of lightweight processes in
+// the manner of an Erlang node. A process is a goroutine with a mailbox and
+// a pid that names its node ("<n2.17>"); pids are never reused within one
+// incarnation of a node. Each node has a root supervisor ("root_sup") and
+// lists its own engine components (membership, rpc_server, state_manager,
+// rejoin, health_sampler) as processes of type "system"; those are views
+// of real engine goroutines, measured from their real queues and state.
+//
+// Built-in kinds:
+//
+//	echo        gen_server: a call is answered with its own message; a send
+//	            or cast is echoed back to the sender (delivered when the
+//	            sender is a pid on this node, traced in any case)
+//	counter     gen_server: every message increments the count, except a
+//	            call of "get", which only reads it; a call is answered with
+//	            the count
+//	kv          gen_server holding a map: {"put": [key, value]} stores,
+//	            {"get": key} answers the value (null when absent),
+//	            {"delete": key} removes and answers whether it was there,
+//	            "keys" answers the sorted keys, "size" the number of keys;
+//	            a call of anything else fails with validation_error, a send
+//	            or cast of anything else is dropped after being received
+//	sleeper     task: runs until killed and never reads its mailbox, so its
+//	            message_queue_len grows with every message sent to it
+//	supervisor  one_for_one supervisor; answers the calls "which_children"
+//	            and "count_children"
+//
+// Restart types are OTP's: permanent children are always restarted,
+// transient ones only after an abnormal exit (a reason other than "normal"
+// or "shutdown"), temporary ones never. A restarted child gets a new pid,
+// keeps its name, and its restarts count grows.
+package process
+
+// Built-in process kinds.
+const (
+	KindEcho       = "echo"
+	KindCounter    = "counter"
+	KindKV         = "kv"
+	KindSleeper    = "sleeper"
+	KindSupervisor = "supervisor"
+)
+
+// Process types, as process_list reports and filters them.
+const (
+	TypeSupervisor = "supervisor"
+	TypeGenServer  = "gen_server"
+	TypeTask       = "task"
+	TypeSystem     = "system"
+)
+
+// Restart types (OTP's).
+const (
+	RestartPermanent = "permanent"
+	RestartTransient = "transient"
+	RestartTemporary = "temporary"
+)
+
+// Exit reasons with a meaning to supervisors; any other reason is abnormal.
+const (
+	ReasonNormal   = "normal"
+	ReasonShutdown = "shutdown"
+	ReasonKilled   = "killed"
+)
+
+// Message kinds of send_message.
+const (
+	MsgSend = "send"
+	MsgCast = "cast"
+	MsgCall = "call"
+)
+
+// Trace event kinds.
+const (
+	TraceSend    = "send"
+	TraceReceive = "receive"
+	TraceSpawn   = "spawn"
+	TraceExit    = "exit"
+)
+
+// maxMailbox bounds a mailbox so a runaway sender cannot exhaust the
+// process that hosts every simulated node; a send past it fails.
+const maxMailbox = 1 << 20
+
+// keep this many exited processes and finished traces for inspection.
+const (
+	exitedKept = 512
+	tracesKept = 256
+)

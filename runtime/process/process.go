@@ -1,0 +1,267 @@
+package process
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/clusterscript/clusterscript/runtime/errcode"
+)
+
+// process is one entry of the table.
+type process struct {
+	t         *Table
+	seq       uint64
+	pid       string
+	name      string
+	kind      string
+	typ       string
+	restart   string
+	system    bool // engine-owned: never killed, not even with force
+	startedAt time.Time
+	restarts  int
+
+	mbox   mailbox
+	kill   chan struct{}
+	done   chan struct{}
+	traces atomic.Pointer[[]*trace]
+
+	// guarded by t.mu
+	sup        *process
+	children   []*process
+	lastKids   []*process // children when it began exiting (a supervisor's specs)
+	exiting    bool
+	reason     string
+	replacedBy string
+
+	// guarded by mu
+	mu    sync.Mutex
+	state behaviour
+
+	// system processes measure the component they stand for.
+	measure func() (mem int64, queue int)
+}
+
+// exitRecord is what remains of an exited process.
+type exitRecord struct {
+	info     ProcessInfo
+	exitedAt time.Time
+	reason   string
+	replaced string
+}
+
+// run is the process's goroutine.
+func (p *process) run() {
+	defer p.t.wg.Done()
+	if p.typ == TypeTask {
+		<-p.kill
+	} else {
+	loop:
+		for {
+			select {
+			case <-p.kill:
+				break loop
+			case <-p.mbox.signal:
+			}
+			for {
+				select {
+				case <-p.kill:
+					break loop
+				default:
+				}
+				e, ok := p.mbox.pop()
+				if !ok {
+					break
+				}
+				// Lock order is t.mu before p.mu: a supervisor reads the
+				// table, so it handles its messages without p.mu (it has no
+				// state of its own), and echo sends back after unlocking.
+				var v any
+				var err error
+				if p.typ == TypeSupervisor {
+					v, err = p.state.handle(p, e)
+				} else {
+					p.mu.Lock()
+					v, err = p.state.handle(p, e)
+					p.mu.Unlock()
+				}
+				if p.kind == KindEcho && e.kind != MsgCall {
+					p.t.sendFrom(p, e.from, v)
+				}
+				if e.reply != nil {
+					if err == nil {
+						p.trace(TraceSend, p.pid, e.from, v)
+					}
+					e.reply <- callReply{v: v, err: err}
+				}
+			}
+		}
+	}
+	p.terminate()
+}
+
+// exit asks the process to exit with reason; it reports whether this call
+// did it (false when it was already exiting).
+func (p *process) exit(reason string) bool {
+	p.t.mu.Lock()
+	if p.exiting {
+		p.t.mu.Unlock()
+		return false
+	}
+	p.exiting = true
+	p.reason = reason
+	p.t.mu.Unlock()
+	close(p.kill)
+	return true
+}
+
+// terminate runs on the exiting process's goroutine: a supervisor first
+// shuts its children down, then the process leaves the table and its
+// supervisor decides on a restart, all before done is closed, so a killer
+// waiting on done sees the replacement.
+func (p *process) terminate() {
+	t := p.t
+	t.mu.Lock()
+	children := append([]*process(nil), p.children...)
+	p.lastKids = children
+	reason := p.reason
+	t.mu.Unlock()
+	for _, c := range children {
+		c.exit(ReasonShutdown)
+	}
+	for _, c := range children {
+		<-c.done
+	}
+	p.mbox.drain(errcode.Errorf(errcode.ProcessNotFound, "%s exited (%s) before answering", p.pid, reason))
+
+	t.mu.Lock()
+	info := p.infoLocked(false)
+	delete(t.procs, p.seq)
+	if p.name != "" && t.names[p.name] == p {
+		delete(t.names, p.name)
+	}
+	sup := p.sup
+	if sup != nil {
+		for i, c := range sup.children {
+			if c == p {
+				sup.children = append(sup.children[:i:i], sup.children[i+1:]...)
+				break
+			}
+		}
+	}
+	rec := &exitRecord{info: info, exitedAt: time.Now(), reason: reason}
+	t.exited[p.seq] = rec
+	t.exitFIFO = append(t.exitFIFO, p.seq)
+	if len(t.exitFIFO) > exitedKept {
+		delete(t.exited, t.exitFIFO[0])
+		t.exitFIFO = t.exitFIFO[1:]
+	}
+	restart := sup != nil && !sup.exiting && !t.stopped && shouldRestart(p.restart, reason)
+	t.mu.Unlock()
+
+	to := ""
+	if sup != nil {
+		to = sup.pid
+	}
+	p.trace(TraceExit, p.pid, to, reason)
+	if sup != nil {
+		sup.trace(TraceReceive, p.pid, sup.pid, map[string]any{"exit": p.pid, "reason": reason})
+	}
+	if restart {
+		if np, err := t.spawn(p.kind, p.name, sup, p.restart, p.restarts+1); err == nil {
+			if p.kind == KindSupervisor {
+				np.adoptSpecs(children)
+			}
+			t.mu.Lock()
+			rec.replaced, p.replacedBy = np.pid, np.pid
+			t.mu.Unlock()
+		}
+	}
+	close(p.done)
+}
+
+// adoptSpecs restarts, under a restarted supervisor, the children its
+// previous incarnation had (as OTP re-runs a supervisor's child specs);
+// temporary children are not part of the specs.
+func (p *process) adoptSpecs(old []*process) {
+	for _, c := range old {
+		if c.restart == RestartTemporary {
+			continue
+		}
+		np, err := p.t.spawn(c.kind, c.name, p, c.restart, c.restarts+1)
+		if err != nil {
+			continue
+		}
+		if c.kind == KindSupervisor {
+			p.t.mu.Lock()
+			grand := c.lastKids
+			p.t.mu.Unlock()
+			np.adoptSpecs(grand)
+		}
+	}
+}
+
+func shouldRestart(restart, reason string) bool {
+	switch restart {
+	case RestartPermanent:
+		return true
+	case RestartTransient:
+		return reason != ReasonNormal && reason != ReasonShutdown
+	default:
+		return false
+	}
+}
+
+// trace records an event on every active trace of p.
+func (p *process) trace(kind, from, to string, msg any) {
+	ts := p.traces.Load()
+	if ts == nil {
+		return
+	}
+	now := time.Now()
+	for _, tr := range *ts {
+		tr.record(now, kind, from, to, msg)
+	}
+}
+
+// infoLocked snapshots p; t.mu is held.
+func (p *process) infoLocked(alive bool) ProcessInfo {
+	info := ProcessInfo{
+		PID: p.pid, Node: p.t.node, Name: p.name, Kind: p.kind, Type: p.typ, Alive: alive,
+		System: p.system, StartedAt: p.startedAt, Restarts: p.restarts, Restart: p.restart,
+		Children: []string{}, State: map[string]any{},
+	}
+	if p.sup != nil {
+		info.Supervisor = p.sup.pid
+	}
+	for _, c := range p.children {
+		info.Children = append(info.Children, c.pid)
+	}
+	if ts := p.traces.Load(); ts != nil {
+		now := time.Now()
+		for _, tr := range *ts {
+			if tr.active(now) {
+				info.Traced = true
+			}
+		}
+	}
+	if p.measure != nil {
+		info.Memory, info.MessageQueueLen = p.measure()
+		return info
+	}
+	q, qb := p.mbox.measure()
+	info.MessageQueueLen = q
+	// memory: the process record itself, its mailbox (queued messages'
+	// estimated size plus the envelope array) and its state's estimated
+	// size (see approxSize). The goroutine's stack is not counted: Go does
+	// not expose per-goroutine stack sizes.
+	info.Memory = int64(unsafe.Sizeof(*p)) + qb
+	if p.state != nil {
+		p.mu.Lock()
+		info.Memory += p.state.size()
+		info.State = p.state.summary()
+		p.mu.Unlock()
+	}
+	return info
+}

@@ -1,0 +1,145 @@
+package process
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/clusterscript/clusterscript/runtime/errcode"
+)
+
+func TestPIDAndTraceIDRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		node string
+		seq  uint64
+	}{{"n2", 17}, {"node.with.dots", 1}, {"a:b", 9}} {
+		node, seq, ok := ParsePID(FormatPID(tc.node, tc.seq))
+		if !ok || node != tc.node || seq != tc.seq {
+			t.Errorf("pid of %s.%d parsed as %s.%d (%v)", tc.node, tc.seq, node, seq, ok)
+		}
+		node, seq, ok = ParseTraceID(TraceID(tc.node, tc.seq))
+		if !ok || node != tc.node || seq != tc.seq {
+			t.Errorf("trace id of %s.%d parsed as %s.%d (%v)", tc.node, tc.seq, node, seq, ok)
+		}
+	}
+	for _, bad := range []string{"", "<>", "<n1>", "<n1.>", "<.3>", "<n1.0>", "n1.3", "<n1.x>"} {
+		if _, _, ok := ParsePID(bad); ok {
+			t.Errorf("ParsePID(%q) accepted", bad)
+		}
+	}
+}
+
+func newTestTable(t *testing.T) *Table {
+	t.Helper()
+	tb := NewTable("n1")
+	t.Cleanup(tb.Stop)
+	return tb
+}
+
+func TestSupervisorRestartsAndSpecs(t *testing.T) {
+	tb := newTestTable(t)
+	ctx := context.Background()
+	sup, err := tb.Spawn(SpawnRequest{Kind: KindSupervisor, Name: "sup"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner, err := tb.Spawn(SpawnRequest{Kind: KindSupervisor, Supervisor: sup.PID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := tb.Spawn(SpawnRequest{Kind: KindKV, Name: "leaf", Supervisor: inner.PID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tb.Spawn(SpawnRequest{Kind: KindEcho, Name: "leaf"}); errcode.Code(err) != errcode.AlreadyStarted {
+		t.Fatalf("duplicate name: %v", err)
+	}
+	if _, err := tb.Spawn(SpawnRequest{Kind: KindEcho, Supervisor: leaf.PID}); errcode.Code(err) != errcode.Validation {
+		t.Fatalf("a kv as supervisor: %v", err)
+	}
+	seen := map[string]bool{sup.PID: true, inner.PID: true, leaf.PID: true}
+
+	// killing sup shuts its subtree down; root restarts it and it restarts
+	// its specs, grandchildren included, each with a fresh pid.
+	res, err := tb.Kill(ctx, sup.PID, ReasonKilled, true)
+	if err != nil || !res.Terminated {
+		t.Fatalf("kill sup: %+v %v", res, err)
+	}
+	newSup, _ := res.RestartedAs.(string)
+	info, err := tb.Info(newSup)
+	if err != nil || info.Name != "sup" || info.Restarts != 1 || len(info.Children) != 1 {
+		t.Fatalf("restarted sup: %+v %v", info, err)
+	}
+	innerInfo, _ := tb.Info(info.Children[0])
+	if len(innerInfo.Children) != 1 {
+		t.Fatalf("restarted inner supervisor: %+v", innerInfo)
+	}
+	leafInfo, _ := tb.Info(innerInfo.Children[0])
+	if leafInfo.Name != "leaf" || leafInfo.Restarts != 1 || leafInfo.Kind != KindKV {
+		t.Fatalf("restarted leaf: %+v", leafInfo)
+	}
+	for _, pid := range []string{newSup, innerInfo.PID, leafInfo.PID} {
+		if seen[pid] {
+			t.Fatalf("pid %s reused", pid)
+		}
+	}
+	old, _ := tb.Info(leaf.PID)
+	if old.Alive || old.ExitReason != ReasonShutdown {
+		t.Fatalf("old leaf: %+v", old)
+	}
+}
+
+func TestTraceLimits(t *testing.T) {
+	tb := newTestTable(t)
+	ctx := context.Background()
+	c, _ := tb.Spawn(SpawnRequest{Kind: KindCounter})
+	tr, err := tb.StartTrace(c.PID, time.Minute, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, _ := tb.StartTrace(c.PID, time.Millisecond, 100)
+	time.Sleep(5 * time.Millisecond)
+	for i := 0; i < 5; i++ {
+		if _, err := tb.Send(ctx, c.PID, "n1", MsgCall, "inc"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs, err := tb.TraceEvents(tr["trace_id"].(string))
+	if err != nil || len(evs) != 3 {
+		t.Fatalf("capped trace: %d events, %v", len(evs), err)
+	}
+	if evs[0].Kind != TraceReceive || evs[1].Kind != TraceSend || evs[1].Message != int64(1) {
+		t.Fatalf("events %+v", evs)
+	}
+	if evs, _ := tb.TraceEvents(short["trace_id"].(string)); len(evs) != 0 {
+		t.Fatalf("expired trace recorded %d events", len(evs))
+	}
+	if _, err := tb.TraceEvents("trace:n1:99"); errcode.Code(err) != errcode.Validation {
+		t.Fatalf("unknown trace: %v", err)
+	}
+}
+
+func TestMailboxMeasures(t *testing.T) {
+	tb := newTestTable(t)
+	ctx := context.Background()
+	s, _ := tb.Spawn(SpawnRequest{Kind: KindSleeper})
+	before, _ := tb.Info(s.PID)
+	msg := map[string]any{"payload": "0123456789"}
+	for i := 0; i < 10; i++ {
+		if _, err := tb.Send(ctx, s.PID, "n1", MsgSend, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, _ := tb.Info(s.PID)
+	if after.MessageQueueLen != 10 || after.Memory < before.Memory+10*approxSize(msg) {
+		t.Fatalf("queue %d, memory %d -> %d", after.MessageQueueLen, before.Memory, after.Memory)
+	}
+	kv, _ := tb.Spawn(SpawnRequest{Kind: KindKV})
+	if _, err := tb.Send(ctx, kv.PID, "n1", MsgCall, map[string]any{"put": []any{"k", "vvvvvvvvvvvvvvvvvvvv"}}); err != nil {
+		t.Fatal(err)
+	}
+	ki, _ := tb.Info(kv.PID)
+	if ki.State["size"] != 1 || ki.Memory <= before.Memory {
+		t.Fatalf("kv %+v", ki)
+	}
+}

@@ -1,0 +1,412 @@
+package process
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/clusterscript/clusterscript/runtime/errcode"
+)
+
+// ProcessInfo describes one process.
+type ProcessInfo struct {
+	PID             string         `json:"pid"`
+	Node            string         `json:"node"`
+	Name            string         `json:"name"`
+	Kind            string         `json:"kind"`
+	Type            string         `json:"type"`
+	Alive           bool           `json:"alive"`
+	System          bool           `json:"system"`
+	Memory          int64          `json:"memory"`
+	MessageQueueLen int            `json:"message_queue_len"`
+	StartedAt       time.Time      `json:"started_at"`
+	Restarts        int            `json:"restarts"`
+	Restart         string         `json:"restart"`
+	Supervisor      string         `json:"supervisor"`
+	Children        []string       `json:"children"`
+	State           map[string]any `json:"state"`
+	Traced          bool           `json:"traced"`
+	ExitReason      string         `json:"exit_reason,omitempty"`
+	ExitedAt        *time.Time     `json:"exited_at,omitempty"`
+	RestartedAs     string         `json:"restarted_as,omitempty"`
+}
+
+// Table is a node's process table.
+type Table struct {
+	node  string
+	start time.Time
+
+	mu       sync.Mutex
+	seq      uint64
+	procs    map[uint64]*process
+	names    map[string]*process
+	exited   map[uint64]*exitRecord
+	exitFIFO []uint64
+	root     *process
+	stopped  bool
+
+	traceSeq   uint64
+	traces     map[uint64]*trace
+	traceOrder []uint64
+
+	wg sync.WaitGroup
+}
+
+func NewTable(node string) *Table {
+	t := &Table{
+		node:   node,
+		start:  time.Now(),
+		procs:  map[uint64]*process{},
+		names:  map[string]*process{},
+		exited: map[uint64]*exitRecord{},
+		traces: map[uint64]*trace{},
+	}
+	root, err := t.spawn(KindSupervisor, "root_sup", nil, RestartPermanent, 0)
+	if err != nil {
+		panic(err) // an empty table always accepts its first process
+	}
+	root.system = true
+	t.root = root
+	return t
+}
+
+// AddSystem lists an engine component as a process of type system.
+func (t *Table) AddSystem(name string, measure func() (int64, int)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.seq++
+	p := &process{
+		t: t, seq: t.seq, pid: FormatPID(t.node, t.seq), name: name, kind: TypeSystem,
+		typ: TypeSystem, system: true, startedAt: time.Now(), measure: measure,
+		kill: make(chan struct{}), done: make(chan struct{}),
+	}
+	t.procs[p.seq] = p
+	t.names[name] = p
+}
+
+// spawn starts a process under sup (nil only for the root supervisor).
+func (t *Table) spawn(kind, name string, sup *process, restart string, restarts int) (*process, error) {
+	k, err := lookupKind(kind)
+	if err != nil {
+		return nil, err
+	}
+	var st behaviour
+	if k.new != nil {
+		st = k.new()
+	}
+	t.mu.Lock()
+	if t.stopped {
+		t.mu.Unlock()
+		return nil, errcode.Errorf(errcode.NodeUnreachable, "node %s is stopping", t.node)
+	}
+	if sup != nil && sup.exiting {
+		t.mu.Unlock()
+		return nil, errcode.Errorf(errcode.ProcessNotFound, "supervisor %s is exiting", sup.pid)
+	}
+	if name != "" {
+		if other := t.names[name]; other != nil {
+			t.mu.Unlock()
+			return nil, errcode.Errorf(errcode.AlreadyStarted, "the name %q is taken by %s on %s", name, other.pid, t.node)
+		}
+	}
+	t.seq++
+	p := &process{
+		t: t, seq: t.seq, pid: FormatPID(t.node, t.seq), name: name, kind: kind,
+		typ: k.typ, restart: restart, startedAt: time.Now(), restarts: restarts,
+		sup: sup, state: st, kill: make(chan struct{}), done: make(chan struct{}),
+	}
+	p.mbox.signal = make(chan struct{}, 1)
+	t.procs[p.seq] = p
+	if name != "" {
+		t.names[name] = p
+	}
+	if sup != nil {
+		sup.children = append(sup.children, p)
+	}
+	t.wg.Add(1)
+	t.mu.Unlock()
+	if sup != nil {
+		sup.trace(TraceSpawn, sup.pid, p.pid, map[string]any{"kind": kind, "name": nameOrNil(name)})
+	}
+	go p.run()
+	return p, nil
+}
+
+func nameOrNil(name string) any {
+	if name == "" {
+		return nil
+	}
+	return name
+}
+
+// lookup returns the live process seq, or the record of an exited one.
+func (t *Table) lookup(pid string) (*process, *exitRecord, error) {
+	node, seq, ok := ParsePID(pid)
+	if !ok {
+		return nil, nil, errcode.Errorf(errcode.Validation, `pid: must be a pid such as "<%s.17>", got %s`, t.node, repr(pid))
+	}
+	if node != t.node {
+		return nil, nil, errcode.Errorf(errcode.ProcessNotFound, "%s does not live on %s", pid, t.node)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p := t.procs[seq]; p != nil {
+		return p, nil, nil
+	}
+	if r := t.exited[seq]; r != nil {
+		return nil, r, nil
+	}
+	return nil, nil, errcode.Errorf(errcode.ProcessNotFound, "no process %s on %s", pid, t.node)
+}
+
+// Info returns the process's fields, alive or recently exited.
+func (t *Table) Info(pid string) (ProcessInfo, error) {
+	p, rec, err := t.lookup(pid)
+	if err != nil {
+		return ProcessInfo{}, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p != nil {
+		return p.infoLocked(true), nil
+	}
+	info := rec.info
+	at := rec.exitedAt
+	info.Alive, info.ExitReason, info.ExitedAt, info.RestartedAs = false, rec.reason, &at, rec.replaced
+	info.MessageQueueLen, info.Memory = 0, 0
+	return info, nil
+}
+
+// List returns the live processes of a type ("" for all) in pid order:
+// the total that match and at most limit of them.
+func (t *Table) List(typ string, limit int) ([]ProcessInfo, int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	seqs := make([]uint64, 0, len(t.procs))
+	for s, p := range t.procs {
+		if typ == "" || p.typ == typ {
+			seqs = append(seqs, s)
+		}
+	}
+	sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
+	total := len(seqs)
+	if limit >= 0 && len(seqs) > limit {
+		seqs = seqs[:limit]
+	}
+	out := make([]ProcessInfo, 0, len(seqs))
+	for _, s := range seqs {
+		out = append(out, t.procs[s].infoLocked(true))
+	}
+	return out, total
+}
+
+// Counts returns the number of live processes, their queued messages and
+// their measured memory.
+func (t *Table) Counts() (procs, queued int, memory int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, p := range t.procs {
+		info := p.infoLocked(true)
+		queued += info.MessageQueueLen
+		memory += info.Memory
+	}
+	return len(t.procs), queued, memory
+}
+
+// childrenInfo lists a supervisor's children.
+func (t *Table) childrenInfo(sup *process) []map[string]any {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := []map[string]any{}
+	for _, c := range sup.children {
+		out = append(out, map[string]any{"pid": c.pid, "name": nameOrNil(c.name), "type": c.typ, "restart": c.restart})
+	}
+	return out
+}
+
+// SpawnRequest asks for a process of a built-in kind (proc.spawn).
+type SpawnRequest struct {
+	Kind string `json:"kind"`
+	// Name registers the process under a name unique on its node ("" for
+	// none); a restarted process keeps it.
+	Name string `json:"name,omitempty"`
+	// Supervisor is the pid of a supervisor on the same node ("" for the
+	// node's root supervisor).
+	Supervisor string `json:"supervisor,omitempty"`
+	// Restart is permanent (default), transient or temporary.
+	Restart string `json:"restart,omitempty"`
+}
+
+// Spawned describes a started process.
+type Spawned struct {
+	PID  string `json:"pid"`
+	Name string `json:"name"`
+	Node string `json:"node"`
+	Type string `json:"type"`
+}
+
+func (t *Table) Spawn(req SpawnRequest) (Spawned, error) {
+	sup := t.root
+	if req.Supervisor != "" {
+		p, _, err := t.lookup(req.Supervisor)
+		if err != nil {
+			if errcode.Code(err) == errcode.Validation {
+				err = errcode.Errorf(errcode.Validation, "supervisor: must be the pid of a supervisor on %s, got %s", t.node, repr(req.Supervisor))
+			}
+			return Spawned{}, err
+		}
+		if p == nil {
+			return Spawned{}, errcode.Errorf(errcode.ProcessNotFound, "supervisor %s has exited", req.Supervisor)
+		}
+		if p.typ != TypeSupervisor {
+			return Spawned{}, errcode.Errorf(errcode.Validation, "supervisor: %s is a %s, not a supervisor", req.Supervisor, p.typ)
+		}
+		sup = p
+	}
+	restart := req.Restart
+	switch restart {
+	case "":
+		restart = RestartPermanent
+	case RestartPermanent, RestartTransient, RestartTemporary:
+	default:
+		return Spawned{}, errcode.Errorf(errcode.Validation, "restart: must be one of %s, got %s", quoteAll([]string{RestartPermanent, RestartTransient, RestartTemporary}), repr(restart))
+	}
+	p, err := t.spawn(req.Kind, req.Name, sup, restart, 0)
+	if err != nil {
+		return Spawned{}, err
+	}
+	return Spawned{PID: p.pid, Name: p.name, Node: t.node, Type: p.typ}, nil
+}
+
+// KillResult is kill_process's answer.
+type KillResult struct {
+	PID         string `json:"pid"`
+	Reason      string `json:"reason"`
+	Terminated  bool   `json:"terminated"`
+	RestartedAs any    `json:"restarted_as"`
+}
+
+// Kill ends a process and waits until it has exited and its supervisor
+// has decided on a restart.
+func (t *Table) Kill(ctx context.Context, pid, reason string, force bool) (KillResult, error) {
+	res := KillResult{PID: pid, Reason: reason}
+	p, rec, err := t.lookup(pid)
+	if err != nil {
+		return res, err
+	}
+	if p == nil {
+		res.RestartedAs = nilIfEmpty(rec.replaced)
+		return res, nil // already gone: nothing terminated
+	}
+	if p.system {
+		return res, errcode.Errorf(errcode.Protection, "%s (%s) is part of the engine of %s and cannot be killed, even with force; stop the node instead", pid, p.name, t.node)
+	}
+	if p.typ == TypeSupervisor && !force {
+		return res, errcode.Errorf(errcode.Protection, "%s is a supervisor: killing it terminates its children; set force to kill it anyway", pid)
+	}
+	res.Terminated = p.exit(reason)
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		return res, errcode.Errorf(errcode.Timeout, "%s did not finish exiting in time", pid)
+	}
+	t.mu.Lock()
+	if r := t.exited[p.seq]; r != nil {
+		res.RestartedAs = nilIfEmpty(r.replaced)
+	}
+	t.mu.Unlock()
+	return res, nil
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// deliver puts a message in pid's mailbox.
+func (t *Table) deliver(p *process, e envelope) error {
+	e.size = approxSize(e.msg) + int64(len(e.from))
+	if !p.mbox.push(e, func() { p.trace(TraceReceive, e.from, p.pid, e.msg) }) {
+		return errcode.Errorf(errcode.Validation, "message: the mailbox of %s is full (%d messages)", p.pid, maxMailbox)
+	}
+	return nil
+}
+
+// sendFrom is a process sending msg to a destination that may be a pid of
+// this node (delivered) or anything else (traced only: nodes and remote
+// callers have no mailbox here).
+func (t *Table) sendFrom(p *process, to string, msg any) {
+	p.trace(TraceSend, p.pid, to, msg)
+	node, seq, ok := ParsePID(to)
+	if !ok || node != t.node {
+		return
+	}
+	t.mu.Lock()
+	dst := t.procs[seq]
+	t.mu.Unlock()
+	if dst != nil {
+		_ = t.deliver(dst, envelope{kind: MsgSend, from: p.pid, msg: msg})
+	}
+}
+
+// Send delivers msg to pid as a send or cast, or for a call waits for the
+// reply until ctx ends.
+func (t *Table) Send(ctx context.Context, pid, from, kind string, msg any) (any, error) {
+	p, rec, err := t.lookup(pid)
+	if err != nil {
+		return nil, err
+	}
+	if p == nil {
+		return nil, errcode.Errorf(errcode.ProcessNotFound, "%s has exited (%s)", pid, rec.reason)
+	}
+	e := envelope{kind: kind, from: from, msg: msg}
+	if kind == MsgCall {
+		e.reply = make(chan callReply, 1)
+	}
+	if err := t.deliver(p, e); err != nil {
+		return nil, err
+	}
+	if kind != MsgCall {
+		return map[string]any{"pid": pid, "message_type": kind, "delivered": true}, nil
+	}
+	select {
+	case r := <-e.reply:
+		return r.v, r.err
+	case <-p.done:
+		return nil, errcode.Errorf(errcode.ProcessNotFound, "%s exited before answering", pid)
+	case <-ctx.Done():
+		return nil, errcode.Errorf(errcode.Timeout, "no reply from %s in time (a %s does not answer calls)", pid, p.kind)
+	}
+}
+
+// Stop ends every process (no restarts) and waits for them.
+func (t *Table) Stop() {
+	t.mu.Lock()
+	if t.stopped {
+		t.mu.Unlock()
+		return
+	}
+	t.stopped = true
+	var all []*process
+	for _, p := range t.procs {
+		all = append(all, p)
+	}
+	t.mu.Unlock()
+	for _, p := range all {
+		if p.measure != nil {
+			p.t.mu.Lock()
+			if !p.exiting {
+				p.exiting = true
+				close(p.kill)
+				close(p.done)
+			}
+			p.t.mu.Unlock()
+			continue
+		}
+		p.exit(ReasonShutdown)
+	}
+	t.wg.Wait()
+}

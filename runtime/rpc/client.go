@@ -1,0 +1,207 @@
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/clusterscript/clusterscript/runtime/errcode"
+	"github.com/clusterscript/clusterscript/runtime/transport"
+)
+
+// DialFunc opens a raw stream to a node's address.
+type DialFunc func(addr string, timeout time.Duration) (net.Conn, error)
+
+// Client calls RPC methods on nodes, keeping authenticated connections for
+// reuse. It is safe for concurrent use.
+type Client struct {
+	key  []byte
+	self string
+	dial DialFunc
+	mu   sync.Mutex
+	idle map[string][]*clientConn
+}
+
+type clientConn struct {
+	net.Conn
+	peer   string
+	reused bool
+}
+
+// NewClient returns a client that authenticates with cookie. self names the
+// caller in handshakes; dial opens raw streams (the RPC tag is written by
+// the client).
+func NewClient(cookie, self string, dial DialFunc) *Client {
+	return &Client{key: DeriveKey(cookie, "rpc"), self: self, dial: dial, idle: map[string][]*clientConn{}}
+}
+
+// DefaultCallTimeout bounds a call whose context has no deadline.
+const DefaultCallTimeout = 5 * time.Second
+
+func (cl *Client) get(ctx context.Context, addr string, reuse bool) (*clientConn, error) {
+	cl.mu.Lock()
+	if cs := cl.idle[addr]; reuse && len(cs) > 0 {
+		c := cs[len(cs)-1]
+		cl.idle[addr] = cs[:len(cs)-1]
+		cl.mu.Unlock()
+		c.reused = true
+		return c, nil
+	}
+	cl.mu.Unlock()
+	timeout := DefaultCallTimeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+		if timeout <= 0 {
+			return nil, context.DeadlineExceeded
+		}
+	}
+	raw, err := cl.dial(addr, timeout)
+	if err != nil {
+		return nil, err
+	}
+	_ = raw.SetDeadline(time.Now().Add(timeout))
+	if _, err := raw.Write([]byte{transport.RPCTag}); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	peer, err := clientHandshake(raw, cl.key, cl.self)
+	if err != nil {
+		raw.Close()
+		if errors.Is(err, ErrCookieMismatch) {
+			who := addr
+			if peer != "" {
+				who = fmt.Sprintf("%s (%s)", peer, addr)
+			}
+			return nil, fmt.Errorf("%s refused our cookie: %w", who, ErrCookieMismatch)
+		}
+		return nil, err
+	}
+	return &clientConn{Conn: raw, peer: peer}, nil
+}
+
+func (cl *Client) put(addr string, c *clientConn) {
+	cl.mu.Lock()
+	if len(cl.idle[addr]) < 8 {
+		cl.idle[addr] = append(cl.idle[addr], c)
+		c = nil
+	}
+	cl.mu.Unlock()
+	if c != nil {
+		c.Close()
+	}
+}
+
+// Call runs method on the node at addr. The context bounds the whole call
+// (DefaultCallTimeout when it has no deadline).
+func (cl *Client) Call(ctx context.Context, addr, method string, params, result any) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultCallTimeout)
+		defer cancel()
+	}
+	err := cl.call(ctx, addr, method, params, result, true)
+	var stale staleConnError
+	if errors.As(err, &stale) {
+		// The peer closed an idle connection (it restarted, say): the
+		// request never reached it, so one retry on a fresh one is safe.
+		err = cl.call(ctx, addr, method, params, result, false)
+	}
+	if errors.As(err, &stale) {
+		err = cl.wrap(ctx, addr, method, stale.err)
+	}
+	return err
+}
+
+// staleConnError is a failure to write a request on a reused connection.
+type staleConnError struct{ err error }
+
+func (e staleConnError) Error() string { return e.err.Error() }
+
+func (cl *Client) call(ctx context.Context, addr, method string, params, result any, reuse bool) error {
+	c, err := cl.get(ctx, addr, reuse)
+	if err != nil {
+		return cl.wrap(ctx, addr, method, err)
+	}
+	dl, _ := ctx.Deadline()
+	_ = c.SetDeadline(dl)
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	var p json.RawMessage
+	if params != nil {
+		if p, err = json.Marshal(params); err != nil {
+			stop()
+			c.Close()
+			return fmt.Errorf("%s: encode params: %w", method, err)
+		}
+	}
+	var resp response
+	err = writeFrame(c, request{Method: method, Params: p, Timeout: time.Until(dl)})
+	if err == nil {
+		err = readFrame(c, &resp)
+		if c.reused && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) || errors.Is(err, syscall.ECONNRESET)) && ctx.Err() == nil {
+			stop()
+			c.Close()
+			return staleConnError{err}
+		}
+	} else if c.reused && ctx.Err() == nil {
+		stop()
+		c.Close()
+		return staleConnError{err}
+	}
+	if !stop() || err != nil {
+		c.Close()
+		if err == nil {
+			err = ctx.Err()
+		}
+		return cl.wrap(ctx, addr, method, err)
+	}
+	_ = c.SetDeadline(time.Time{})
+	cl.put(addr, c)
+	if resp.Error != nil {
+		return resp.Error
+	}
+	if result != nil && len(resp.Result) > 0 {
+		if err := json.Unmarshal(resp.Result, result); err != nil {
+			return fmt.Errorf("%s on %s: decode result: %w", method, addr, err)
+		}
+	}
+	return nil
+}
+
+func (cl *Client) wrap(ctx context.Context, addr, method string, err error) error {
+	if ctx.Err() != nil && !errors.Is(err, ErrCookieMismatch) {
+		return &errcode.Error{Code: errcode.Timeout, Message: fmt.Sprintf("%s: no answer from %s in time", method, addr), Node: addr}
+	}
+	if errors.Is(err, ErrCookieMismatch) {
+		return err
+	}
+	return &errcode.Error{Code: errcode.NodeUnreachable, Message: fmt.Sprintf("%s: %s: %v", method, addr, err), Node: addr}
+}
+
+// Close drops the idle connections.
+func (cl *Client) Close() {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	for a, cs := range cl.idle {
+		for _, c := range cs {
+			c.Close()
+		}
+		delete(cl.idle, a)
+	}
+}
+
+// Forget drops idle connections to addr (its node went away).
+func (cl *Client) Forget(addr string) {
+	cl.mu.Lock()
+	cs := cl.idle[addr]
+	delete(cl.idle, addr)
+	cl.mu.Unlock()
+	for _, c := range cs {
+		c.Close()
+	}
+}

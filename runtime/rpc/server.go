@@ -1,0 +1,154 @@
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/clusterscript/clusterscript/runtime/errcode"
+)
+
+type request struct {
+	Method  string          `json:"method"`
+	Params  json.RawMessage `json:"params,omitempty"`
+	Timeout time.Duration   `json:"timeout,omitempty"`
+}
+
+type response struct {
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  *errcode.Error  `json:"error,omitempty"`
+}
+
+// Server answers authenticated RPC streams with its registered methods.
+type Server struct {
+	key  []byte
+	self string
+	ctx  context.Context
+
+	mu       sync.RWMutex
+	handlers map[string]Handler
+}
+
+// NewServer returns a server for the node named self that admits callers
+// holding cookie. Handlers run under ctx (bounded by the caller's timeout),
+// and serving stops when it ends.
+func NewServer(ctx context.Context, cookie, self string) *Server {
+	return &Server{key: DeriveKey(cookie, "rpc"), self: self, ctx: ctx, handlers: map[string]Handler{}}
+}
+
+// Handle registers the handler of method, replacing any earlier one.
+func (s *Server) Handle(method string, h Handler) {
+	s.mu.Lock()
+	s.handlers[method] = h
+	s.mu.Unlock()
+}
+
+// Methods returns the registered method names, sorted.
+func (s *Server) Methods() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	names := make([]string, 0, len(s.handlers))
+	for k := range s.handlers {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Serve answers the streams conns delivers until the server's context
+// ends.
+func (s *Server) Serve(conns <-chan net.Conn) {
+	for {
+		select {
+		case c := <-conns:
+			go s.serveConn(c)
+		case <-s.ctx.Done():
+			return
+		}
+	}
+}
+
+func (s *Server) serveConn(c net.Conn) {
+	defer c.Close()
+	stop := context.AfterFunc(s.ctx, func() { c.Close() })
+	defer stop()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := serverHandshake(c, s.key, s.self); err != nil {
+		return
+	}
+	_ = c.SetDeadline(time.Time{})
+	for {
+		var req request
+		if err := readFrame(c, &req); err != nil {
+			return
+		}
+		resp := s.dispatch(req)
+		// A caller that stops reading must not pin this goroutine.
+		_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if err := writeFrame(c, resp); err != nil {
+			return
+		}
+	}
+}
+
+func (s *Server) handler(method string) Handler {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.handlers[method]
+}
+
+func (s *Server) dispatch(req request) response {
+	h := s.handler(req.Method)
+	if h == nil {
+		return response{Error: errcode.Errorf(errcode.OperationNotFound, "unknown method %q", req.Method)}
+	}
+	ctx := s.ctx
+	if req.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, req.Timeout)
+		defer cancel()
+	}
+	v, err := h(ctx, req.Params)
+	if err != nil {
+		return response{Error: errcode.As(err)}
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return response{Error: errcode.Errorf(errcode.Internal, "%s: encode result: %v", req.Method, err)}
+	}
+	return response{Result: b}
+}
+
+// CallLocal runs method on this server without a network hop, with the
+// same encoding a remote call would use, so a caller cannot tell the two
+// apart.
+func (s *Server) CallLocal(ctx context.Context, method string, params, result any) error {
+	var p json.RawMessage
+	if params != nil {
+		b, err := json.Marshal(params)
+		if err != nil {
+			return fmt.Errorf("%s: encode params: %w", method, err)
+		}
+		p = b
+	}
+	h := s.handler(method)
+	if h == nil {
+		return errcode.Errorf(errcode.OperationNotFound, "unknown method %q", method)
+	}
+	v, err := h(ctx, p)
+	if err != nil {
+		return err
+	}
+	if result == nil {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("%s: encode result: %w", method, err)
+	}
+	return json.Unmarshal(b, result)
+}

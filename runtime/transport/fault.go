@@ -1,0 +1,196 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math/rand"
+	"net"
+	"sync"
+	"time"
+)
+
+// Faults is the set of network faults a node applies to its own outgoing
+// traffic. The runner gives every node the same picture, so a fault between
+// a and b is enforced at both ends and no node needs to know who sent an
+// incoming stream. The fault layer is the same for real and simulated nodes.
+type Faults struct {
+	// Seed makes loss and jitter decisions reproducible: the k-th decision
+	// on a link is the same in every run with the same seed.
+	Seed int64 `json:"seed"`
+	// Blocked lists the peers this node must not exchange any traffic with.
+	Blocked []Peer `json:"blocked,omitempty"`
+	// Links lists degraded links from this node to a peer.
+	Links []LinkFault `json:"links,omitempty"`
+}
+
+// Peer names another node and the address it is reached at.
+type Peer struct {
+	Name string `json:"name"`
+	Addr string `json:"addr"`
+}
+
+// LinkFault degrades the link to one peer.
+type LinkFault struct {
+	Peer    Peer          `json:"peer"`
+	Latency time.Duration `json:"latency"`
+	Jitter  time.Duration `json:"jitter"`
+	Loss    float64       `json:"loss"`
+}
+
+// ErrPartitioned is returned for traffic to a peer across a partition.
+var ErrPartitioned = errors.New("network partitioned")
+
+type link struct {
+	LinkFault
+	mu        sync.Mutex
+	rng       *rand.Rand
+	decisions []bool // first decisions taken, kept for replay checks
+}
+
+const keptDecisions = 256
+
+// faultLayer applies Faults to a node's outgoing packets, dials and stream
+// writes.
+type faultLayer struct {
+	self    string
+	mu      sync.RWMutex
+	blocked map[string]string // addr -> name
+	links   map[string]*link  // addr -> link
+}
+
+func newFaultLayer(self string) *faultLayer {
+	return &faultLayer{self: self}
+}
+
+func linkSeed(seed int64, a, b string) int64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d/%s/%s", seed, a, b)
+	return int64(h.Sum64())
+}
+
+// set replaces the node's faults.
+func (f *faultLayer) set(fs Faults) {
+	blocked := make(map[string]string, len(fs.Blocked))
+	for _, p := range fs.Blocked {
+		blocked[p.Addr] = p.Name
+	}
+	links := make(map[string]*link, len(fs.Links))
+	for _, l := range fs.Links {
+		links[l.Peer.Addr] = &link{LinkFault: l, rng: rand.New(rand.NewSource(linkSeed(fs.Seed, f.self, l.Peer.Name)))}
+	}
+	f.mu.Lock()
+	f.blocked, f.links = blocked, links
+	f.mu.Unlock()
+}
+
+// isBlocked reports whether traffic to addr crosses a partition.
+func (f *faultLayer) isBlocked(addr string) bool {
+	f.mu.RLock()
+	_, ok := f.blocked[addr]
+	f.mu.RUnlock()
+	return ok
+}
+
+// packet decides the fate of one datagram to addr: whether to drop it and
+// how long to delay it.
+func (f *faultLayer) packet(addr string) (drop bool, delay time.Duration) {
+	f.mu.RLock()
+	_, blocked := f.blocked[addr]
+	l := f.links[addr]
+	f.mu.RUnlock()
+	if blocked {
+		return true, 0
+	}
+	if l == nil {
+		return false, 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	drop = l.Loss > 0 && l.rng.Float64() < l.Loss
+	if len(l.decisions) < keptDecisions {
+		l.decisions = append(l.decisions, drop)
+	}
+	return drop, l.delayLocked()
+}
+
+func (l *link) delayLocked() time.Duration {
+	d := l.Latency
+	if l.Jitter > 0 {
+		d += time.Duration(l.rng.Int63n(int64(2*l.Jitter))) - l.Jitter
+	}
+	if d < 0 {
+		d = 0
+	}
+	return d
+}
+
+// streamDelay is the one-way latency to addr for a stream write or dial.
+func (f *faultLayer) streamDelay(addr string) time.Duration {
+	f.mu.RLock()
+	l := f.links[addr]
+	f.mu.RUnlock()
+	if l == nil {
+		return 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.delayLocked()
+}
+
+// decisions returns, per peer name, the first loss decisions taken on the
+// link to it (true = dropped). Two runs with the same seed agree on them.
+func (f *faultLayer) decisions() map[string][]bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make(map[string][]bool, len(f.links))
+	for _, l := range f.links {
+		l.mu.Lock()
+		out[l.Peer.Name] = append([]bool(nil), l.decisions...)
+		l.mu.Unlock()
+	}
+	return out
+}
+
+// dial opens a stream to addr through the fault layer.
+func (f *faultLayer) dial(nw Network, addr string, timeout time.Duration) (net.Conn, error) {
+	if f.isBlocked(addr) {
+		return nil, fmt.Errorf("dial %s: %w", addr, ErrPartitioned)
+	}
+	if d := f.streamDelay(addr); d > 0 {
+		time.Sleep(2 * d) // the handshake's round trip
+	}
+	c, err := nw.Dial(addr, timeout)
+	if err != nil {
+		return nil, err
+	}
+	return &faultConn{Conn: c, faults: f, peer: addr}, nil
+}
+
+// faultConn is a stream that stops working when its peer is partitioned
+// away and pays the link's latency on every write.
+type faultConn struct {
+	net.Conn
+	faults *faultLayer
+	peer   string
+}
+
+func (c *faultConn) Write(b []byte) (int, error) {
+	if c.faults.isBlocked(c.peer) {
+		c.Conn.Close()
+		return 0, fmt.Errorf("write to %s: %w", c.peer, ErrPartitioned)
+	}
+	if d := c.faults.streamDelay(c.peer); d > 0 {
+		time.Sleep(d)
+	}
+	return c.Conn.Write(b)
+}
+
+func (c *faultConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if err == nil && c.faults.isBlocked(c.peer) {
+		c.Conn.Close()
+		return 0, fmt.Errorf("read from %s: %w", c.peer, ErrPartitioned)
+	}
+	return n, err
+}

@@ -1,0 +1,202 @@
+// Package transport is the wire under a node: the Network it runs on, the
+// fault layer every outgoing packet, dial and stream write passes through,
+// and the adapter that hands memberlist its datagrams and streams.
+//
+// The map:
+//
+//   - Network (network.go): datagrams and streams to other nodes'
+//     addresses. SocketNetwork is UDP and TCP on one port; the sim
+//     package's endpoints are the in-memory kind. Nothing above this
+//     interface knows which.
+//   - the fault layer (fault.go): partitions, latency, jitter and seeded
+//     loss, applied by each node to its own outgoing traffic (Faults). It
+//     is the same code for simulated and real nodes.
+//   - Transport (this file): memberlist's NodeAwareTransport over a
+//     Network. It splits the engine's RPC streams (first byte RPCTag) from
+//     memberlist's own, so stock memberlist members still interoperate.
+package transport
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// RPCTag is the first byte of a stream that carries the engine's RPC rather
+// than memberlist's protocol. memberlist's own streams start with one of its
+// message types, all below 16 or the label marker 244, so the two can share
+// one port and stock memberlist members still interoperate.
+const RPCTag byte = 0xC5
+
+// classifyTimeout bounds the wait for an incoming stream's first byte.
+const classifyTimeout = 5 * time.Second
+
+// Transport is memberlist's NodeAwareTransport over a Network, with the
+// fault layer applied to everything the node sends and RPC streams split
+// off from memberlist's streams.
+type Transport struct {
+	nw      Network
+	faults  *faultLayer
+	streams chan net.Conn
+	rpc     chan net.Conn
+	done    chan struct{}
+	once    sync.Once
+	wg      sync.WaitGroup
+}
+
+var _ memberlist.NodeAwareTransport = (*Transport)(nil)
+
+// New returns a transport for the node named self on nw and starts sorting
+// its incoming streams.
+func New(nw Network, self string) *Transport {
+	t := &Transport{
+		nw:      nw,
+		faults:  newFaultLayer(self),
+		streams: make(chan net.Conn),
+		rpc:     make(chan net.Conn),
+		done:    make(chan struct{}),
+	}
+	t.wg.Add(1)
+	go t.demux()
+	return t
+}
+
+// Network returns the network under the transport.
+func (t *Transport) Network() Network { return t.nw }
+
+// RPC delivers the incoming streams that carry the engine's RPC, their tag
+// already read.
+func (t *Transport) RPC() <-chan net.Conn { return t.rpc }
+
+// SetFaults replaces the network faults the node applies.
+func (t *Transport) SetFaults(f Faults) { t.faults.set(f) }
+
+// Blocked reports whether traffic to addr crosses a partition.
+func (t *Transport) Blocked(addr string) bool { return t.faults.isBlocked(addr) }
+
+// FaultDecisions returns, per peer name, the first loss decisions taken on
+// the link to it (true = dropped). Two runs with the same seed agree.
+func (t *Transport) FaultDecisions() map[string][]bool { return t.faults.decisions() }
+
+// Dial opens a raw stream to addr through the fault layer.
+func (t *Transport) Dial(addr string, timeout time.Duration) (net.Conn, error) {
+	return t.faults.dial(t.nw, addr, timeout)
+}
+
+// Wait waits for the goroutines sorting incoming streams; they end once
+// the network is closed.
+func (t *Transport) Wait() { t.wg.Wait() }
+
+func (t *Transport) demux() {
+	defer t.wg.Done()
+	for c := range t.nw.Streams() {
+		go t.route(c)
+	}
+}
+
+func (t *Transport) route(c net.Conn) {
+	c, isRPC, err := classify(c, classifyTimeout)
+	if err != nil {
+		return
+	}
+	ch := t.streams
+	if isRPC {
+		ch = t.rpc
+	}
+	select {
+	case ch <- c:
+	case <-t.done:
+		c.Close()
+	}
+}
+
+// FinalAdvertiseAddr implements memberlist.Transport.
+func (t *Transport) FinalAdvertiseAddr(string, int) (net.IP, int, error) {
+	host, port, err := net.SplitHostPort(t.nw.Addr())
+	if err != nil {
+		return nil, 0, err
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return nil, 0, err
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return nil, 0, fmt.Errorf("advertise address %q is not an IP", host)
+	}
+	return ip, p, nil
+}
+
+// WriteTo implements memberlist.Transport.
+func (t *Transport) WriteTo(b []byte, addr string) (time.Time, error) {
+	now := time.Now()
+	drop, delay := t.faults.packet(addr)
+	switch {
+	case drop:
+	case delay > 0:
+		time.AfterFunc(delay, func() { _ = t.nw.WriteTo(b, addr) })
+	default:
+		if err := t.nw.WriteTo(b, addr); err != nil {
+			return now, err
+		}
+	}
+	return now, nil
+}
+
+// WriteToAddress implements memberlist.NodeAwareTransport.
+func (t *Transport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
+	return t.WriteTo(b, a.Addr)
+}
+
+// PacketCh implements memberlist.Transport.
+func (t *Transport) PacketCh() <-chan *memberlist.Packet { return t.nw.Packets() }
+
+// DialTimeout implements memberlist.Transport.
+func (t *Transport) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
+	return t.Dial(addr, timeout)
+}
+
+// DialAddressTimeout implements memberlist.NodeAwareTransport.
+func (t *Transport) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
+	return t.Dial(a.Addr, timeout)
+}
+
+// StreamCh implements memberlist.Transport.
+func (t *Transport) StreamCh() <-chan net.Conn { return t.streams }
+
+// Shutdown implements memberlist.Transport. memberlist calls it from its
+// own Shutdown; the network itself is closed by the node.
+func (t *Transport) Shutdown() error {
+	t.once.Do(func() { close(t.done) })
+	return nil
+}
+
+// peekedConn replays the byte read to classify a stream.
+type peekedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *peekedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+// classify reads the first byte of an incoming stream and reports whether it
+// is an RPC stream; the returned conn replays the byte for memberlist.
+func classify(c net.Conn, timeout time.Duration) (net.Conn, bool, error) {
+	_ = c.SetReadDeadline(time.Now().Add(timeout))
+	r := bufio.NewReaderSize(c, 512)
+	b, err := r.Peek(1)
+	_ = c.SetReadDeadline(time.Time{})
+	if err != nil {
+		return nil, false, err
+	}
+	if b[0] == RPCTag {
+		_, _ = r.Discard(1)
+		return &peekedConn{Conn: c, r: r}, true, nil
+	}
+	return &peekedConn{Conn: c, r: r}, false, nil
+}
