@@ -2,12 +2,13 @@ package cluster_test
 
 import (
 	"context"
-	"github.com/clusterscript/clusterscript/internal/testbin"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/clusterscript/clusterscript/internal/testbin"
 
 	"github.com/clusterscript/clusterscript/cluster"
 	"github.com/clusterscript/clusterscript/runtime/membership"

@@ -1,0 +1,128 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/clusterscript/clusterscript/runtime/transport"
+)
+
+// Partition splits the cluster: nodes in different groups exchange no
+// traffic. Nodes named in no group form one more group.
+func (c *Cluster) Partition(ctx context.Context, groups [][]string) error {
+	inGroup := map[string]bool{}
+	for _, g := range groups {
+		for _, name := range g {
+			if _, err := c.Node(name); err != nil {
+				return fmt.Errorf("partition: %w", err)
+			}
+			if inGroup[name] {
+				return fmt.Errorf("partition: node %q is in more than one group", name)
+			}
+			inGroup[name] = true
+		}
+	}
+	var rest []string
+	for _, n := range c.Nodes() {
+		if !inGroup[n.name] {
+			rest = append(rest, n.name)
+		}
+	}
+	groups = slices.Clone(groups)
+	if len(rest) > 0 {
+		groups = append(groups, rest)
+	}
+	c.mu.Lock()
+	c.groups = groups
+	c.mu.Unlock()
+	for _, n := range c.running() {
+		c.record(n.name, EventPartition, "")
+	}
+	return c.pushFaults(ctx)
+}
+
+// SetLink degrades the link between a and b, both directions.
+func (c *Cluster) SetLink(ctx context.Context, a, b string, latency, jitter time.Duration, loss float64) error {
+	if loss < 0 || loss > 1 {
+		return fmt.Errorf("set_link: loss must be between 0.0 and 1.0, got %v", loss)
+	}
+	if latency < 0 || jitter < 0 {
+		return fmt.Errorf("set_link: latency and jitter must not be negative")
+	}
+	if a == b {
+		return fmt.Errorf("set_link: a link needs two different nodes, got %q twice", a)
+	}
+	for _, name := range []string{a, b} {
+		if _, err := c.Node(name); err != nil {
+			return fmt.Errorf("set_link: %w", err)
+		}
+	}
+	c.mu.Lock()
+	for _, k := range [][2]string{{a, b}, {b, a}} {
+		c.links[k] = transport.LinkFault{Latency: latency, Jitter: jitter, Loss: loss}
+	}
+	c.mu.Unlock()
+	return c.pushFaults(ctx)
+}
+
+// Heal removes every partition and link fault.
+func (c *Cluster) Heal(ctx context.Context) error {
+	c.mu.Lock()
+	c.groups = nil
+	c.links = map[[2]string]transport.LinkFault{}
+	c.mu.Unlock()
+	for _, n := range c.running() {
+		c.record(n.name, EventHeal, "")
+	}
+	return c.pushFaults(ctx)
+}
+
+// faultsFor renders the cluster's faults as node name sees them.
+func (c *Cluster) faultsFor(name string) transport.Faults {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f := transport.Faults{Seed: c.seed}
+	group := -1
+	for i, g := range c.groups {
+		if slices.Contains(g, name) {
+			group = i
+		}
+	}
+	for _, n := range c.nodes {
+		if n.name == name {
+			continue
+		}
+		peer := transport.Peer{Name: n.name, Addr: n.Addr()}
+		if group >= 0 && !slices.Contains(c.groups[group], n.name) {
+			f.Blocked = append(f.Blocked, peer)
+		}
+		if l, ok := c.links[[2]string{name, n.name}]; ok {
+			l.Peer = peer
+			f.Links = append(f.Links, l)
+		}
+	}
+	return f
+}
+
+// pushFaults sends every running node its faults.
+func (c *Cluster) pushFaults(ctx context.Context) error {
+	return parallel(c.running(), func(_ int, n *Node) error {
+		return n.call(ctx, "ctl.faults", c.faultsFor(n.name), nil)
+	})
+}
+
+// FaultDecisions returns, per node and peer, the first loss decisions the
+// node's fault layer took.
+func (c *Cluster) FaultDecisions(ctx context.Context) (map[string]map[string][]bool, error) {
+	out := map[string]map[string][]bool{}
+	for _, n := range c.running() {
+		var d map[string][]bool
+		if err := n.call(ctx, "ctl.fault_decisions", nil, &d); err != nil {
+			return nil, err
+		}
+		out[n.name] = d
+	}
+	return out, nil
+}
