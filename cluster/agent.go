@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -39,6 +40,8 @@ type AgentConfig struct {
 	Bind    string
 	Profile membership.Profile
 	Join    []string
+	// Incarnation numbers this start of the node; see node.Config.
+	Incarnation uint64
 	// WatchStdin makes the agent exit when its stdin closes: the runner
 	// holds the other end, so the agent dies with it.
 	WatchStdin bool
@@ -60,6 +63,8 @@ func RunAgent(ctx context.Context, cfg AgentConfig, in io.Reader, out io.Writer)
 		Profile: cfg.Profile,
 		Network: nw,
 		Log:     cfg.Log,
+
+		Incarnation: cfg.Incarnation,
 	})
 	if err != nil {
 		nw.Close()
@@ -156,7 +161,8 @@ func (l *AgentLauncher) launch(spec NodeSpec, addr string) (Process, error) {
 	}
 	cmd := exec.Command(l.Binary, "agent",
 		"--name", spec.Name, "--cluster", spec.Cluster, "--bind", bind,
-		"--profile-json", string(prof), "--watch-stdin")
+		"--profile-json", string(prof), "--watch-stdin",
+		"--incarnation", strconv.FormatUint(spec.Incarnation, 10))
 	cmd.Env = append(os.Environ(), CookieEnv+"="+spec.Cookie)
 	cmd.SysProcAttr = agentSysProcAttr()
 	stdin, err := cmd.StdinPipe()

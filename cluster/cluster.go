@@ -70,6 +70,8 @@ type Node struct {
 	addr   string
 	status string
 	seen   []membership.Event // the node's own event log, as last fetched
+
+	incarnation uint64 // starts so far, the current one included
 }
 
 // NewCookie returns a fresh random cookie.

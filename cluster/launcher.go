@@ -29,6 +29,9 @@ type NodeSpec struct {
 	// Addr asks for a specific address (a restarted node reuses its old
 	// one when it can); empty picks a fresh one.
 	Addr string
+	// Incarnation counts the starts of the node under this name (1 for
+	// the first): its pids carry it, so they never repeat across restarts.
+	Incarnation uint64
 }
 
 // Launcher starts nodes of one backend.

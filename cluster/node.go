@@ -10,12 +10,15 @@ import (
 )
 
 func (n *Node) launch(addr string) error {
-	proc, err := n.c.launcher.Launch(NodeSpec{Name: n.name, Cluster: n.c.name, Cookie: n.cookie, Profile: n.c.profile, Addr: addr})
+	n.mu.Lock()
+	inc := n.incarnation + 1
+	n.mu.Unlock()
+	proc, err := n.c.launcher.Launch(NodeSpec{Name: n.name, Cluster: n.c.name, Cookie: n.cookie, Profile: n.c.profile, Addr: addr, Incarnation: inc})
 	if err != nil {
 		return err
 	}
 	n.mu.Lock()
-	n.proc, n.addr, n.status = proc, proc.Addr(), Running
+	n.proc, n.addr, n.status, n.incarnation = proc, proc.Addr(), Running, inc
 	n.mu.Unlock()
 	n.c.record(n.name, EventStart, "")
 	return nil

@@ -38,6 +38,8 @@ func (l *SimLauncher) Launch(spec NodeSpec) (Process, error) {
 		Profile:   spec.Profile,
 		Network:   ep,
 		Simulated: true,
+
+		Incarnation: spec.Incarnation,
 	})
 	if err != nil {
 		ep.Close()

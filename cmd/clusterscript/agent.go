@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -33,6 +34,7 @@ func agentCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "join", Usage: "address of a running node to join (repeatable)"},
 			&cli.BoolFlag{Name: "watch-stdin", Hidden: true, Usage: "exit when stdin closes (set by the runner)"},
 			&cli.StringFlag{Name: "log-file", Usage: "write memberlist's log here"},
+			&cli.Uint64Flag{Name: "incarnation", Usage: "this start's number, part of every pid; must grow with each restart under the same name (default: the start time in Unix seconds)"},
 		},
 		Action: agentAction,
 	}
@@ -77,6 +79,11 @@ func agentAction(c *cli.Context) error {
 		defer lf.Close()
 		logw = lf
 	}
+	incarnation := c.Uint64("incarnation")
+	if incarnation == 0 {
+		// Started by hand: a restart a second later still gets new pids.
+		incarnation = uint64(time.Now().Unix())
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err = cluster.RunAgent(ctx, cluster.AgentConfig{
@@ -88,6 +95,8 @@ func agentAction(c *cli.Context) error {
 		Join:       c.StringSlice("join"),
 		WatchStdin: c.Bool("watch-stdin"),
 		Log:        logw,
+
+		Incarnation: incarnation,
 	}, os.Stdin, c.App.Writer)
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("agent %s: %v", name, err), 1)

@@ -57,9 +57,9 @@ func opProcessList(ctx context.Context, c *Call) (any, error) {
 		if all[i].Node != all[j].Node {
 			return all[i].Node < all[j].Node
 		}
-		_, a, _ := process.ParsePID(all[i].PID)
-		_, b, _ := process.ParsePID(all[j].PID)
-		return a < b
+		a, _ := process.ParsePID(all[i].PID)
+		b, _ := process.ParsePID(all[j].PID)
+		return a.Seq < b.Seq
 	})
 	if len(all) > limit {
 		all = all[:limit]
@@ -108,11 +108,11 @@ func opTrees(ctx context.Context, c *Call) (any, error) {
 // routePID runs a pid-addressed operation where the pid lives: here, or
 // forwarded to its node.
 func routePID(ctx context.Context, c *Call, timeout time.Duration, local func() (any, error)) (any, error) {
-	node, _, _ := process.ParsePID(c.Args.String("pid"))
-	if node == c.a.host.Name() {
+	pid, _ := process.ParsePID(c.Args.String("pid"))
+	if pid.Node == c.a.host.Name() {
 		return local()
 	}
-	return c.Forward(ctx, node, timeout)
+	return c.Forward(ctx, pid.Node, timeout)
 }
 
 func opProcessInfo(ctx context.Context, c *Call) (any, error) {

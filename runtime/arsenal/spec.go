@@ -6,7 +6,7 @@ import "time"
 type ParamSpec struct {
 	Name string `json:"name"`
 	// Type is bool, int, string, duration (a string such as "5s"), pid
-	// (a string such as "<n2.17>"), list (of strings) or any.
+	// (a string such as "<n2.1.17>"), list (of strings) or any.
 	Type string `json:"type"`
 	// Default is the value used when the parameter is not given (nil for
 	// none). A required parameter has none.

@@ -73,7 +73,7 @@ func describeParam(p ParamSpec) string {
 	case "duration":
 		s = fmt.Sprintf("must be a duration such as \"5s\" from %v to %v", p.Min, p.Max)
 	case "pid":
-		s = `must be a pid such as "<n2.17>"`
+		s = `must be a pid such as "<n2.1.17>"`
 	case "list":
 		s = "must be a list of strings"
 		if len(p.Allowed) > 0 {
@@ -200,7 +200,7 @@ func convertParam(p ParamSpec, v any) (any, error) {
 		if !ok {
 			return nil, invalid(p, v)
 		}
-		if _, _, ok := process.ParsePID(s); !ok {
+		if _, ok := process.ParsePID(s); !ok {
 			return nil, invalid(p, v)
 		}
 		return s, nil

@@ -33,6 +33,10 @@ type Config struct {
 	Network transport.Network
 	// Simulated marks a node on an in-memory network, for reports.
 	Simulated bool
+	// Incarnation numbers this start of the node (1 for the first, 0 counts
+	// as 1); it is part of every pid, so it must grow with each restart
+	// under the same name for pids never to repeat.
+	Incarnation uint64
 	// Log receives memberlist's and the engine's log lines (discarded when nil).
 	Log io.Writer
 }
@@ -78,7 +82,7 @@ func Start(cfg Config) (*Node, error) {
 	n := &Node{
 		cfg:   cfg,
 		state: membership.NewState(cfg.Name),
-		procs: process.NewTable(cfg.Name),
+		procs: process.NewTable(cfg.Name, cfg.Incarnation),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.tr = transport.New(cfg.Network, cfg.Name)

@@ -134,7 +134,7 @@ func TestValidation(t *testing.T) {
 		{"node_info", map[string]any{"node": "n1", "process_limit": 501}, errcode.Validation, `process_limit: must be an integer from 1 to 500, got 501`},
 		{"node_info", map[string]any{"node": "n9"}, errcode.NodeNotFound, `^node_info: node_not_found: "n9" is not a member of the cluster$`},
 		{"process_list", map[string]any{"node": "nowhere"}, errcode.NodeNotFound, `"nowhere" is not a member`},
-		{"process_info", map[string]any{"pid": "abc"}, errcode.Validation, `pid: must be a pid such as "<n2.17>", got "abc"`},
+		{"process_info", map[string]any{"pid": "abc"}, errcode.Validation, `pid: must be a pid such as "<n2.1.17>", got "abc"`},
 		{"process_info", map[string]any{"pid": "<n1.9999>"}, errcode.ProcessNotFound, `no process <n1.9999> on n1`},
 		{"process_info", map[string]any{"pid": "<n7.1>"}, errcode.NodeNotFound, `"n7" is not a member`},
 		{"process_info", map[string]any{"pid": "<n1.1>", "keys": []any{"pid", "colour"}}, errcode.Validation, `keys: must be a list of strings among .* got \["pid","colour"\] \(unknown "colour"\)`},

@@ -1,7 +1,9 @@
 // Package process is the process runtime: every node keeps a table of lightweight processes in
 // the manner of an Erlang node. A process is a goroutine with a mailbox and
-// a pid that names its node ("<n2.17>"); pids are never reused within one
-// incarnation of a node. Each node has a root supervisor ("root_sup") and
+// a pid that names its node, the node's incarnation and the process's
+// number ("<n2.1.17>": process 17 of n2's first incarnation). Like Erlang's
+// creation number, the incarnation grows with every restart of the node, so
+// a pid is never reused, even by a restarted node. Each node has a root supervisor ("root_sup") and
 // lists its own engine components (membership, rpc_server, state_manager,
 // rejoin, health_sampler) as processes of type "system"; those are views
 // of real engine goroutines, measured from their real queues and state.

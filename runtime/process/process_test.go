@@ -2,6 +2,8 @@ package process
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,28 +12,68 @@ import (
 
 func TestPIDAndTraceIDRoundTrip(t *testing.T) {
 	for _, tc := range []struct {
-		node string
-		seq  uint64
-	}{{"n2", 17}, {"node.with.dots", 1}, {"a:b", 9}} {
-		node, seq, ok := ParsePID(FormatPID(tc.node, tc.seq))
-		if !ok || node != tc.node || seq != tc.seq {
-			t.Errorf("pid of %s.%d parsed as %s.%d (%v)", tc.node, tc.seq, node, seq, ok)
+		node     string
+		inc, seq uint64
+	}{{"n2", 1, 17}, {"node.with.dots", 3, 1}, {"a:b", 2, 9}, {"10.0.0.1", 7, 4}} {
+		pid, ok := ParsePID(FormatPID(tc.node, tc.inc, tc.seq))
+		if want := (PID{tc.node, tc.inc, tc.seq}); !ok || pid != want {
+			t.Errorf("pid of %+v parsed as %+v (%v)", want, pid, ok)
 		}
-		node, seq, ok = ParseTraceID(TraceID(tc.node, tc.seq))
+		node, seq, ok := ParseTraceID(TraceID(tc.node, tc.seq))
 		if !ok || node != tc.node || seq != tc.seq {
 			t.Errorf("trace id of %s.%d parsed as %s.%d (%v)", tc.node, tc.seq, node, seq, ok)
 		}
 	}
-	for _, bad := range []string{"", "<>", "<n1>", "<n1.>", "<.3>", "<n1.0>", "n1.3", "<n1.x>"} {
-		if _, _, ok := ParsePID(bad); ok {
-			t.Errorf("ParsePID(%q) accepted", bad)
+	// A pid without an incarnation names whichever one runs.
+	if pid, ok := ParsePID("<n2.17>"); !ok || pid != (PID{Node: "n2", Seq: 17}) {
+		t.Errorf(`ParsePID("<n2.17>") = %+v, %v`, pid, ok)
+	}
+	for _, bad := range []string{"", "<>", "<n1>", "<n1.>", "<.3>", "<n1.0>", "<n1.2.0>", "n1.3", "<n1.x>", "<n1.2.x>"} {
+		if pid, ok := ParsePID(bad); ok {
+			t.Errorf("ParsePID(%q) accepted as %+v", bad, pid)
 		}
+	}
+}
+
+func TestPIDsOfARestartedNodeNeverRepeat(t *testing.T) {
+	seen := map[string]bool{}
+	for inc := uint64(1); inc <= 3; inc++ {
+		tb := NewTable("n1", inc)
+		for range 5 {
+			p, err := tb.Spawn(SpawnRequest{Kind: KindEcho, Restart: RestartTemporary})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if seen[p.PID] {
+				t.Fatalf("incarnation %d handed out %s again", inc, p.PID)
+			}
+			seen[p.PID] = true
+			if _, err := tb.Info(p.PID); err != nil {
+				t.Fatalf("its own pid %s: %v", p.PID, err)
+			}
+		}
+		tb.Stop()
+	}
+	// A pid of an earlier incarnation is not found, and says why.
+	tb := newTestTable(t)
+	p, err := tb.Spawn(SpawnRequest{Kind: KindEcho, Restart: RestartTemporary})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := ParsePID(p.PID)
+	old := FormatPID(id.Node, id.Incarnation+1, id.Seq)
+	if _, err := tb.Info(old); errcode.Code(err) != errcode.ProcessNotFound || !strings.Contains(err.Error(), "incarnation") {
+		t.Fatalf("Info(%s) on incarnation %d: %v", old, id.Incarnation, err)
+	}
+	// Written without an incarnation, it is the running one's.
+	if info, err := tb.Info(fmt.Sprintf("<n1.%d>", id.Seq)); err != nil || info.PID != p.PID {
+		t.Fatalf("Info(<n1.%d>) = %+v, %v", id.Seq, info, err)
 	}
 }
 
 func newTestTable(t *testing.T) *Table {
 	t.Helper()
-	tb := NewTable("n1")
+	tb := NewTable("n1", 1)
 	t.Cleanup(tb.Stop)
 	return tb
 }

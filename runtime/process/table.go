@@ -34,8 +34,9 @@ type ProcessInfo struct {
 
 // Table is a node's process table.
 type Table struct {
-	node  string
-	start time.Time
+	node        string
+	incarnation uint64
+	start       time.Time
 
 	mu       sync.Mutex
 	seq      uint64
@@ -53,14 +54,19 @@ type Table struct {
 	wg sync.WaitGroup
 }
 
-func NewTable(node string) *Table {
+// NewTable returns the process table of one incarnation of node (1 for
+// its first start, larger for each restart; 0 counts as 1). The
+// incarnation is part of every pid, so a restarted node never hands out a
+// pid it had before.
+func NewTable(node string, incarnation uint64) *Table {
 	t := &Table{
-		node:   node,
-		start:  time.Now(),
-		procs:  map[uint64]*process{},
-		names:  map[string]*process{},
-		exited: map[uint64]*exitRecord{},
-		traces: map[uint64]*trace{},
+		node:        node,
+		incarnation: max(incarnation, 1),
+		start:       time.Now(),
+		procs:       map[uint64]*process{},
+		names:       map[string]*process{},
+		exited:      map[uint64]*exitRecord{},
+		traces:      map[uint64]*trace{},
 	}
 	root, err := t.spawn(KindSupervisor, "root_sup", nil, RestartPermanent, 0)
 	if err != nil {
@@ -77,7 +83,7 @@ func (t *Table) AddSystem(name string, measure func() (int64, int)) {
 	defer t.mu.Unlock()
 	t.seq++
 	p := &process{
-		t: t, seq: t.seq, pid: FormatPID(t.node, t.seq), name: name, kind: TypeSystem,
+		t: t, seq: t.seq, pid: FormatPID(t.node, t.incarnation, t.seq), name: name, kind: TypeSystem,
 		typ: TypeSystem, system: true, startedAt: time.Now(), measure: measure,
 		kill: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -112,7 +118,7 @@ func (t *Table) spawn(kind, name string, sup *process, restart string, restarts 
 	}
 	t.seq++
 	p := &process{
-		t: t, seq: t.seq, pid: FormatPID(t.node, t.seq), name: name, kind: kind,
+		t: t, seq: t.seq, pid: FormatPID(t.node, t.incarnation, t.seq), name: name, kind: kind,
 		typ: k.typ, restart: restart, startedAt: time.Now(), restarts: restarts,
 		sup: sup, state: st, kill: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -142,13 +148,17 @@ func nameOrNil(name string) any {
 
 // lookup returns the live process seq, or the record of an exited one.
 func (t *Table) lookup(pid string) (*process, *exitRecord, error) {
-	node, seq, ok := ParsePID(pid)
+	id, ok := ParsePID(pid)
 	if !ok {
-		return nil, nil, errcode.Errorf(errcode.Validation, `pid: must be a pid such as "<%s.17>", got %s`, t.node, repr(pid))
+		return nil, nil, errcode.Errorf(errcode.Validation, `pid: must be a pid such as "%s", got %s`, FormatPID(t.node, t.incarnation, 17), repr(pid))
 	}
-	if node != t.node {
+	if id.Node != t.node {
 		return nil, nil, errcode.Errorf(errcode.ProcessNotFound, "%s does not live on %s", pid, t.node)
 	}
+	if id.Incarnation != 0 && id.Incarnation != t.incarnation {
+		return nil, nil, errcode.Errorf(errcode.ProcessNotFound, "%s belongs to incarnation %d of %s, which runs incarnation %d now", pid, id.Incarnation, t.node, t.incarnation)
+	}
+	seq := id.Seq
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if p := t.procs[seq]; p != nil {
@@ -340,12 +350,12 @@ func (t *Table) deliver(p *process, e envelope) error {
 // callers have no mailbox here).
 func (t *Table) sendFrom(p *process, to string, msg any) {
 	p.trace(TraceSend, p.pid, to, msg)
-	node, seq, ok := ParsePID(to)
-	if !ok || node != t.node {
+	id, ok := ParsePID(to)
+	if !ok || id.Node != t.node || (id.Incarnation != 0 && id.Incarnation != t.incarnation) {
 		return
 	}
 	t.mu.Lock()
-	dst := t.procs[seq]
+	dst := t.procs[id.Seq]
 	t.mu.Unlock()
 	if dst != nil {
 		_ = t.deliver(dst, envelope{kind: MsgSend, from: p.pid, msg: msg})
