@@ -39,6 +39,19 @@
 // pick the same winner; nodes that briefly disagree may both restart it,
 // and the conflict rule then keeps one.
 //
+// Return. When a node comes back, the names that failed over stay put: a
+// restarted node starts with no children, and the copies that took over
+// its names keep running, state and pid unchanged; nothing moves back, so
+// nothing is stopped. A member seen down (or gone) is "stale" until this
+// node hears its own entry from it: its old claims count neither in the
+// registry nor against the copies, since they may be a dead incarnation's.
+// Heard from, a new epoch retires those claims (the names are held: they
+// are dropped); the same epoch (it was only cut off) restores them, and
+// the conflict rule settles any name held twice, stopping the younger
+// copy, which the loser's horde_supervisor counts in conflicts_lost. So a
+// live process loses its name only to an older live registration of the
+// same name, never to a restart.
+//
 // Placement. "uniform" is the rendezvous winner among the horde members
 // (the node receiving start_child decides), so a membership change moves
 // only the children of the node that went away; running children are
@@ -143,6 +156,7 @@ type Horde struct {
 	pids     map[string]string     // their pids
 	table    map[string]hordeEntry // other nodes' entries, as last heard
 	ghosts   map[string]hordeClaim // claims of superseded incarnations, by name
+	stale    map[string]bool       // members seen down or gone, not heard from since
 	sup      string                // the pid of horde_sup ("" until the first child)
 	lastSync map[string]time.Time  // peer -> last successful exchange
 	restarts int                   // orphans this node restarted
@@ -162,9 +176,15 @@ func New(ctx context.Context, host arsenal.Host) *Horde {
 		pids:     map[string]string{},
 		table:    map[string]hordeEntry{},
 		ghosts:   map[string]hordeClaim{},
+		stale:    map[string]bool{},
 		lastSync: map[string]time.Time{},
 	}
 	host.State().Subscribe(func(ev membership.Event, m membership.Member) {
+		if ev.Kind == membership.EventFail || ev.Kind == membership.EventLeave {
+			h.mu.Lock()
+			h.stale[m.Name] = true
+			h.mu.Unlock()
+		}
 		// A joiner learns the horde from us only if there is a horde to
 		// learn: a big cluster forming with no children must not turn
 		// every join into n exchanges.

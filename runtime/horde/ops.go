@@ -62,7 +62,7 @@ func (h *Horde) Ops() []arsenal.Op {
 				{Name: "orphans", Type: "list[string]", Doc: "names held by dead members that no alive member has restarted yet"},
 				{Name: "failovers", Type: "int", Doc: "orphans this node restarted"},
 				{Name: "conflicts_lost", Type: "int", Doc: "children it stopped because another node held the name (the older registration wins: smaller Lamport clock, then earlier time, then smaller node name)"},
-				{Name: "sync", Type: "dict", Doc: "{epoch, version, clock, interval, peers: node -> {epoch, version, claims, last_sync}}"},
+				{Name: "sync", Type: "dict", Doc: "{epoch, version, clock, interval, peers: node -> {epoch, version, claims, status, stale, last_sync}}; a stale peer was seen down and not heard from since, so its claims do not count"},
 			},
 		}, Run: h.opSupervisor},
 	}
@@ -177,7 +177,7 @@ func (h *Horde) opSupervisor(ctx context.Context, c *arsenal.Call) (any, error) 
 		if t, ok := h.lastSync[name]; ok {
 			last = t.UTC().Format(time.RFC3339Nano)
 		}
-		peers[name] = map[string]any{"epoch": e.Epoch, "version": e.Version, "claims": len(e.Claims), "status": h.host.State().Status(name), "last_sync": last}
+		peers[name] = map[string]any{"epoch": e.Epoch, "version": e.Version, "claims": len(e.Claims), "status": h.host.State().Status(name), "stale": h.stale[name], "last_sync": last}
 	}
 	members := h.membersLocked()
 	sort.Strings(members)

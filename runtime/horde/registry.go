@@ -16,8 +16,10 @@ func (h *Horde) selfEntryLocked() hordeEntry {
 	return hordeEntry{Epoch: h.epoch, Version: h.version, Claims: claims}
 }
 
-// snapshot is this node's table, its own entry included. Entries of
-// nodes that never registered anything carry nothing and are left out.
+// snapshot is this node's table, its own entry included even when it
+// holds nothing: that is how a restarted node's peers learn its new epoch
+// and so that its previous incarnation's claims are gone. Other nodes'
+// entries that carry nothing are left out.
 func (h *Horde) snapshot() hordeMsg {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -27,9 +29,7 @@ func (h *Horde) snapshot() hordeMsg {
 			t[k] = e
 		}
 	}
-	if self := h.selfEntryLocked(); !self.blank() {
-		t[h.host.Name()] = self
-	}
+	t[h.host.Name()] = h.selfEntryLocked()
 	return hordeMsg{From: h.host.Name(), Table: t}
 }
 
@@ -80,6 +80,11 @@ func (h *Horde) merge(m hordeMsg) {
 		h.table[origin] = e
 		changed = true
 	}
+	if _, own := m.Table[m.From]; own && h.stale[m.From] {
+		// Heard from the node itself: its entry is current again.
+		delete(h.stale, m.From)
+		changed = true
+	}
 	h.mu.Unlock()
 	if changed {
 		h.kick()
@@ -105,7 +110,8 @@ func (h *Horde) membersLocked() []string {
 }
 
 // registryLocked applies the conflict rule to the claims of the alive
-// members: name -> holder.
+// members: name -> holder. A member seen down counts again only once it
+// has been heard from: until then its entry may be a dead incarnation's.
 func (h *Horde) registryLocked() map[string]hordeClaim {
 	self := h.host.Name()
 	reg := make(map[string]hordeClaim, len(h.local))
@@ -118,7 +124,7 @@ func (h *Horde) registryLocked() map[string]hordeClaim {
 		add(c)
 	}
 	for _, m := range h.host.State().Alive() {
-		if m == self {
+		if m == self || h.stale[m] {
 			continue
 		}
 		for _, c := range h.table[m].Claims {
