@@ -91,7 +91,7 @@ var clusterMethodDocs = map[string][2]string{
 	"nodes":          {"c.nodes()", "Every node started in the cluster, in start order (running or not)."},
 	"node":           {"c.node(name)", "The node of that name."},
 	"add_node":       {"c.add_node(name=None, cookie=None)", "Start one more node joined to the others and return it; with another cookie the join fails saying the cookies differ."},
-	"wait_converged": {`c.wait_converged(timeout="10s")`, "Wait until every running node sees exactly the running nodes alive; return the time taken; on timeout fail showing each node's view."},
+	"wait_converged": {`c.wait_converged(timeout="10s")`, "Wait until every running node sees exactly the running nodes it can reach: all of them with no fault in force; under a partition, those of its own side (so right after c.partition() it waits for the split to be noticed); after c.heal(), all again. Two nodes reach each other when a chain of running nodes joins them whose every link carries traffic both ways (memberlist probes and gossips through third nodes); a partition cuts the links between its groups, set_link(loss=1.0) cuts one, latency and partial loss cut none. Returns the time taken; on timeout fails showing what each node should see and what it sees."},
 	"partition":      {"c.partition(*groups)", "Split the network: nodes in different groups exchange no traffic; nodes in no group form one more group."},
 	"set_link":       {`c.set_link(a, b, latency="0ms", jitter="0ms", loss=0.0)`, "Degrade the link between two nodes, both directions."},
 	"heal":           {"c.heal()", "Remove every partition and link fault."},

@@ -37,8 +37,9 @@ func (c *Cluster) Views(ctx context.Context) (map[string]View, map[string]error)
 }
 
 // WaitConverged waits until every running node sees exactly the running
-// nodes as alive members, and returns how long that took. On timeout the
-// error shows each node's view.
+// nodes it can reach (see Reach): all of them when no fault cuts the
+// network, its own side of a partition while one is in force. It returns
+// how long that took. On timeout the error shows each node's view.
 func (c *Cluster) WaitConverged(ctx context.Context, timeout time.Duration) (time.Duration, error) {
 	start := time.Now()
 	wctx, cancel := context.WithTimeout(ctx, timeout)
@@ -59,28 +60,29 @@ func (c *Cluster) WaitConverged(ctx context.Context, timeout time.Duration) (tim
 			rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
 			views, errs := c.Views(rctx)
 			rcancel()
-			return 0, &NotConvergedError{Cluster: c.name, After: time.Since(start), Want: c.runningNames(), Views: views, Errors: errs}
+			return 0, &NotConvergedError{Cluster: c.name, After: time.Since(start), Want: c.Reach(), Views: views, Errors: errs}
 		case <-tick.C:
 		}
 	}
 }
 
 // converged asks every running node for the digest of its member list and
-// compares it with the running set.
+// compares it with the nodes it can reach.
 func (c *Cluster) converged(ctx context.Context) bool {
 	nodes := c.running()
-	var want []string
-	for _, n := range nodes {
-		want = append(want, n.name)
+	want := map[string]membership.Digest{}
+	for _, g := range c.Reach() {
+		d := membership.DigestOf(g)
+		for _, name := range g {
+			want[name] = d
+		}
 	}
-	sort.Strings(want)
-	wantDigest := membership.DigestOf(want)
 	err := parallel(nodes, func(_ int, n *Node) error {
 		var d membership.Digest
 		if err := n.call(ctx, "ctl.digest", nil, &d); err != nil {
 			return err
 		}
-		if d != wantDigest {
+		if d != want[n.name] {
 			return errNotConverged
 		}
 		return nil
@@ -88,13 +90,97 @@ func (c *Cluster) converged(ctx context.Context) bool {
 	return err == nil
 }
 
-func (c *Cluster) runningNames() []string {
+// Reach splits the running nodes into the groups whose members can reach
+// each other under the cluster's current faults, each group sorted, the
+// groups in the order of their first names. It is what every node's view
+// converges to: each running node sees exactly its own group.
+//
+// Two running nodes reach each other when a chain of running nodes joins
+// them in which every link carries traffic both ways. A link is cut when
+// a partition puts its ends in different groups, or when it loses every
+// packet (set_link loss=1.0); latency, jitter and partial loss only slow
+// it. A chain suffices because memberlist probes a peer it cannot reach
+// directly through others (indirect probes) and spreads news by gossip, so
+// a node does not declare dead a peer that a third node still reaches for
+// it. With no cut link every running node is in one group.
+func (c *Cluster) Reach() [][]string {
 	var names []string
 	for _, n := range c.running() {
 		names = append(names, n.name)
 	}
 	sort.Strings(names)
-	return names
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cut := c.cutLocked()
+	if cut == nil {
+		if len(names) == 0 {
+			return nil
+		}
+		return [][]string{names}
+	}
+	// Union-find over the links left.
+	root := make(map[string]string, len(names))
+	for _, n := range names {
+		root[n] = n
+	}
+	var find func(string) string
+	find = func(n string) string {
+		if root[n] != n {
+			root[n] = find(root[n])
+		}
+		return root[n]
+	}
+	for i, a := range names {
+		for _, b := range names[i+1:] {
+			if ra, rb := find(a), find(b); ra != rb && !cut(a, b) {
+				root[max(ra, rb)] = min(ra, rb)
+			}
+		}
+	}
+	byRoot := map[string][]string{}
+	var roots []string
+	for _, n := range names {
+		r := find(n)
+		if byRoot[r] == nil {
+			roots = append(roots, r)
+		}
+		byRoot[r] = append(byRoot[r], n)
+	}
+	out := make([][]string, len(roots))
+	for i, r := range roots {
+		out[i] = byRoot[r]
+	}
+	return out
+}
+
+// cutLocked returns whether the link between two nodes is cut (no traffic
+// in at least one direction), or nil when no fault cuts any link.
+func (c *Cluster) cutLocked() func(a, b string) bool {
+	group := map[string]int{}
+	for i, g := range c.groups {
+		for _, name := range g {
+			group[name] = i
+		}
+	}
+	lost := map[[2]string]bool{}
+	for k, l := range c.links {
+		if l.Loss >= 1 {
+			lost[k] = true
+		}
+	}
+	if len(c.groups) == 0 && len(lost) == 0 {
+		return nil
+	}
+	return func(a, b string) bool {
+		// A node added after the partition is in no group: the grouped
+		// nodes drop its traffic.
+		ga, ina := group[a]
+		gb, inb := group[b]
+		if ina != inb || ga != gb {
+			return true
+		}
+		return lost[[2]string{a, b}] || lost[[2]string{b, a}]
+	}
 }
 
 // errNotConverged marks a node whose view differs from the running set.
@@ -105,14 +191,29 @@ var errNotConverged = errors.New("not converged")
 type NotConvergedError struct {
 	Cluster string
 	After   time.Duration
-	Want    []string
-	Views   map[string]View
-	Errors  map[string]error
+	// Want are the groups of running nodes that can reach each other
+	// (Reach): each node should see its own group.
+	Want   [][]string
+	Views  map[string]View
+	Errors map[string]error
 }
 
 func (e *NotConvergedError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "cluster %s did not converge in %s: want every running node to see [%s]", e.Cluster, e.After.Round(time.Millisecond), strings.Join(e.Want, " "))
+	want := map[string][]string{}
+	var groups []string
+	for _, g := range e.Want {
+		for _, n := range g {
+			want[n] = g
+		}
+		groups = append(groups, "["+strings.Join(g, " ")+"]")
+	}
+	fmt.Fprintf(&b, "cluster %s did not converge in %s: ", e.Cluster, e.After.Round(time.Millisecond))
+	if len(e.Want) == 1 {
+		fmt.Fprintf(&b, "want every running node to see %s", groups[0])
+	} else {
+		fmt.Fprintf(&b, "want each running node to see the running nodes it can reach: %s", strings.Join(groups, " | "))
+	}
 	var names []string
 	for n := range e.Views {
 		names = append(names, n)
@@ -134,13 +235,13 @@ func (e *NotConvergedError) Error() string {
 			continue
 		}
 		v := e.Views[n]
-		if len(e.Want) <= maxLines {
+		if len(want[n]) <= maxLines {
 			fmt.Fprintf(&b, "\n  %s sees [%s] as %s (%s)", n, strings.Join(v.Members, " "), v.Mode, v.Partition)
 			shown++
 			continue
 		}
 		// Large clusters: only the differences.
-		missing, extra := diff(e.Want, v.Members)
+		missing, extra := diff(want[n], v.Members)
 		if len(missing)+len(extra) == 0 {
 			continue
 		}
