@@ -42,7 +42,7 @@ func TestScripts(t *testing.T) {
 func newThread(t *testing.T) *starlark.Thread {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	s := &builtins.Session{Ctx: ctx, Backend: "sim", Vars: map[string]string{"who": "tester"}, Log: func(l string) { t.Log(l) }}
+	s := &builtins.Session{Ctx: ctx, Backend: "sim", Vars: map[string]string{"who": "tester"}, Log: func(l string) { t.Log(l) }, Start: time.Now()}
 	t.Cleanup(func() {
 		s.Teardown(false)
 		cancel()

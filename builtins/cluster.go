@@ -296,12 +296,7 @@ var clusterMethods = map[string]*starlark.Builtin{
 			if e.Peer != "" {
 				peer = starlark.String(e.Peer)
 			}
-			out = append(out, structOf(map[string]starlark.Value{
-				"at":   startime.Time(e.At),
-				"node": starlark.String(e.Node),
-				"kind": starlark.String(e.Kind),
-				"peer": peer,
-			}))
+			out = append(out, newRecord("event", "at", startime.Time(e.At), "node", starlark.String(e.Node), "kind", starlark.String(e.Kind), "peer", peer))
 		}
 		return starlark.NewList(out), nil
 	}),

@@ -55,6 +55,22 @@ func sleepFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	}
 }
 
+// nowFn is now(): the case's time. time.Now reads the case's clock: the
+// virtual one when the case runs in a synctest bubble.
+func nowFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
+		return nil, err
+	}
+	s, err := session(thread)
+	if err != nil {
+		return nil, err
+	}
+	if s.Start.IsZero() {
+		return nil, fmt.Errorf("%s: this session has no start time", b.Name())
+	}
+	return starlark.Float(time.Since(s.Start).Seconds()), nil
+}
+
 func waitUntil(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var fn starlark.Callable
 	var timeoutV, intervalV starlark.Value = starlark.String("5s"), starlark.String("20ms")

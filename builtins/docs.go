@@ -53,6 +53,7 @@ func Docs() []Doc {
 		{Name: "struct", Signature: "struct(**fields)", Summary: "A struct value with the given fields, read as attributes.", Value: true},
 		{Name: "sleep", Signature: "sleep(duration)", Summary: "Sleep for a duration such as \"150ms\"; honours the case's timeout and Ctrl-C.", fn: starlark.NewBuiltin("sleep", sleepFn)},
 		{Name: "wait_until", Signature: `wait_until(fn, timeout="5s", interval="20ms", msg=None)`, Summary: "Call fn until it returns a truthy value and return that value; on timeout fail with msg and the last value.", fn: starlark.NewBuiltin("wait_until", waitUntil)},
+		{Name: "now", Signature: "now()", Summary: "The case's current time: seconds since the case began, as a float (the REPL counts from its start). It reads the clock the case runs on, so on the virtual clock it is virtual time; subtract two readings to time something.", fn: starlark.NewBuiltin("now", nowFn)},
 		{Name: "log", Signature: "log(*args)", Summary: "Print a line attributed to the case (shown with -v and on failure).", fn: starlark.NewBuiltin("log", logFn)},
 		{Name: "skip", Signature: "skip(reason)", Summary: "End the case as skipped.", fn: starlark.NewBuiltin("skip", skipFn)},
 
@@ -95,7 +96,7 @@ var clusterMethodDocs = map[string][2]string{
 	"partition":      {"c.partition(*groups)", "Split the network: nodes in different groups exchange no traffic; nodes in no group form one more group."},
 	"set_link":       {`c.set_link(a, b, latency="0ms", jitter="0ms", loss=0.0)`, "Degrade the link between two nodes, both directions."},
 	"heal":           {"c.heal()", "Remove every partition and link fault."},
-	"events":         {"c.events()", "Events {at, node, kind, peer} in time order; kind is start, stop, kill, join, leave, fail, partition or heal."},
+	"events":         {"c.events()", "The events so far, in time order: the runner's actions and what every node observed. Each event has the fields at (a time.time), node (the node that underwent or observed it), kind (start, stop, kill, join, leave, fail, partition or heal) and peer (the member joined, left or failed; else None). An event reads as a dict (e[\"kind\"], \"peer\" in e, e.get(\"peer\"), e.keys(), dict(e)) and as a struct (e.kind); type(e) is \"event\"."},
 	"stop":           {"c.stop()", "Stop every node (also done when the case ends)."},
 }
 

@@ -21,6 +21,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"go.starlark.net/starlark"
 
@@ -57,6 +58,10 @@ type Session struct {
 	Getenv func(string) string
 	// Log receives log() lines.
 	Log func(string)
+	// Start is when the case began, read from the clock the case runs on
+	// (inside its bubble for a case on the virtual clock); now() counts
+	// from it.
+	Start time.Time
 
 	mu       sync.Mutex
 	clusters []*cluster.Cluster

@@ -8,7 +8,6 @@ import (
 
 	startime "go.starlark.net/lib/time"
 	"go.starlark.net/starlark"
-	"go.starlark.net/starlarkstruct"
 )
 
 // duration reads a duration argument: a string such as "150ms" or a
@@ -146,10 +145,6 @@ func stringList(ss []string) *starlark.List {
 		l[i] = starlark.String(s)
 	}
 	return starlark.NewList(l)
-}
-
-func structOf(kv map[string]starlark.Value) *starlarkstruct.Struct {
-	return starlarkstruct.FromStringDict(starlarkstruct.Default, kv)
 }
 
 // stringItems returns the items of a list or tuple of strings; what names

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/chzyer/readline"
 	"go.starlark.net/starlark"
@@ -66,6 +67,7 @@ type Session struct {
 	rl      *readline.Instance
 	out     io.Writer
 	errw    io.Writer
+	started time.Time // now() counts from here
 
 	mu        sync.Mutex
 	interrupt func() // cancels the running line, if any
@@ -78,7 +80,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Backend == "" {
 		cfg.Backend = "sim"
 	}
-	s := &Session{cfg: cfg, globals: starlark.StringDict{}}
+	s := &Session{cfg: cfg, globals: starlark.StringDict{}, started: time.Now()}
 	for k, v := range builtins.Predeclared(cfg.Vars) {
 		s.globals[k] = v
 	}
@@ -255,6 +257,7 @@ func (s *Session) run(ctx context.Context, f *syntax.File) bool {
 		Topologies: s.cfg.Topologies,
 		Getenv:     os.Getenv,
 		Log:        func(line string) { fmt.Fprintln(s.out, line) },
+		Start:      s.started,
 	}
 	builtins.SetSession(thread, sess)
 	s.mu.Lock()

@@ -307,6 +307,7 @@ func (r *runner) runCase(ctx context.Context, id CaseID, body func(*starlark.Thr
 		logs.live = func(line string) { r.opts.Log(id, line) }
 	}
 	s := r.newSession(cctx, id.Backend, logs)
+	s.Start = start
 	thread := r.newThread(id.File, s)
 	thread.Print = func(_ *starlark.Thread, msg string) { logs.add(msg) }
 	stop := context.AfterFunc(cctx, func() { thread.Cancel(context.Cause(cctx).Error()) })
