@@ -201,6 +201,49 @@ func opSignature(name string, spec arsenal.OpSpec) string {
 	return name + "(" + strings.Join(parts, ", ") + ")"
 }
 
+// opDetails lists an operation's parameters and result fields, as
+// `clusterscript ops` does, with Starlark's spelling of values.
+func opDetails(spec arsenal.OpSpec) []string {
+	var out []string
+	for _, p := range spec.Params {
+		notes := []string{p.Type}
+		if p.Nullable {
+			notes[0] += " or None"
+		}
+		if p.Required {
+			notes = append(notes, "required")
+		} else {
+			notes = append(notes, "default "+starlarkRepr(p.Default))
+		}
+		if p.Min != nil || p.Max != nil {
+			notes = append(notes, fmt.Sprintf("%v..%v", orEmpty(p.Min), orEmpty(p.Max)))
+		}
+		if len(p.Allowed) > 0 {
+			q := make([]string, len(p.Allowed))
+			for i, a := range p.Allowed {
+				q[i] = starlarkRepr(a)
+			}
+			notes = append(notes, "one of "+strings.Join(q, ", "))
+		}
+		out = append(out, fmt.Sprintf("parameter `%s` (%s): %s", p.Name, strings.Join(notes, "; "), p.Doc))
+	}
+	for _, r := range spec.Results {
+		if r.Name == "*" {
+			out = append(out, fmt.Sprintf("result (%s): %s", r.Type, r.Doc))
+			continue
+		}
+		out = append(out, fmt.Sprintf("result field `%s` (%s): %s", r.Name, r.Type, r.Doc))
+	}
+	return out
+}
+
+func orEmpty(v any) any {
+	if v == nil {
+		return ""
+	}
+	return v
+}
+
 func starlarkRepr(v any) string {
 	switch v := v.(type) {
 	case nil:
@@ -223,7 +266,7 @@ func arsenalDocs() []Doc {
 		{Module: "arsenal", Name: "call", Signature: "arsenal.call(node, op, **params)", Summary: "Run an operation on node (the node whose view answers); returns plain dicts, lists, strings and numbers. Errors read \"<op>: <code>: <message>\".", fn: starlark.NewBuiltin("arsenal.call", arsenalCall)},
 	}
 	for _, spec := range node.Operations() {
-		docs = append(docs, Doc{Module: "arsenal", Name: spec.Name, Signature: opSignature("arsenal."+spec.Name, spec), Summary: spec.Summary + "; " + askedNode + " is the node asked.", fn: opFunc("arsenal."+spec.Name, spec)})
+		docs = append(docs, Doc{Module: "arsenal", Name: spec.Name, Signature: opSignature("arsenal."+spec.Name, spec), Summary: spec.Summary + "; " + askedNode + " is the node asked.", Details: opDetails(spec), fn: opFunc("arsenal."+spec.Name, spec)})
 	}
 	return docs
 }

@@ -25,6 +25,9 @@ type Doc struct {
 	// Starlark's standard library, vars, or an attribute of a cluster or
 	// node. Predeclared binds the functions; values come from elsewhere.
 	Value bool
+	// Details are lines under the summary: an operation's parameters and
+	// result fields.
+	Details []string
 
 	fn starlark.Value
 }
@@ -161,6 +164,12 @@ func Reference() string {
 			section = s
 		}
 		fmt.Fprintf(&b, "- `%s`: %s\n", d.Signature, d.Summary)
+		for _, l := range d.Details {
+			fmt.Fprintf(&b, "  - %s\n", l)
+		}
+	}
+	for _, sec := range referenceSections() {
+		fmt.Fprintf(&b, "\n## %s\n\n%s", sec[0], sec[1])
 	}
 	return b.String()
 }

@@ -24,7 +24,7 @@ func hordeDocs() []Doc {
 		}
 		docs = append(docs, Doc{
 			Module: "horde", Name: name, Signature: opSignature("horde."+name, spec),
-			Summary: spec.Summary + "; " + askedNode + " is the node asked.", fn: opFunc("horde."+name, spec),
+			Summary: spec.Summary + "; " + askedNode + " is the node asked. Parameters and result as arsenal." + spec.Name + ".", fn: opFunc("horde."+name, spec),
 		})
 	}
 	docs = append(docs, Doc{

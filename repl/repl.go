@@ -344,7 +344,11 @@ func (s *Session) help(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	var lines []string
 	for _, d := range builtins.Docs() {
 		if filter == "" || strings.Contains(d.Qualified(), filter) || d.Receiver == filter || d.Module == filter {
-			lines = append(lines, fmt.Sprintf("%s\n    %s", d.Signature, d.Summary))
+			line := fmt.Sprintf("%s\n    %s", d.Signature, d.Summary)
+			for _, l := range d.Details {
+				line += "\n      " + l
+			}
+			lines = append(lines, line)
 		}
 	}
 	if len(lines) == 0 {

@@ -115,7 +115,7 @@ func Builtin() []Op {
 				{Name: "pid", Type: "pid", Required: true, Doc: "the process"},
 				{Name: "keys", Type: "list", Nullable: true, Allowed: processFields(), Doc: "only these fields (null: all)"},
 			},
-			Results: []ResultField{{Name: "*", Type: "dict", Doc: "the fields named by keys; an exited process answers alive false with exit_reason, exited_at, restarted_as"}},
+			Results: []ResultField{{Name: "*", Type: "dict", Doc: "the fields named by keys (every field listed there by default): kind is the process kind, type its process type, state what its kind reports (see the process kinds), restarts how often its supervisor restarted it; an exited process answers alive false with exit_reason, exited_at, restarted_as"}},
 		}, opProcessInfo},
 		{OpSpec{
 			Name:    "kill_process",

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -219,4 +220,30 @@ func (p Profile) MemberlistConfig(name string, logOut io.Writer) *memberlist.Con
 	}
 	c.Logger = log.New(logOut, name+" ", log.Lmicroseconds)
 	return c
+}
+
+// SuspicionTimeout is how long a member of a cluster of n nodes stays
+// suspect before it is declared dead, when nobody else confirms the
+// suspicion (memberlist's suspicionTimeout): SuspicionMult × max(1,
+// log10 n) × ProbeInterval. In a cluster of more than SuspicionMult
+// nodes, memberlist starts the timer at SuspicionMaxTimeoutMult (6) times
+// this and shortens it toward it as other members confirm.
+func (p Profile) SuspicionTimeout(n int) time.Duration {
+	scale := math.Max(1, math.Log10(math.Max(1, float64(n))))
+	return time.Duration(p.SuspicionMult) * time.Duration(scale*1000) * p.ProbeInterval / 1000
+}
+
+// DetectionTime bounds how long after a member of a small cluster of n
+// nodes dies (n at most SuspicionMult+1, so that no confirmation is
+// awaited) until a survivor sees it failed. At best a survivor probes it at
+// once: the probe's interval runs out, then the suspicion timeout. At
+// worst every survivor had just probed it, so the first new probe comes
+// after a round of n-1 intervals, and the news takes a gossip interval to
+// arrive. A machine too loaded to answer probes in time stretches both
+// (memberlist's awareness lengthens the probe interval of a node that
+// misses acks).
+func (p Profile) DetectionTime(n int) (best, worst time.Duration) {
+	best = p.ProbeInterval + p.SuspicionTimeout(n)
+	worst = time.Duration(max(n-1, 1))*p.ProbeInterval + best + p.GossipInterval
+	return best, worst
 }

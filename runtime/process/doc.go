@@ -8,24 +8,9 @@
 // rejoin, health_sampler) as processes of type "system"; those are views
 // of real engine goroutines, measured from their real queues and state.
 //
-// Built-in kinds:
-//
-//	echo        gen_server: a call is answered with its own message; a send
-//	            or cast is echoed back to the sender (delivered when the
-//	            sender is a pid on this node, traced in any case)
-//	counter     gen_server: every message increments the count, except a
-//	            call of "get", which only reads it; a call is answered with
-//	            the count
-//	kv          gen_server holding a map: {"put": [key, value]} stores,
-//	            {"get": key} answers the value (null when absent),
-//	            {"delete": key} removes and answers whether it was there,
-//	            "keys" answers the sorted keys, "size" the number of keys;
-//	            a call of anything else fails with validation_error, a send
-//	            or cast of anything else is dropped after being received
-//	sleeper     task: runs until killed and never reads its mailbox, so its
-//	            message_queue_len grows with every message sent to it
-//	supervisor  one_for_one supervisor; answers the calls "which_children"
-//	            and "count_children"
+// Built-in kinds: echo, counter and kv (gen_servers), sleeper (a task) and
+// supervisor. KindDocs says what messages each understands and what it
+// replies; the API reference is generated from it.
 //
 // Restart types are OTP's: permanent children are always restarted,
 // transient ones only after an abnormal exit (a reason other than "normal"

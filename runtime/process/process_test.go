@@ -185,3 +185,17 @@ func TestMailboxMeasures(t *testing.T) {
 		t.Fatalf("kv %+v", ki)
 	}
 }
+
+// The reference describes every kind a node can spawn, as that kind.
+func TestKindDocsDescribeEveryKind(t *testing.T) {
+	docs := KindDocs()
+	if len(docs) != len(Kinds()) {
+		t.Fatalf("%d kinds documented, %d kinds", len(docs), len(Kinds()))
+	}
+	for i, name := range Kinds() {
+		k, _ := lookupKind(name)
+		if d := docs[i]; d.Kind != name || d.Type != k.typ || len(d.Messages) == 0 {
+			t.Errorf("KindDocs()[%d] = %+v, want kind %s of type %s with its messages", i, d, name, k.typ)
+		}
+	}
+}
