@@ -28,7 +28,7 @@ func clusterStart(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	if t, ok := topology.(starlark.String); ok {
 		top, found := s.Topologies[string(t)]
 		if !found {
-			return nil, fmt.Errorf("%s: topology %q is not defined in the configuration", b.Name(), string(t))
+			return nil, fmt.Errorf("%s: topology %q is not defined (topologies come from ./clusterscript.yaml in the working directory, or the file --config names)", b.Name(), string(t))
 		}
 		if top.Nodes > 0 {
 			count = top.Nodes
@@ -39,9 +39,12 @@ func clusterStart(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 		if top.Profile != "" {
 			profile = top.Profile
 		}
-		if top.CookieEnv != "" && s.Getenv != nil {
-			if c := s.Getenv(top.CookieEnv); c != "" {
-				opts.Cookie = c
+		if top.CookieEnv != "" {
+			if s.Getenv != nil {
+				opts.Cookie = s.Getenv(top.CookieEnv)
+			}
+			if opts.Cookie == "" {
+				return nil, fmt.Errorf("%s: topology %q: cookie_env names $%s, which is not set (set it, or drop cookie_env for a fresh random cookie)", b.Name(), string(t), top.CookieEnv)
 			}
 		}
 	} else if topology != starlark.None {

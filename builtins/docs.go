@@ -30,6 +30,9 @@ type Doc struct {
 	Details []string
 
 	fn starlark.Value
+	// askedKeyword is the keyword that may pass the asked node n (the
+	// node an operation asks is positional only, unless set).
+	askedKeyword string
 }
 
 // Qualified is the name as written in a scenario.

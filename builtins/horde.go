@@ -31,6 +31,8 @@ func hordeDocs() []Doc {
 		Module: "horde", Name: "whereis", Signature: "horde.whereis(" + askedNode + ", name)",
 		Summary: "The pid registered under name as " + askedNode + " sees it, or None.",
 		fn:      starlark.NewBuiltin("horde.whereis", hordeWhereis),
+
+		askedKeyword: "node",
 	})
 	return docs
 }

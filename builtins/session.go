@@ -20,6 +20,7 @@ package builtins
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -65,6 +66,7 @@ type Session struct {
 
 	mu       sync.Mutex
 	clusters []*cluster.Cluster
+	used     []*cluster.Cluster // every cluster started, torn down or not
 }
 
 const sessionKey = "clusterscript.session"
@@ -97,7 +99,32 @@ func (s *Session) ctx() context.Context {
 func (s *Session) addCluster(c *cluster.Cluster) {
 	s.mu.Lock()
 	s.clusters = append(s.clusters, c)
+	s.used = append(s.used, c)
 	s.mu.Unlock()
+}
+
+// Backends returns the sorted backends of the clusters the session
+// started, for its report: a case whose cluster came from a topology may
+// run on another backend than the run's default.
+func (s *Session) Backends() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, c := range s.used {
+		if !slices.Contains(out, c.Backend()) {
+			out = append(out, c.Backend())
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Faulted reports whether a cluster of the session had network faults
+// (a partition or a degraded link), whose decisions the run's seed drives.
+func (s *Session) Faulted() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.ContainsFunc(s.used, (*cluster.Cluster).Faulted)
 }
 
 // Clusters returns the clusters started in the session.

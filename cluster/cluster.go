@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/clusterscript/clusterscript/runtime/membership"
@@ -57,6 +58,8 @@ type Cluster struct {
 	groups  [][]string // current partition, by name
 	links   map[[2]string]transport.LinkFault
 	clients map[string]*rpc.Client // by cookie
+
+	faulted atomic.Bool // a network fault was ever pushed
 }
 
 // Node is one node of a cluster as the runner sees it.

@@ -109,9 +109,18 @@ func (c *Cluster) faultsFor(name string) transport.Faults {
 // pushFaults sends every running node its faults.
 func (c *Cluster) pushFaults(ctx context.Context) error {
 	return parallel(c.running(), func(_ int, n *Node) error {
-		return n.call(ctx, "ctl.faults", c.faultsFor(n.name), nil)
+		f := c.faultsFor(n.name)
+		if len(f.Blocked) > 0 || len(f.Links) > 0 {
+			c.faulted.Store(true)
+		}
+		return n.call(ctx, "ctl.faults", f, nil)
 	})
 }
+
+// Faulted reports whether the cluster ever had a network fault in force:
+// blocked traffic (a partition) or a degraded link. The seed replays such
+// faults' decisions.
+func (c *Cluster) Faulted() bool { return c.faulted.Load() }
 
 // FaultDecisions returns, per node and peer, the first loss decisions the
 // node's fault layer took.

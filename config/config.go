@@ -14,10 +14,13 @@
 //	             Keys are the yaml names of membership.Profile's fields:
 //	             gossip_interval, gossip_nodes, probe_interval, probe_timeout,
 //	             suspicion_mult, push_pull_interval, gossip_to_the_dead_time,
-//	             rejoin_interval, tcp_timeout.
+//	             rejoin_interval, tcp_timeout, scale_above.
 //	topologies:  named clusters for cluster.start(topology=NAME): nodes,
 //	             backend, profile, cookie_env (the environment variable
-//	             holding the cookie).
+//	             holding the cookie; cluster.start fails when it is unset).
+//
+// The command line reads ./clusterscript.yaml (the working directory's)
+// when present, or the file --config names.
 package config
 
 import (
@@ -112,8 +115,8 @@ func Parse(name string, data []byte) (*Config, error) {
 	})
 	// Topologies may name profiles defined later in the file.
 	for _, t := range p.topoProfiles {
-		if _, ok := cfg.Profiles[t.profile]; ok {
-			continue
+		if p.named[t.profile] {
+			continue // defined; its own errors are reported already
 		}
 		if _, err := membership.LookupProfile(t.profile); err != nil {
 			p.errorf(t.node, t.key, "unknown profile %q (built-in: %s; or define it under profiles)", t.profile, strings.Join(membership.ProfileNames(), ", "))
@@ -146,6 +149,7 @@ type parser struct {
 	file         string
 	errs         []error
 	topoProfiles []topoProfile
+	named        map[string]bool // profiles the file defines, valid or not
 }
 
 func (p *parser) errorf(n *yaml.Node, key, format string, args ...any) {
@@ -311,7 +315,9 @@ func (p *parser) profiles(n *yaml.Node, cfg *Config) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	p.named = map[string]bool{}
 	p.mapping(n, "profiles", func(name string, k, v *yaml.Node) {
+		p.named[name] = true
 		path := "profiles." + name
 		var over membership.Profile
 		over.Name = name

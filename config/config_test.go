@@ -81,3 +81,15 @@ func TestEmpty(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A broken profile is reported once: the topology that names it gets no
+// second, follow-on error saying the profile does not exist.
+func TestNoFollowOnErrorForABrokenProfile(t *testing.T) {
+	_, err := Parse("x.yaml", []byte("profiles:\n  slow-ci: {gosip_interval: 50ms}\ntopologies:\n  smoke: {nodes: 3, profile: slow-ci}\n"))
+	if err == nil {
+		t.Fatal("accepted a misspelt key")
+	}
+	if got := err.Error(); got != "x.yaml:2: profiles.slow-ci.gosip_interval: unknown key (want base, gossip_interval, gossip_nodes, gossip_to_the_dead_time, probe_interval, probe_timeout, push_pull_interval, rejoin_interval, scale_above, suspicion_mult, tcp_timeout)" {
+		t.Fatalf("got:\n%s", got)
+	}
+}

@@ -78,6 +78,9 @@ type Result struct {
 	Logs []string `json:"logs,omitempty"`
 	// Seed replays the run's fault decisions.
 	Seed int64 `json:"seed"`
+	// Faults reports that the case put network faults in force (a
+	// partition or a degraded link): the seed replays their decisions.
+	Faults bool `json:"faults"`
 }
 
 // Summary counts a run's results.
@@ -316,6 +319,9 @@ func (r *runner) runCase(ctx context.Context, id CaseID, body func(*starlark.Thr
 	if err != nil && cctx.Err() != nil {
 		err = fmt.Errorf("%w: %v", context.Cause(cctx), err)
 	}
+	if b := s.Backends(); len(b) > 0 {
+		id.Backend = strings.Join(b, "+") // the backend that ran, e.g. a topology's
+	}
 	if !keep || err != nil {
 		// Nobody observes a finished case's departures: kill, don't leave.
 		s.Teardown(true)
@@ -323,7 +329,9 @@ func (r *runner) runCase(ctx context.Context, id CaseID, body func(*starlark.Thr
 	logs.mu.Lock()
 	lines := slices.Clone(logs.lines)
 	logs.mu.Unlock()
-	return r.result(id, start, err, lines), s
+	res := r.result(id, start, err, lines)
+	res.Faults = s.Faulted()
+	return res, s
 }
 
 func (r *runner) result(id CaseID, start time.Time, err error, logs []string) Result {

@@ -70,7 +70,8 @@ func isLibrary(path string) bool {
 }
 
 // Check parses and resolves a file and everything it loads, and returns
-// every error found, each with file:line:col.
+// every error found, each with file:line:col: syntax errors, undefined
+// names, and misuses of builtins visible without running (see lint).
 func Check(file string) []error {
 	return check(file, map[string]bool{})
 }
@@ -88,7 +89,7 @@ func check(file string, visited map[string]bool) []error {
 	if err != nil {
 		return flatten(err)
 	}
-	var errs []error
+	errs := lint(f)
 	for _, stmt := range f.Stmts {
 		if load, ok := stmt.(*syntax.LoadStmt); ok {
 			target := resolveLoad(file, load.ModuleName())

@@ -87,3 +87,44 @@ topologies:
 		t.Fatalf("--timeout did not override: exit %d\n%s", code, out)
 	}
 }
+
+// check reads what run reads: a broken clusterscript.yaml in the working
+// directory fails it with the key and the line, as it fails run.
+func TestCheckReportsTheConfig(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "scenarios", "ok.star"), "assert.eq(1, 1)\n")
+	writeFile(t, filepath.Join(dir, "clusterscript.yaml"), "profiles:\n  slow-ci: {gosip_interval: 50ms}\ntopologies:\n  smoke: {nodes: 3, profile: slow-ci}\n")
+	out, code := runCLI(t, dir, "check")
+	if code != 2 || !strings.Contains(out, "clusterscript.yaml:2: profiles.slow-ci.gosip_interval: unknown key") {
+		t.Fatalf("exit %d, output:\n%s", code, out)
+	}
+	if strings.Contains(out, "unknown profile") || strings.Contains(out, "files ok") {
+		t.Fatalf("a follow-on error, or ok despite the error:\n%s", out)
+	}
+	writeFile(t, filepath.Join(dir, "good.yaml"), "run:\n  backend: sim\n")
+	if out, code := runCLI(t, dir, "check", "--config", "good.yaml"); code != 0 || !strings.Contains(out, "1 files ok") {
+		t.Fatalf("--config good.yaml: exit %d, output:\n%s", code, out)
+	}
+}
+
+// A topology's backend is the one its case reports, and the environment
+// variable its cookie_env names must be set.
+func TestTopologyBackendAndCookieEnv(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "t.star"), `
+def test_smoke():
+    c = cluster.start(topology="smoke")
+    assert.eq(c.backend, "real")
+    c.wait_converged()
+`)
+	writeFile(t, filepath.Join(dir, "clusterscript.yaml"), "topologies:\n  smoke: {nodes: 2, backend: real, cookie_env: SMOKE_COOKIE_FOR_TEST}\n")
+	out, code := runCLI(t, dir, "run", "t.star")
+	if code != 1 || !strings.Contains(out, "$SMOKE_COOKIE_FOR_TEST, which is not set") {
+		t.Fatalf("unset cookie_env: exit %d, output:\n%s", code, out)
+	}
+	t.Setenv("SMOKE_COOKIE_FOR_TEST", "s3cret")
+	out, code = runCLI(t, dir, "run", "t.star")
+	if code != 0 || !strings.Contains(out, "PASS t.star::test_smoke [real]") {
+		t.Fatalf("exit %d, output:\n%s", code, out)
+	}
+}

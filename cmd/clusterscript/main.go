@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/clusterscript/clusterscript/builtins"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -69,7 +71,38 @@ func run(args []string) int {
 }
 
 func usageError(c *cli.Context, err error, _ bool) error {
-	return cli.Exit(fmt.Sprintf("clusterscript: %v (see clusterscript %s --help)", err, c.Command.Name), 2)
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		flags := c.App.Flags
+		if c.Command != nil {
+			flags = c.Command.Flags
+		}
+		if s := nearestFlag(flags, strings.TrimLeft(name, "-")); s != "" {
+			msg += ", did you mean " + s + "?"
+		}
+	}
+	help := "clusterscript --help"
+	if c.Command != nil && c.Command.Name != c.App.Name {
+		help = "clusterscript " + c.Command.Name + " --help"
+	}
+	return cli.Exit(fmt.Sprintf("clusterscript: %s (see %s)", msg, help), 2)
+}
+
+// nearestFlag returns the flag whose name is spelt most like name, as
+// "--backend", or "" when none is close enough to be a likely typo.
+func nearestFlag(flags []cli.Flag, name string) string {
+	var names []string
+	for _, f := range flags {
+		names = append(names, f.Names()...)
+	}
+	switch best := builtins.Nearest(name, names); {
+	case best == "":
+		return ""
+	case len(best) == 1:
+		return "-" + best
+	default:
+		return "--" + best
+	}
 }
 
 // usage returns an exit-2 error.

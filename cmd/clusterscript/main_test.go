@@ -66,7 +66,10 @@ func TestExitCodesAndMessages(t *testing.T) {
 		{"undefined name", []string{"check", undefined}, 2, []string{undefined + ":2:5: undefined: nosuch"}},
 		{"failing assert", []string{"run", failing}, 1, []string{failing + ":3:14", "answer", "42 != 41", "0 passed, 1 failed"}},
 		{"pass and skip", []string{"run", passing}, 0, []string{"SKIP", "not today", "1 passed, 0 failed, 1 skipped"}},
-		{"unknown flag", []string{"run", "--bogus", passing}, 2, []string{"flag provided but not defined: -bogus"}},
+		{"unknown flag", []string{"run", "--bogus", passing}, 2, []string{"flag provided but not defined: -bogus (see clusterscript run --help)"}},
+		{"misspelt flag", []string{"run", "--bakend", "real", passing}, 2, []string{"flag provided but not defined: -bakend, did you mean --backend?"}},
+		{"unknown builtin", []string{"check", writeScenario(t, "def test_x():\n    cluster.strat(nodes=3)\n")}, 2, []string{`:2:13: cluster has no member "strat" (did you mean cluster.start?)`}},
+		{"unknown keyword", []string{"run", writeScenario(t, "def test_x():\n    cluster.start(node=3)\n")}, 2, []string{`:2:19: cluster.start: unexpected keyword argument "node" (did you mean nodes?)`}},
 		{"unknown command", []string{"frobnicate"}, 2, []string{`unknown command "frobnicate"`}},
 		{"missing file", []string{"run", "/nonexistent.star"}, 2, []string{"/nonexistent.star: no such file"}},
 		{"bad backend", []string{"run", "--backend", "cloud", passing}, 2, []string{`--backend: want sim, real`}},
@@ -86,6 +89,19 @@ func TestExitCodesAndMessages(t *testing.T) {
 				t.Errorf("output has a Go stack trace:\n%s", out)
 			}
 		})
+	}
+}
+
+// The seed replays fault decisions: it is printed only when a failed case
+// had network faults in force.
+func TestSeedLineOnlyAfterFaults(t *testing.T) {
+	plain := writeScenario(t, "def test_x():\n    c = cluster.start(nodes=2)\n    assert.eq(1, 2)\n")
+	faulted := writeScenario(t, "def test_x():\n    c = cluster.start(nodes=2)\n    c.partition([\"n1\"])\n    c.heal()\n    assert.eq(1, 2)\n")
+	if out, code := cliRun(t, "run", "--seed", "7", plain); code != 1 || strings.Contains(out, "seed") {
+		t.Errorf("no faults: exit %d, output:\n%s", code, out)
+	}
+	if out, code := cliRun(t, "run", "--seed", "7", faulted); code != 1 || !strings.Contains(out, "seed 7 (replay with --seed 7)") {
+		t.Errorf("a partition: exit %d, output:\n%s", code, out)
 	}
 }
 

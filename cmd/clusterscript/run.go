@@ -157,7 +157,8 @@ func runAction(c *cli.Context) error {
 	if err := writeReports(c, sum, seed, time.Since(began)); err != nil {
 		return err
 	}
-	if sum.Failed > 0 {
+	if slices.ContainsFunc(sum.Results, func(r scenario.Result) bool { return r.Status == scenario.Fail && r.Faults }) {
+		// Only faults draw on the seed: replaying anything else needs none.
 		fmt.Fprintf(out, "seed %d (replay with --seed %d)\n", seed, seed)
 	}
 	fmt.Fprintln(out, sum.Line())
@@ -173,14 +174,21 @@ func runAction(c *cli.Context) error {
 func checkCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "check",
-		Usage:     "parse and resolve scenarios without running them; report every error",
+		Usage:     "parse and resolve scenarios and the configuration without running them; report every error",
 		ArgsUsage: "[PATH...]",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "config", Usage: "YAML configuration (default ./" + defaultConfigFile + " when present)"},
+		},
 		Action: func(c *cli.Context) error {
 			files, err := scenarioFiles(c)
 			if err != nil {
 				return err
 			}
+			// What run would refuse, check reports: the configuration too.
 			var errs []string
+			if _, err := loadConfig(c); err != nil {
+				errs = append(errs, err.Error())
+			}
 			for _, f := range files {
 				for _, e := range scenario.Check(f) {
 					errs = append(errs, e.Error())
