@@ -5,6 +5,8 @@ import (
 	"unsafe"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/clusterscript/clusterscript/runtime/membership"
 )
 
 // addSystemProcesses lists the engine's components in the process table,
@@ -13,9 +15,14 @@ func (n *Node) addSystemProcesses() {
 	t := n.procs
 	t.AddSystem("membership", func() (int64, int) {
 		// memberlist's member table, and the gossip packets waiting for it.
+		// The names and addresses are read from the state manager's copy:
+		// the Nodes memberlist's Members returns are its own, which it
+		// rewrites under its lock when a member refutes a suspicion.
 		var mem int64
-		for _, m := range n.ml.Members() {
-			mem += int64(unsafe.Sizeof(memberlist.Node{})) + int64(len(m.Name)+len(m.Addr)+len(m.Meta))
+		for _, m := range n.state.Members() {
+			if m.Status == membership.StatusAlive {
+				mem += int64(unsafe.Sizeof(memberlist.Node{})) + int64(len(m.Name)+len(m.Addr))
+			}
 		}
 		return mem, len(n.cfg.Network.Packets())
 	})
