@@ -2,11 +2,12 @@
 //
 // Predeclared returns the names every scenario and the REPL see:
 //
-//   - functions: sleep, wait_until, log, skip, and the vars dict;
+//   - functions: sleep, wait_until, now, log, skip, and the vars dict;
 //   - modules: assert, cluster, arsenal, horde, and the standard time,
 //     json and math;
 //   - values: *Cluster and *Node (starlark.HasAttrs), returned by
-//     cluster.start and friends.
+//     cluster.start and friends, and the events of c.events() (a record:
+//     read as a dict and as a struct).
 //
 // Everything that blocks reads the case's Session from the Starlark thread
 // (SetSession): its context is cancelled when the case times out or is
