@@ -17,6 +17,9 @@ func clusterAttach(thread *starlark.Thread, b *starlark.Builtin, args starlark.T
 	if err != nil {
 		return nil, err
 	}
+	if err := s.needRealClock(); err != nil {
+		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+	}
 	var seedsV starlark.Value
 	var cookieV starlark.Value = starlark.None
 	var name string
@@ -52,5 +55,5 @@ func clusterAttach(thread *starlark.Thread, b *starlark.Builtin, args starlark.T
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
-	return &Cluster{c: c}, nil
+	return &Cluster{c: c, clock: s.clock()}, nil
 }

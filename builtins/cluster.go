@@ -94,7 +94,7 @@ func clusterStart(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 		return nil, err
 	}
 	s.addCluster(c)
-	return &Cluster{c: c}, nil
+	return &Cluster{c: c, clock: s.clock()}, nil
 }
 
 func defaultNames(n int) []string {
@@ -111,6 +111,9 @@ func (s *Session) launcher(backend string) (cluster.Launcher, error) {
 	case "", "sim":
 		return cluster.NewSimLauncher(), nil
 	case "real":
+		if err := s.needRealClock(); err != nil {
+			return nil, err
+		}
 		bin := s.Binary
 		if bin == "" {
 			exe, err := os.Executable()
@@ -125,7 +128,10 @@ func (s *Session) launcher(backend string) (cluster.Launcher, error) {
 }
 
 // Cluster is the Starlark value of a cluster.
-type Cluster struct{ c *cluster.Cluster }
+type Cluster struct {
+	c     *cluster.Cluster
+	clock string // the clock the case started it on: virtual or real
+}
 
 var (
 	_ starlark.HasAttrs = (*Cluster)(nil)
@@ -145,6 +151,8 @@ func (c *Cluster) Attr(name string) (starlark.Value, error) {
 		return starlark.String(c.c.Name()), nil
 	case "backend":
 		return starlark.String(c.c.Backend()), nil
+	case "clock":
+		return starlark.String(c.clock), nil
 	}
 	if m, ok := clusterMethods[name]; ok {
 		return m.BindReceiver(c), nil
@@ -153,7 +161,7 @@ func (c *Cluster) Attr(name string) (starlark.Value, error) {
 }
 
 // AttrNames implements starlark.HasAttrs.
-func (c *Cluster) AttrNames() []string { return attrNames([]string{"name", "backend"}, clusterMethods) }
+func (c *Cluster) AttrNames() []string { return attrNames([]string{"name", "backend", "clock"}, clusterMethods) }
 
 func attrNames(fields []string, methods map[string]*starlark.Builtin) []string {
 	names := append([]string(nil), fields...)

@@ -80,6 +80,7 @@ func Docs() []Doc {
 	docs = append(docs,
 		Doc{Receiver: "cluster", Name: "name", Signature: "c.name", Summary: "The cluster's name (the name= given to cluster.start, else generated).", Value: true},
 		Doc{Receiver: "cluster", Name: "backend", Signature: "c.backend", Summary: `"sim" or "real".`, Value: true},
+		Doc{Receiver: "cluster", Name: "clock", Signature: "c.clock", Summary: `"virtual" when the case runs on virtual time (simulated clusters; waiting costs no wall time), else "real".`, Value: true},
 	)
 	docs = append(docs, methodDocs("cluster", clusterMethods, clusterMethodDocs)...)
 	docs = append(docs,

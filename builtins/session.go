@@ -20,6 +20,7 @@ package builtins
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -64,6 +65,11 @@ type Session struct {
 	// (inside its bubble for a case on the virtual clock); now() counts
 	// from it.
 	Start time.Time
+	// VirtualClock reports a case running on virtual time, inside a
+	// synctest bubble, where no real node can run: starting one fails
+	// with ErrRealClock, and the runner runs the case again on the real
+	// clock.
+	VirtualClock bool
 
 	mu       sync.Mutex
 	clusters []*cluster.Cluster
@@ -71,6 +77,26 @@ type Session struct {
 }
 
 const sessionKey = "clusterscript.session"
+
+// ErrRealClock is returned by builtins that start or reach real nodes in a
+// case running on virtual time.
+var ErrRealClock = errors.New("a real node runs on the real clock, not in a virtual-time case")
+
+// clock names the clock the session's case runs on.
+func (s *Session) clock() string {
+	if s.VirtualClock {
+		return "virtual"
+	}
+	return "real"
+}
+
+// needRealClock fails on virtual time.
+func (s *Session) needRealClock() error {
+	if s.VirtualClock {
+		return ErrRealClock
+	}
+	return nil
+}
 
 // SetSession attaches s to thread.
 func SetSession(thread *starlark.Thread, s *Session) { thread.SetLocal(sessionKey, s) }

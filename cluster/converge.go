@@ -44,8 +44,10 @@ func (c *Cluster) WaitConverged(ctx context.Context, timeout time.Duration) (tim
 	start := time.Now()
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	// Poll often, but not so often that polling loads a big cluster.
-	tick := time.NewTicker(max(5*time.Millisecond, time.Duration(len(c.running()))*200*time.Microsecond))
+	// Poll often, but not so often that polling loads a big cluster, nor
+	// much more often than gossip can change anything (on virtual time
+	// every poll costs wall time and buys nothing).
+	tick := time.NewTicker(max(5*time.Millisecond, c.profile.GossipInterval/4, time.Duration(len(c.running()))*200*time.Microsecond))
 	defer tick.Stop()
 	for {
 		if c.converged(wctx) {

@@ -61,6 +61,8 @@ type Run struct {
 	Parallel int
 	// Timeout bounds each case.
 	Timeout time.Duration
+	// Clock is "virtual" or "real": the clock simulated cases run on.
+	Clock string
 }
 
 // Error is one problem in the file, at a line.
@@ -288,8 +290,14 @@ func (p *parser) run(n *yaml.Node, r *Run) {
 			r.Parallel, _ = p.integer(v, full, 1, 1024)
 		case "timeout":
 			r.Timeout, _ = p.duration(v, full)
+		case "clock":
+			if v.Kind != yaml.ScalarNode || (v.Value != "virtual" && v.Value != "real") {
+				p.errorf(v, full, "want virtual or real, got %q", v.Value)
+				return
+			}
+			r.Clock = v.Value
 		default:
-			p.errorf(k, full, "unknown key (want backend, parallel or timeout)")
+			p.errorf(k, full, "unknown key (want backend, parallel, timeout or clock)")
 		}
 	})
 }

@@ -18,8 +18,12 @@ type JSONCase struct {
 	File      string   `json:"file"`
 	Name      string   `json:"name"`
 	Backend   string   `json:"backend"`
+	Clock     string   `json:"clock"`
 	Status    string   `json:"status"`
-	Seconds   float64  `json:"seconds"`
+	// Seconds is the case's duration on its clock, WallSeconds on the
+	// wall clock.
+	Seconds     float64 `json:"seconds"`
+	WallSeconds float64 `json:"wall_seconds"`
 	Message   string   `json:"message,omitempty"`
 	Backtrace string   `json:"backtrace,omitempty"`
 	Logs      []string `json:"logs,omitempty"`
@@ -47,7 +51,7 @@ func WriteJSON(w io.Writer, sum Summary, seed int64, elapsed time.Duration) erro
 	for _, r := range sum.Results {
 		rep.Cases = append(rep.Cases, JSONCase{
 			File: r.File, Name: r.Name, Backend: r.Backend, Status: r.Status,
-			Seconds: r.Duration.Seconds(), Message: r.Message, Backtrace: r.Backtrace,
+			Clock: r.Clock, Seconds: r.Duration.Seconds(), WallSeconds: r.Wall.Seconds(), Message: r.Message, Backtrace: r.Backtrace,
 			Logs: r.Logs, Seed: r.Seed,
 		})
 	}

@@ -86,7 +86,7 @@ func WriteJUnit(w io.Writer, results []Result) error {
 		c := junitCase{
 			Name:      fmt.Sprintf("%s [%s]", r.Name, r.Backend),
 			Classname: r.File,
-			Time:      seconds(r.Duration),
+			Time:      seconds(r.Wall),
 		}
 		switch r.Status {
 		case Fail:
@@ -105,8 +105,8 @@ func WriteJUnit(w io.Writer, results []Result) error {
 		}
 		s.Tests++
 		s.Cases = append(s.Cases, c)
-		durations[k] += r.Duration
-		total += r.Duration
+		durations[k] += r.Wall
+		total += r.Wall
 	}
 	sort.SliceStable(keys, func(i, j int) bool {
 		if keys[i].file != keys[j].file {

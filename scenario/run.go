@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/clusterscript/clusterscript/builtins"
 	"github.com/clusterscript/clusterscript/runtime/membership"
+	"github.com/clusterscript/clusterscript/sim/vtime"
 )
 
 // Case outcomes.
@@ -54,22 +56,44 @@ type Options struct {
 	// Log receives log() lines as they happen (for -v), one call at a
 	// time per case.
 	Log func(c CaseID, line string)
+	// Clock is ClockVirtual (the default) to run simulated cases on
+	// virtual time, or ClockReal. Real-backend cases, and any case that
+	// starts a real node, always run on the real clock.
+	Clock string
+	// Virtual runs bubbles for virtual time (nil: vtime.Default()).
+	Virtual vtime.Runner
+	// Warn receives one-line warnings, such as a fallback to the real
+	// clock.
+	Warn func(string)
 }
+
+// Clocks a case runs on.
+const (
+	ClockVirtual = "virtual"
+	ClockReal    = "real"
+)
 
 // CaseID names a case.
 type CaseID struct {
 	File    string `json:"file"`
 	Name    string `json:"name"`
 	Backend string `json:"backend"`
+	// Clock is the clock the case ran on: virtual or real.
+	Clock string `json:"clock"`
 }
 
-func (id CaseID) String() string { return fmt.Sprintf("%s::%s [%s]", id.File, id.Name, id.Backend) }
+func (id CaseID) String() string {
+	return fmt.Sprintf("%s::%s [%s, %s]", id.File, id.Name, id.Backend, id.Clock)
+}
 
 // Result is one case's outcome.
 type Result struct {
 	CaseID
-	Status   string        `json:"status"`
+	Status string `json:"status"`
+	// Duration is how long the case took on its clock; Wall is how long
+	// it took on the wall clock (the same on the real clock).
 	Duration time.Duration `json:"duration_ns"`
+	Wall     time.Duration `json:"wall_ns"`
 	// Message is the failure message or skip reason.
 	Message string `json:"message,omitempty"`
 	// Backtrace is the Starlark backtrace of a failure, with file:line:col.
@@ -96,6 +120,34 @@ func (s Summary) Line() string {
 		line += fmt.Sprintf(", %d skipped", s.Skipped)
 	}
 	return line
+}
+
+// ClockLine says which clocks the cases ran on, and what virtual time
+// cost in wall time, such as "clock: 22 cases on virtual time (12m3s in
+// 410ms of wall time), 22 on the real clock"; "" for no cases.
+func (s Summary) ClockLine() string {
+	var nv, nr int
+	var virtual, wall time.Duration
+	for _, r := range s.Results {
+		if r.Clock == ClockVirtual {
+			nv++
+			virtual += r.Duration
+			wall += r.Wall
+		} else {
+			nr++
+		}
+	}
+	var parts []string
+	if nv > 0 {
+		parts = append(parts, fmt.Sprintf("%d on virtual time (%s in %s of wall time)", nv, virtual.Round(time.Millisecond), wall.Round(time.Millisecond)))
+	}
+	if nr > 0 {
+		parts = append(parts, fmt.Sprintf("%d on the real clock", nr))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "clock: " + strings.Join(parts, ", ")
 }
 
 // ScriptError is a syntax or resolve error: the run does not start.
@@ -128,7 +180,8 @@ func Run(ctx context.Context, files []string, opts Options) (Summary, error) {
 	if len(opts.Backends) == 0 {
 		opts.Backends = []string{"sim"}
 	}
-	r := &runner{opts: opts}
+	r := &runner{opts: opts, wall: vtime.NewWall()}
+	defer r.wall.Close()
 	type job struct{ file, backend string }
 	jobs := make(chan job)
 	var wg sync.WaitGroup
@@ -163,6 +216,9 @@ feed:
 
 type runner struct {
 	opts     Options
+	wall     *vtime.Wall
+	vonce    sync.Once
+	virtual  vtime.Runner
 	stopping atomic.Bool // --fail-fast saw a failure
 	mu       sync.Mutex
 	summary  Summary
@@ -188,52 +244,113 @@ func (r *runner) report(res Result) {
 	}
 }
 
-// runFile runs one file's cases on one backend. The file's top level runs
-// first (as the only case when it defines no test_* functions); clusters
-// it starts live until the file's last case ends.
+// runFile runs one file's cases on one backend. Simulated files run on
+// virtual time, in a bubble of their own, unless the run asked for the
+// real clock; a case that turns out to start a real node sends the file
+// back to the real clock from that case on.
 func (r *runner) runFile(ctx context.Context, file, backend string) {
 	src, err := os.ReadFile(file)
 	if err != nil {
-		r.report(Result{CaseID: CaseID{file, "(file)", backend}, Status: Fail, Message: err.Error(), Seed: r.opts.Seed})
+		r.report(Result{CaseID: CaseID{file, "(file)", backend, ClockReal}, Status: Fail, Message: err.Error(), Seed: r.opts.Seed})
 		return
 	}
 	names, err := cases(file, src)
 	if err != nil {
-		r.report(Result{CaseID: CaseID{file, "(file)", backend}, Status: Fail, Message: err.Error(), Seed: r.opts.Seed})
+		r.report(Result{CaseID: CaseID{file, "(file)", backend, ClockReal}, Status: Fail, Message: err.Error(), Seed: r.opts.Seed})
 		return
 	}
-	if ctx.Err() != nil {
+	vr := r.virtualRunner(backend)
+	if vr == nil {
+		r.runFileOn(ctx, file, src, names, backend, nil, "")
 		return
 	}
-	if len(names) == 0 {
-		id := CaseID{file, "(top level)", backend}
-		if r.opts.Run != nil && !r.opts.Run.MatchString(id.Name) {
+	var resume string
+	err = vr.Run(file, func() {
+		resume = r.runFileOn(ctx, file, src, names, backend, r.wall, "")
+	})
+	if err != nil {
+		r.report(Result{CaseID: CaseID{file, "(file)", backend, ClockVirtual}, Status: Fail, Message: "virtual clock: " + err.Error(), Seed: r.opts.Seed})
+		return
+	}
+	if resume != "" {
+		r.runFileOn(ctx, file, src, names, backend, nil, resume)
+	}
+}
+
+// virtualRunner returns the runner of bubbles for a file on backend, or
+// nil when the file runs on the real clock.
+func (r *runner) virtualRunner(backend string) vtime.Runner {
+	if backend != "sim" || r.opts.Clock == ClockReal {
+		return nil
+	}
+	r.vonce.Do(func() {
+		r.virtual = r.opts.Virtual
+		if r.virtual != nil {
 			return
 		}
-		res, _ := r.runCase(ctx, id, func(thread *starlark.Thread) error {
+		var err error
+		if r.virtual, err = vtime.Default(); err != nil && r.opts.Warn != nil {
+			r.opts.Warn(fmt.Sprintf("warning: %v; simulated cases run on the real clock", err))
+		}
+	})
+	return r.virtual
+}
+
+// runFileOn runs the file's cases, from the case named from on ("" for
+// all), on virtual time when wall is set, else on the real clock. It
+// returns the case to resume from on the real clock when one needed it.
+// The file's top level runs first (as the only case when it defines no
+// test_* functions); clusters it starts live until the file's last case
+// ends.
+func (r *runner) runFileOn(ctx context.Context, file string, src []byte, names []string, backend string, wall *vtime.Wall, from string) (resume string) {
+	clock := ClockReal
+	if wall != nil {
+		clock = ClockVirtual
+		defer vtime.Settler(settleFor)()
+	}
+	if ctx.Err() != nil {
+		return ""
+	}
+	if len(names) == 0 {
+		id := CaseID{file, "(top level)", backend, clock}
+		if r.opts.Run != nil && !r.opts.Run.MatchString(id.Name) {
+			return ""
+		}
+		res, _ := r.runCase(ctx, id, wall, func(thread *starlark.Thread) error {
 			_, err := r.exec(thread, file, src)
 			return err
 		}, false)
-		r.report(res)
-		return
+		if res.needsRealClock {
+			return id.Name
+		}
+		r.report(res.Result)
+		return ""
 	}
 	// Module initialisation defines the cases. It runs with a case's
 	// timeout and cancellation, and the clusters it starts serve every
 	// case: its session lives until the file's last case ends.
 	var globals starlark.StringDict
-	res, top := r.runCase(ctx, CaseID{file, "(top level)", backend}, func(thread *starlark.Thread) error {
+	res, top := r.runCase(ctx, CaseID{file, "(top level)", backend, clock}, wall, func(thread *starlark.Thread) error {
 		var err error
 		globals, err = r.exec(thread, file, src)
 		return err
 	}, true)
 	defer top.Teardown(true)
-	if res.Status != Pass {
-		r.report(res)
-		return
+	if res.needsRealClock {
+		return cmp.Or(from, names[0])
 	}
+	if res.Status != Pass {
+		r.report(res.Result)
+		return ""
+	}
+	started := from == ""
 	for _, name := range names {
+		started = started || name == from
+		if !started {
+			continue
+		}
 		if ctx.Err() != nil || r.stopping.Load() {
-			return
+			return ""
 		}
 		if r.opts.Run != nil && !r.opts.Run.MatchString(name) {
 			continue
@@ -242,13 +359,22 @@ func (r *runner) runFile(ctx context.Context, file, backend string) {
 		if !ok {
 			continue
 		}
-		res, _ := r.runCase(ctx, CaseID{file, name, backend}, func(thread *starlark.Thread) error {
+		res, _ := r.runCase(ctx, CaseID{file, name, backend, clock}, wall, func(thread *starlark.Thread) error {
 			_, err := starlark.Call(thread, fn, nil, nil)
 			return err
 		}, false)
-		r.report(res)
+		if res.needsRealClock {
+			return name
+		}
+		r.report(res.Result)
 	}
+	return ""
 }
+
+// settleFor bounds how long, in virtual time, a finished file waits for
+// the goroutines its nodes started to end (memberlist's probes and
+// push/pulls end within their timeouts once the nodes are shut down).
+const settleFor = 2 * time.Minute
 
 func (r *runner) newSession(ctx context.Context, backend string, logs *caseLog) *builtins.Session {
 	s := &builtins.Session{
@@ -267,11 +393,11 @@ func (r *runner) newSession(ctx context.Context, backend string, logs *caseLog) 
 	return s
 }
 
-func (r *runner) newThread(file string, s *builtins.Session) *starlark.Thread {
-	thread := &starlark.Thread{Name: file}
-	thread.Load = newLoader(r.opts.Vars).load
+func (r *runner) newThread(file string, s *builtins.Session) (*starlark.Thread, *loader) {
+	ld := newLoader(r.opts.Vars)
+	thread := &starlark.Thread{Name: file, Load: ld.load}
 	builtins.SetSession(thread, s)
-	return thread
+	return thread, ld
 }
 
 func (r *runner) exec(thread *starlark.Thread, file string, src []byte) (starlark.StringDict, error) {
@@ -293,29 +419,67 @@ func (l *caseLog) add(line string) {
 	}
 }
 
+// caseResult is a case's outcome, or word that it must run on the real
+// clock because it starts a real node.
+type caseResult struct {
+	Result
+	needsRealClock bool
+}
+
 // runCase runs body on a fresh thread with its own session and timeout. A
 // timed-out case's thread is cancelled. Every cluster the case started is
 // torn down when it ends, unless keep asks for the session back (a
-// module's initialisation, whose clusters serve the file's cases).
-func (r *runner) runCase(ctx context.Context, id CaseID, body func(*starlark.Thread) error, keep bool) (Result, *builtins.Session) {
-	start := time.Now()
+// module's initialisation, whose clusters serve the file's cases). With
+// wall set the case runs on virtual time, inside the file's bubble.
+func (r *runner) runCase(ctx context.Context, id CaseID, wall *vtime.Wall, body func(*starlark.Thread) error, keep bool) (caseResult, *builtins.Session) {
+	start, wallStart := time.Now(), vtime.WallNow()
 	timeout := r.opts.Timeout
 	if timeout <= 0 {
 		timeout = 60 * time.Second
 	}
-	cctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("case timed out after %s", timeout))
-	defer cancel()
+	expired := fmt.Errorf("case timed out after %s", timeout)
+	var cctx context.Context
+	var cancel context.CancelCauseFunc
+	var stopWatch func()
+	if wall == nil {
+		var stop context.CancelFunc
+		cctx, stop = context.WithTimeoutCause(ctx, timeout, expired)
+		cctx, cancel = context.WithCancelCause(cctx)
+		defer stop()
+	} else {
+		// Nothing made outside the bubble may be waited on inside it: the
+		// case's context is the bubble's own, and the wall-clock timeout
+		// and the run's interruption reach it through an atomic.
+		cctx, cancel = context.WithCancelCause(context.Background())
+		var cause atomic.Pointer[error]
+		done := make(chan struct{})
+		go bridge(ctx, &cause, cancel, done)
+		defer close(done)
+		stopWatch = wall.AfterFunc(timeout, func() { cause.Store(&expired) })
+	}
+	defer cancel(nil)
 	logs := &caseLog{}
 	if r.opts.Log != nil {
 		logs.live = func(line string) { r.opts.Log(id, line) }
 	}
 	s := r.newSession(cctx, id.Backend, logs)
 	s.Start = start
-	thread := r.newThread(id.File, s)
+	s.VirtualClock = wall != nil
+	thread, ld := r.newThread(id.File, s)
 	thread.Print = func(_ *starlark.Thread, msg string) { logs.add(msg) }
-	stop := context.AfterFunc(cctx, func() { thread.Cancel(context.Cause(cctx).Error()) })
+	stopCancel := context.AfterFunc(cctx, func() { thread.Cancel(context.Cause(cctx).Error()) })
+	if wall != nil {
+		// A Starlark loop never waits on a timer, so virtual time stands
+		// still while it spins: cancel its threads from the wall clock.
+		stopThread := wall.AfterFunc(timeout, func() {
+			thread.Cancel(expired.Error())
+			ld.cancel(expired.Error())
+		})
+		defer stopThread()
+		defer stopWatch()
+	}
 	err := body(thread)
-	stop()
+	stopCancel()
 	if err != nil && cctx.Err() != nil {
 		err = fmt.Errorf("%w: %v", context.Cause(cctx), err)
 	}
@@ -329,9 +493,42 @@ func (r *runner) runCase(ctx context.Context, id CaseID, body func(*starlark.Thr
 	logs.mu.Lock()
 	lines := slices.Clone(logs.lines)
 	logs.mu.Unlock()
+	if errors.Is(err, builtins.ErrRealClock) {
+		return caseResult{needsRealClock: true}, s
+	}
 	res := r.result(id, start, err, lines)
+	res.Wall = vtime.WallNow().Sub(wallStart)
 	res.Faults = s.Faulted()
-	return res, s
+	return caseResult{Result: res}, s
+}
+
+// bridgeTick is how often, in virtual time, bridge looks. Each look costs
+// a little wall time; a spinning script, which stops virtual time, is cut
+// off by cancelling its thread from the wall clock instead.
+const bridgeTick = 250 * time.Millisecond
+
+// bridge cancels a virtual-time case when the wall-clock watchdog stored a
+// cause or the run was interrupted. Nothing outside a bubble can wake a
+// goroutine inside it, so it looks, every few virtual milliseconds, until
+// done is closed.
+func bridge(run context.Context, cause *atomic.Pointer[error], cancel context.CancelCauseFunc, done <-chan struct{}) {
+	t := time.NewTicker(bridgeTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		if c := cause.Load(); c != nil {
+			cancel(*c)
+			return
+		}
+		if run.Err() != nil {
+			cancel(context.Cause(run))
+			return
+		}
+	}
 }
 
 func (r *runner) result(id CaseID, start time.Time, err error, logs []string) Result {
@@ -368,9 +565,19 @@ func (r *runner) result(id CaseID, start time.Time, err error, logs []string) Re
 // loader loads files for load(), relative to the loading file, once per
 // case, with the same builtins.
 type loader struct {
-	vars  map[string]string
-	mu    sync.Mutex
-	cache map[string]*loadEntry
+	vars    map[string]string
+	mu      sync.Mutex
+	cache   map[string]*loadEntry
+	threads []*starlark.Thread // the loaded files' threads, to cancel
+}
+
+// cancel cancels every thread running a loaded file's top level.
+func (l *loader) cancel(reason string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, t := range l.threads {
+		t.Cancel(reason)
+	}
 }
 
 type loadEntry struct {
@@ -399,6 +606,9 @@ func (l *loader) load(thread *starlark.Thread, module string) (starlark.StringDi
 	src, err := os.ReadFile(path)
 	if err == nil {
 		child := &starlark.Thread{Name: path, Load: l.load, Print: thread.Print}
+		l.mu.Lock()
+		l.threads = append(l.threads, child)
+		l.mu.Unlock()
 		s := builtins.SessionOf(thread)
 		builtins.SetSession(child, s)
 		if s != nil && s.Ctx != nil {

@@ -70,8 +70,11 @@ def test_topology():
 def test_timeout():
     sleep("3s")
 `)
+	// On the real clock: a sleep on virtual time costs no wall time, and
+	// the timeout is wall time.
 	writeFile(t, filepath.Join(dir, "clusterscript.yaml"), `run:
   timeout: 1s
+  clock: real
 profiles:
   quick: {gossip_interval: 10ms, probe_interval: 50ms, probe_timeout: 25ms}
 topologies:

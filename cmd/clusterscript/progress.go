@@ -104,7 +104,11 @@ func (p *printer) result(r scenario.Result) {
 		scenario.Fail: color.New(color.FgRed, color.Bold).Sprint,
 		scenario.Skip: color.New(color.FgYellow).Sprint,
 	}[r.Status]
-	fmt.Fprintf(&b, "%s %s (%s)", tag(r.Status), r.CaseID, r.Duration.Round(time.Millisecond))
+	took := r.Duration.Round(time.Millisecond).String()
+	if r.Clock == scenario.ClockVirtual {
+		took = fmt.Sprintf("%s virtual, %s wall", took, r.Wall.Round(time.Millisecond))
+	}
+	fmt.Fprintf(&b, "%s %s (%s)", tag(r.Status), r.CaseID, took)
 	if r.Status == scenario.Skip {
 		fmt.Fprintf(&b, ": %s", r.Message)
 	}

@@ -31,7 +31,7 @@ def test_b():
 	}
 	// Every line is whole: a case line, an indented detail or log line,
 	// the seed line, or the summary.
-	line := regexp.MustCompile(`^(PASS|FAIL|SKIP) s/f\d\.star::test_[ab] \[sim\] \(.*\)$|^    .*$|^seed \d+ .*$|^\d+ passed, \d+ failed$`)
+	line := regexp.MustCompile(`^(PASS|FAIL|SKIP) s/f\d\.star::test_[ab] \[sim, virtual\] \(.* virtual, .* wall\)$|^    .*$|^seed \d+ .*$|^clock: 12 on virtual time \(.*\)$|^\d+ passed, \d+ failed$`)
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
 	for _, l := range lines {
 		if !line.MatchString(l) {

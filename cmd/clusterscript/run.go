@@ -37,6 +37,7 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "config", Usage: "YAML configuration (default ./" + defaultConfigFile + " when present)"},
 			&cli.StringFlag{Name: "junit", Usage: "write a JUnit XML report to FILE"},
 			&cli.StringFlag{Name: "json", Usage: "write a JSON report to FILE"},
+			&cli.StringFlag{Name: "clock", Value: scenario.ClockVirtual, Usage: "clock of simulated cases: virtual (waiting costs no wall time) or real; real nodes always run on the real clock"},
 		},
 		Action: runAction,
 	}
@@ -70,6 +71,7 @@ func parseVars(kvs []string) (map[string]string, error) {
 }
 
 func runAction(c *cli.Context) error {
+	tuneGC()
 	if c.Bool("no-color") || os.Getenv("NO_COLOR") != "" {
 		color.NoColor = true
 	}
@@ -86,6 +88,13 @@ func runAction(c *cli.Context) error {
 	}
 	if !c.IsSet("timeout") && cfg.Run.Timeout > 0 {
 		timeout = cfg.Run.Timeout
+	}
+	clock := c.String("clock")
+	if !c.IsSet("clock") && cfg.Run.Clock != "" {
+		clock = cfg.Run.Clock
+	}
+	if clock != scenario.ClockVirtual && clock != scenario.ClockReal {
+		return usage("--clock: want virtual or real, got %q", clock)
 	}
 	backends, err := parseBackends(backend)
 	if err != nil {
@@ -145,6 +154,8 @@ func runAction(c *cli.Context) error {
 		Count:      c.Int("count"),
 		Report:     p.result,
 		Log:        p.log,
+		Clock:      clock,
+		Warn:       func(line string) { fmt.Fprintln(c.App.ErrWriter, line) },
 	})
 	p.close()
 	if err != nil {
@@ -160,6 +171,9 @@ func runAction(c *cli.Context) error {
 	if slices.ContainsFunc(sum.Results, func(r scenario.Result) bool { return r.Status == scenario.Fail && r.Faults }) {
 		// Only faults draw on the seed: replaying anything else needs none.
 		fmt.Fprintf(out, "seed %d (replay with --seed %d)\n", seed, seed)
+	}
+	if line := sum.ClockLine(); line != "" {
+		fmt.Fprintln(out, line)
 	}
 	fmt.Fprintln(out, sum.Line())
 	if sum.Failed > 0 {

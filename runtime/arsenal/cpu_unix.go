@@ -16,3 +16,14 @@ func processCPUTime() (time.Duration, bool) {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
 }
+
+// wallNow is the wall-clock time from the kernel. CPU shares are CPU time
+// over wall time, also for a node on virtual time, whose time.Now does
+// not move while the CPU works.
+func wallNow() time.Time {
+	var tv syscall.Timeval
+	if err := syscall.Gettimeofday(&tv); err != nil {
+		return time.Now()
+	}
+	return time.Unix(tv.Unix())
+}

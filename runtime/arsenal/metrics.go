@@ -91,7 +91,7 @@ type monitor struct {
 func newMonitor(host Host) *monitor {
 	m := &monitor{host: host}
 	m.lastCPU, m.cpuOK = processCPUTime()
-	m.lastWall = time.Now()
+	m.lastWall = wallNow()
 	return m
 }
 
@@ -114,20 +114,23 @@ func (m *monitor) run(done <-chan struct{}) {
 // (a window shorter than minCPUWindow is too noisy to report).
 func (m *monitor) sample(closeWindow bool) {
 	cpu, ok := processCPUTime()
-	now := time.Now()
+	wallAt := wallNow()
 	m.mu.Lock()
-	if closeWindow && ok && m.cpuOK && now.Sub(m.lastWall) >= minCPUWindow {
-		wall := now.Sub(m.lastWall).Seconds()
-		if wall > 0 {
-			cores := (cpu - m.lastCPU).Seconds() / wall
-			pct := 100 * cores / float64(goruntime.NumCPU())
-			m.cpuPct, m.cpuCores, m.cpuWindow = &pct, &cores, &wall
-		}
+	closed := false
+	if closeWindow && ok && m.cpuOK && wallAt.Sub(m.lastWall) >= minCPUWindow {
+		wall := wallAt.Sub(m.lastWall).Seconds()
+		cores := (cpu - m.lastCPU).Seconds() / wall
+		pct := 100 * cores / float64(goruntime.NumCPU())
+		m.cpuPct, m.cpuCores, m.cpuWindow = &pct, &cores, &wall
+		closed = true
 	}
-	if closeWindow || !m.cpuOK {
-		m.lastCPU, m.lastWall, m.cpuOK = cpu, now, ok
+	// A window stays open until it is long enough in wall time: on
+	// virtual time a second between samples may take microseconds.
+	if closed || !m.cpuOK {
+		m.lastCPU, m.lastWall, m.cpuOK = cpu, wallAt, ok
 	}
 	m.mu.Unlock()
+	now := time.Now()
 
 	nm := m.measure()
 	st := m.host.State()

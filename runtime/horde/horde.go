@@ -77,6 +77,11 @@ import (
 	"github.com/clusterscript/clusterscript/runtime/rpc"
 )
 
+// Epoch is the epoch of a node started now as its incarnation-th start:
+// its start time, plus the incarnation so that it grows even when a node
+// restarts at the same instant it died, as it can on virtual time.
+func Epoch(incarnation uint64) int64 { return time.Now().UnixNano() + int64(incarnation) }
+
 // ReasonHordeConflict is the exit reason of a horde child stopped because
 // another node holds its name under the conflict rule.
 const ReasonHordeConflict = "horde_name_conflict"
@@ -164,14 +169,15 @@ type Horde struct {
 }
 
 // New returns the horde of the node host and subscribes it to the node's
-// membership changes. It works until ctx ends; Run drives it.
-func New(ctx context.Context, host arsenal.Host) *Horde {
+// membership changes. It works until ctx ends; Run drives it. epoch must
+// grow with every start of the node under its name (see Epoch).
+func New(ctx context.Context, host arsenal.Host, epoch int64) *Horde {
 	h := &Horde{
 		host:     host,
 		ctx:      ctx,
 		interval: max(10*host.Profile().GossipInterval, 50*time.Millisecond),
 		kickc:    make(chan struct{}, 1),
-		epoch:    time.Now().UnixNano(),
+		epoch:    epoch,
 		local:    map[string]hordeClaim{},
 		pids:     map[string]string{},
 		table:    map[string]hordeEntry{},
@@ -247,6 +253,11 @@ func (h *Horde) Run() {
 			return
 		case <-h.kickc:
 		case <-t.C:
+			if h.empty() {
+				// Nothing to spread: a node that holds nothing learns
+				// from those that do (their pushes and exchanges).
+				continue
+			}
 			peers := h.peers()
 			rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
 			for _, p := range peers[:min(2, len(peers))] {

@@ -88,7 +88,7 @@ func Start(cfg Config) (*Node, error) {
 	n.tr = transport.New(cfg.Network, cfg.Name)
 	n.client = rpc.NewClient(cfg.Cookie, cfg.Name, n.tr.Dial)
 	n.server = rpc.NewServer(n.ctx, cfg.Cookie, cfg.Name)
-	n.horde = horde.New(n.ctx, n)
+	n.horde = horde.New(n.ctx, n, horde.Epoch(cfg.Incarnation))
 	n.ars = arsenal.New(n, operations(n.horde))
 	n.registerControl()
 	for _, methods := range []map[string]rpc.Handler{n.ars.Methods(), n.horde.Methods()} {
