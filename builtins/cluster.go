@@ -161,7 +161,9 @@ func (c *Cluster) Attr(name string) (starlark.Value, error) {
 }
 
 // AttrNames implements starlark.HasAttrs.
-func (c *Cluster) AttrNames() []string { return attrNames([]string{"name", "backend", "clock"}, clusterMethods) }
+func (c *Cluster) AttrNames() []string {
+	return attrNames([]string{"name", "backend", "clock"}, clusterMethods)
+}
 
 func attrNames(fields []string, methods map[string]*starlark.Builtin) []string {
 	names := append([]string(nil), fields...)

@@ -15,19 +15,19 @@ type JSONReport struct {
 
 // JSONCase is one case's outcome.
 type JSONCase struct {
-	File      string   `json:"file"`
-	Name      string   `json:"name"`
-	Backend   string   `json:"backend"`
-	Clock     string   `json:"clock"`
-	Status    string   `json:"status"`
+	File    string `json:"file"`
+	Name    string `json:"name"`
+	Backend string `json:"backend"`
+	Clock   string `json:"clock"`
+	Status  string `json:"status"`
 	// Seconds is the case's duration on its clock, WallSeconds on the
 	// wall clock.
-	Seconds     float64 `json:"seconds"`
-	WallSeconds float64 `json:"wall_seconds"`
-	Message   string   `json:"message,omitempty"`
-	Backtrace string   `json:"backtrace,omitempty"`
-	Logs      []string `json:"logs,omitempty"`
-	Seed      int64    `json:"seed"`
+	Seconds     float64  `json:"seconds"`
+	WallSeconds float64  `json:"wall_seconds"`
+	Message     string   `json:"message,omitempty"`
+	Backtrace   string   `json:"backtrace,omitempty"`
+	Logs        []string `json:"logs,omitempty"`
+	Seed        int64    `json:"seed"`
 }
 
 // JSONSummary counts the cases; Line is the run's closing line.
