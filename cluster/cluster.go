@@ -307,6 +307,11 @@ func (c *Cluster) Stop() {
 
 // Kill kills every running node abruptly. It is what a timed-out case gets.
 func (c *Cluster) Kill() {
-	_ = parallel(c.running(), func(_ int, n *Node) error { return n.Kill() })
+	// Nobody reads a torn-down cluster's events: don't fetch them.
+	_ = parallel(c.running(), func(_ int, n *Node) error {
+		err := n.end(Killed, Process.Kill)
+		n.c.record(n.name, EventKill, "")
+		return err
+	})
 	c.launcher.Close()
 }

@@ -208,7 +208,7 @@ func (e *NotConvergedError) Error() string {
 		for _, n := range g {
 			want[n] = g
 		}
-		groups = append(groups, "["+strings.Join(g, " ")+"]")
+		groups = append(groups, abbrev(g))
 	}
 	fmt.Fprintf(&b, "cluster %s did not converge in %s: ", e.Cluster, e.After.Round(time.Millisecond))
 	if len(e.Want) == 1 {
@@ -224,34 +224,47 @@ func (e *NotConvergedError) Error() string {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	const maxLines = 12
-	shown := 0
+	// Every view of a small cluster; of a big one, the differing views
+	// counted and the first few shown, so the report stays readable.
+	var differing []string
 	for _, n := range names {
-		if shown == maxLines {
-			fmt.Fprintf(&b, "\n  ... and more nodes")
+		if len(names) <= maxViewLines {
+			differing = append(differing, n)
+			continue
+		}
+		if _, failed := e.Errors[n]; failed {
+			differing = append(differing, n)
+			continue
+		}
+		if missing, extra := diff(want[n], e.Views[n].Members); len(missing)+len(extra) > 0 {
+			differing = append(differing, n)
+		}
+	}
+	if len(names) > maxViewLines {
+		fmt.Fprintf(&b, "\n  %d of %d nodes see something else (%d did not answer)", len(differing), len(names), len(e.Errors))
+	}
+	for i, n := range differing {
+		if i == maxViewLines {
+			fmt.Fprintf(&b, "\n  ... and %d more nodes", len(differing)-i)
 			break
 		}
 		if err, ok := e.Errors[n]; ok {
 			fmt.Fprintf(&b, "\n  %s: no answer: %v", n, err)
-			shown++
 			continue
 		}
 		v := e.Views[n]
-		if len(want[n]) <= maxLines {
+		if len(want[n]) <= maxViewLines {
 			fmt.Fprintf(&b, "\n  %s sees [%s] as %s (%s)", n, strings.Join(v.Members, " "), v.Mode, v.Partition)
-			shown++
 			continue
 		}
-		// Large clusters: only the differences.
 		missing, extra := diff(want[n], v.Members)
-		if len(missing)+len(extra) == 0 {
-			continue
-		}
 		fmt.Fprintf(&b, "\n  %s sees %d members as %s; missing %s; unexpected %s", n, len(v.Members), v.Mode, abbrev(missing), abbrev(extra))
-		shown++
 	}
 	return b.String()
 }
+
+// maxViewLines bounds the views a convergence report shows.
+const maxViewLines = 12
 
 // diff returns the names of want missing from got and those of got not in
 // want; both are sorted.

@@ -306,7 +306,6 @@ func (r *runner) runFileOn(ctx context.Context, file string, src []byte, names [
 	clock := ClockReal
 	if wall != nil {
 		clock = ClockVirtual
-		defer vtime.Settler(settleFor)()
 	}
 	if ctx.Err() != nil {
 		return ""
@@ -370,11 +369,6 @@ func (r *runner) runFileOn(ctx context.Context, file string, src []byte, names [
 	}
 	return ""
 }
-
-// settleFor bounds how long, in virtual time, a finished file waits for
-// the goroutines its nodes started to end (memberlist's probes and
-// push/pulls end within their timeouts once the nodes are shut down).
-const settleFor = 2 * time.Minute
 
 func (r *runner) newSession(ctx context.Context, backend string, logs *caseLog) *builtins.Session {
 	s := &builtins.Session{

@@ -44,8 +44,9 @@ import (
 
 // Runner runs functions inside synctest bubbles.
 type Runner interface {
-	// Run runs f in a fresh bubble named name and waits for it. The error
-	// reports a panic of f's goroutine or a deadlock of the bubble.
+	// Run runs f in a fresh bubble named name and waits for it and for the
+	// goroutines it started (for up to two minutes of virtual time). The
+	// error reports a panic of f's goroutine or a deadlock of the bubble.
 	Run(name string, f func()) error
 }
 
@@ -94,12 +95,15 @@ func bubble(t *testing.T, f func()) (err error) {
 	defer func() {
 		// synctest raises a deadlock in this goroutine, outside the bubble.
 		if p := recover(); p != nil {
-			err = fmt.Errorf("%w: %v", ErrDeadlock, p)
+			if err == nil {
+				err = fmt.Errorf("%w: %v", ErrDeadlock, p)
+			}
 		} else if !done && err == nil {
 			err = errors.New("virtual time: the bubble's test failed")
 		}
 	}()
 	synctest.Test(t, func(*testing.T) {
+		settle := Settler(settleFor)
 		defer func() {
 			// tRunner would re-panic and end the process.
 			if p := recover(); p != nil {
@@ -107,6 +111,7 @@ func bubble(t *testing.T, f func()) (err error) {
 			}
 		}()
 		f()
+		settle()
 	})
 	done = true
 	return err
@@ -186,6 +191,11 @@ func Settler(max time.Duration) func() {
 }
 
 const settleStep = 100 * time.Millisecond
+
+// settleFor bounds how long, in virtual time, a bubble waits after f for
+// the goroutines f started to end (memberlist's probes and push/pulls end
+// within their timeouts once their nodes are shut down).
+const settleFor = 2 * time.Minute
 
 // bubbleID returns the id of the calling goroutine's bubble, from its
 // traceback header ("goroutine 7 [running, synctest bubble 3]:"), or "".
