@@ -26,10 +26,11 @@ test-go:
 test-scenarios: build
 	$(BIN) run scenarios/ --backend sim,real --no-color
 
-# Figures, not pass/fail: convergence, failure detection, operation latency.
+# Figures, not pass/fail: convergence, failure detection, operation latency,
+# and virtual time against the real clock for simulated clusters.
 bench:
-	$(GO) test -run '^$$' -bench 'Converge/.*/(3|10|50|100)$$|FailureDetection|PartitionHeal|HordeFailover|SimHeapPerNode/100$$' -benchtime 3x -timeout 30m ./bench/
-	$(GO) test -run '^$$' -bench 'Converge/sim/1000$$|SimHeapPerNode/1000$$' -benchtime 1x -timeout 30m ./bench/
+	$(GO) test -run '^$$' -bench 'Converge/.*/(3|10|50)$$|FailureDetection|PartitionHeal|HordeFailover|SimConverge/.*/100$$|ShippedSuite' -benchtime 3x -timeout 30m ./bench/
+	$(GO) test -run '^$$' -bench 'SimConverge/.*/(1000|2000)$$' -benchtime 1x -timeout 60m ./bench/
 	$(GO) test -run '^$$' -bench OpsLatency -benchtime 300x -timeout 10m ./runtime/node/
 
 vet:
