@@ -127,7 +127,7 @@ def test_smoke():
 	}
 	t.Setenv("SMOKE_COOKIE_FOR_TEST", "s3cret")
 	out, code = runCLI(t, dir, "run", "t.star")
-	if code != 0 || !strings.Contains(out, "PASS t.star::test_smoke [real]") {
+	if code != 0 || !strings.Contains(out, "PASS t.star::test_smoke [real, real]") {
 		t.Fatalf("exit %d, output:\n%s", code, out)
 	}
 }
