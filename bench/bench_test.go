@@ -26,7 +26,7 @@ func launcher(backend string) cluster.Launcher {
 	if backend == "real" {
 		return &cluster.AgentLauncher{Binary: binary}
 	}
-	return cluster.NewSimLauncher()
+	return cluster.NewSimLauncher(nil)
 }
 
 func names(n int) []string {

@@ -65,7 +65,7 @@ func BenchmarkSimConverge(b *testing.B) {
 						goruntime.GC()
 						goruntime.ReadMemStats(&before)
 						w0, v0 := vtime.WallNow(), time.Now()
-						c, err := cluster.Start(context.Background(), cluster.NewSimLauncher(), cluster.Options{Name: "bench", Profile: prof, Nodes: names(n)})
+						c, err := cluster.Start(context.Background(), cluster.NewSimLauncher(nil), cluster.Options{Name: "bench", Profile: prof, Nodes: names(n)})
 						if err != nil {
 							failed = err
 							return
@@ -107,7 +107,7 @@ func BenchmarkLanFailureDetection(b *testing.B) {
 				var failed error
 				onClock(b, clock, func() {
 					ctx := context.Background()
-					c, err := cluster.Start(ctx, cluster.NewSimLauncher(), cluster.Options{Name: "bench", Profile: prof, Nodes: names(5)})
+					c, err := cluster.Start(ctx, cluster.NewSimLauncher(nil), cluster.Options{Name: "bench", Profile: prof, Nodes: names(5)})
 					if err != nil {
 						failed = err
 						return

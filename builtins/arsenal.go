@@ -14,15 +14,14 @@ import (
 	"github.com/clusterscript/clusterscript/cluster"
 	"github.com/clusterscript/clusterscript/runtime/arsenal"
 	"github.com/clusterscript/clusterscript/runtime/errcode"
-	"github.com/clusterscript/clusterscript/runtime/node"
-	"github.com/clusterscript/clusterscript/runtime/process"
 )
 
 // The arsenal module: operations run inside a node (the node whose view
 // answers) and reach the others over the engine's RPC; the runner only
-// asks and decodes. Every operation is described by node.Operations,
-// the one source for arsenal.ops, arsenal.describe, `clusterscript ops`
-// and these docs.
+// asks and decodes. The operations' own descriptions (the built-in
+// registry's, or a program's with them: node.Registry.Ops) are the one
+// source for arsenal.ops, arsenal.describe, `clusterscript ops` and these
+// docs.
 
 // opTimeout bounds the runner's wait for one operation: the operation's
 // own fan-out has per-node timeouts well inside it.
@@ -155,32 +154,38 @@ func positional(name string, spec arsenal.OpSpec, args starlark.Tuple, kwargs []
 	return out, nil
 }
 
-func arsenalOps(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
-		return nil, err
-	}
-	var names []string
-	for _, o := range node.Operations() {
-		names = append(names, o.Name)
-	}
-	sort.Strings(names)
-	return stringList(names), nil
+// arsenalOps implements arsenal.ops() over ops.
+func arsenalOps(ops []arsenal.OpSpec) starlark.Value {
+	return starlark.NewBuiltin("arsenal.ops", func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
+			return nil, err
+		}
+		var names []string
+		for _, o := range ops {
+			names = append(names, o.Name)
+		}
+		sort.Strings(names)
+		return stringList(names), nil
+	})
 }
 
-func arsenalDescribe(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var op string
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "op", &op); err != nil {
-		return nil, err
-	}
-	spec, err := node.DescribeOp(op)
-	if err != nil {
-		return nil, errcode.Op(op, err)
-	}
-	raw, err := json.Marshal(spec)
-	if err != nil {
-		return nil, err
-	}
-	return decodeJSON(raw)
+// arsenalDescribe implements arsenal.describe(op) over ops.
+func arsenalDescribe(ops []arsenal.OpSpec) starlark.Value {
+	return starlark.NewBuiltin("arsenal.describe", func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		var op string
+		if err := starlark.UnpackArgs(b.Name(), args, kwargs, "op", &op); err != nil {
+			return nil, err
+		}
+		spec, err := arsenal.Describe(ops, op)
+		if err != nil {
+			return nil, errcode.Op(op, err)
+		}
+		raw, err := json.Marshal(spec)
+		if err != nil {
+			return nil, err
+		}
+		return decodeJSON(raw)
+	})
 }
 
 // askedNode names, in signatures, the node an operation is asked of (whose
@@ -259,13 +264,13 @@ func starlarkRepr(v any) string {
 	return fmt.Sprint(v)
 }
 
-func arsenalDocs() []Doc {
+func arsenalDocs(ops []arsenal.OpSpec) []Doc {
 	docs := []Doc{
-		{Module: "arsenal", Name: "ops", Signature: "arsenal.ops()", Summary: "The names of every arsenal operation.", fn: starlark.NewBuiltin("arsenal.ops", arsenalOps)},
-		{Module: "arsenal", Name: "describe", Signature: "arsenal.describe(op)", Summary: "The operation's schema: summary, parameters (type, default, range or allowed values) and result fields.", fn: starlark.NewBuiltin("arsenal.describe", arsenalDescribe)},
+		{Module: "arsenal", Name: "ops", Signature: "arsenal.ops()", Summary: "The names of every arsenal operation: the built-in ones and, with --agent or from go test, the program's own.", fn: arsenalOps(ops)},
+		{Module: "arsenal", Name: "describe", Signature: "arsenal.describe(op)", Summary: "The operation's schema: summary, parameters (type, default, range or allowed values) and result fields.", fn: arsenalDescribe(ops)},
 		{Module: "arsenal", Name: "call", Signature: "arsenal.call(node, op, **params)", Summary: "Run an operation on node (the node whose view answers); returns plain dicts, lists, strings and numbers. Errors read \"<op>: <code>: <message>\".", fn: starlark.NewBuiltin("arsenal.call", arsenalCall)},
 	}
-	for _, spec := range node.Operations() {
+	for _, spec := range ops {
 		docs = append(docs, Doc{Module: "arsenal", Name: spec.Name, Signature: opSignature("arsenal."+spec.Name, spec), Summary: spec.Summary + "; " + askedNode + " is the node asked.", Details: opDetails(spec), fn: opFunc("arsenal."+spec.Name, spec)})
 	}
 	return docs
@@ -288,8 +293,7 @@ func nodeCall(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 
 func nodeSpawn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var kind string
-	var name, supervisor starlark.Value = starlark.None, starlark.None
-	restart := process.RestartPermanent
+	var name, supervisor, restart starlark.Value = starlark.None, starlark.None, starlark.None
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "kind", &kind, "name?", &name, "supervisor?", &supervisor, "restart?", &restart); err != nil {
 		return nil, err
 	}
@@ -297,8 +301,8 @@ func nodeSpawn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 	if err != nil {
 		return nil, err
 	}
-	params := map[string]any{"kind": kind, "restart": restart}
-	for k, v := range map[string]starlark.Value{"name": name, "supervisor": supervisor} {
+	params := map[string]any{"kind": kind}
+	for k, v := range map[string]starlark.Value{"name": name, "supervisor": supervisor, "restart": restart} {
 		if v == starlark.None {
 			continue
 		}

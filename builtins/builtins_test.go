@@ -55,7 +55,7 @@ func newThread(t *testing.T) *starlark.Thread {
 func execFile(t *testing.T, file string, vars map[string]string) starlark.StringDict {
 	t.Helper()
 	thread := newThread(t)
-	globals, err := starlark.ExecFileOptions(builtins.FileOptions, thread, file, nil, builtins.Predeclared(map[string]string{"who": "tester"}))
+	globals, err := starlark.ExecFileOptions(builtins.FileOptions, thread, file, nil, builtins.Predeclared(nil, map[string]string{"who": "tester"}))
 	if err != nil {
 		t.Fatal(describe(err))
 	}

@@ -17,13 +17,14 @@ func clusterStart(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 		return nil, err
 	}
 	var nodesV starlark.Value = starlark.None
-	var backend, cookie, name, topology starlark.Value = starlark.None, starlark.None, starlark.None, starlark.None
+	var backend, cookie, name, topology, agentV starlark.Value = starlark.None, starlark.None, starlark.None, starlark.None, starlark.None
 	profile := "test"
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "nodes?", &nodesV, "backend?", &backend, "cookie?", &cookie, "profile?", &profile, "name?", &name, "topology?", &topology); err != nil {
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "nodes?", &nodesV, "backend?", &backend, "cookie?", &cookie, "profile?", &profile, "name?", &name, "topology?", &topology, "agent?", &agentV); err != nil {
 		return nil, err
 	}
 	opts := cluster.Options{Seed: s.Seed}
 	be := s.Backend
+	agent := ""
 	count := 3
 	if t, ok := topology.(starlark.String); ok {
 		top, found := s.Topologies[string(t)]
@@ -38,6 +39,9 @@ func clusterStart(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 		}
 		if top.Profile != "" {
 			profile = top.Profile
+		}
+		if top.Agent != "" {
+			agent = top.Agent
 		}
 		if top.CookieEnv != "" {
 			if s.Getenv != nil {
@@ -71,6 +75,17 @@ func clusterStart(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	} else if backend != starlark.None {
 		return nil, fmt.Errorf("%s: backend: want \"sim\" or \"real\", got %s", b.Name(), backend.Type())
 	}
+	if v, ok := agentV.(starlark.String); ok {
+		if v == "" {
+			return nil, fmt.Errorf("%s: agent: must be the path of an executable, got \"\"", b.Name())
+		}
+		agent = string(v)
+		if backend == starlark.None && topology == starlark.None {
+			be = "real" // an agent is a real node's executable
+		}
+	} else if agentV != starlark.None {
+		return nil, fmt.Errorf("%s: agent: want the path of an executable, got %s", b.Name(), agentV.Type())
+	}
 	if v, ok := cookie.(starlark.String); ok {
 		if v == "" {
 			return nil, fmt.Errorf("%s: cookie: must not be empty", b.Name())
@@ -85,7 +100,7 @@ func clusterStart(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	if opts.Profile, err = s.profile(profile); err != nil {
 		return nil, fmt.Errorf("%s: profile: %w", b.Name(), err)
 	}
-	l, err := s.launcher(be)
+	l, err := s.launcher(be, agent)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
@@ -105,16 +120,23 @@ func defaultNames(n int) []string {
 	return names
 }
 
-// launcher returns a launcher for the backend.
-func (s *Session) launcher(backend string) (cluster.Launcher, error) {
+// launcher returns a launcher for the backend; agent, when set, is the
+// executable real nodes run instead of the session's.
+func (s *Session) launcher(backend, agent string) (cluster.Launcher, error) {
 	switch backend {
 	case "", "sim":
-		return cluster.NewSimLauncher(), nil
+		if agent != "" {
+			return nil, fmt.Errorf("agent: %s would run real nodes, but the backend is sim: simulated nodes run in this process, with its own kinds and operations (run the scenarios from go test to simulate a program's own; see docs/testing-your-own-service.md)", agent)
+		}
+		return cluster.NewSimLauncher(s.Registry), nil
 	case "real":
 		if err := s.needRealClock(); err != nil {
 			return nil, err
 		}
-		bin := s.Binary
+		bin := agent
+		if bin == "" {
+			bin = s.Binary
+		}
 		if bin == "" {
 			exe, err := os.Executable()
 			if err != nil {

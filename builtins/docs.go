@@ -6,6 +6,9 @@ import (
 	"strings"
 
 	"go.starlark.net/starlark"
+
+	"github.com/clusterscript/clusterscript/runtime/arsenal"
+	"github.com/clusterscript/clusterscript/runtime/node"
 )
 
 // Doc describes one builtin: the single source for Predeclared, the REPL's
@@ -48,8 +51,13 @@ func (d Doc) Qualified() string {
 	return d.Name
 }
 
-// Docs lists every builtin, in reference order.
-func Docs() []Doc {
+// Docs lists every builtin, in reference order, for a run whose nodes
+// serve ops (nil: the built-in operations): arsenal.OP exists for every
+// one of them, a program's own as much as the built-in ones.
+func Docs(ops []arsenal.OpSpec) []Doc {
+	if ops == nil {
+		ops = node.Builtin().Ops()
+	}
 	docs := []Doc{
 		{Name: "vars", Signature: "vars", Summary: "Dict of the run's --var KEY=VALUE values (strings); frozen.", Value: true},
 		{Name: "print", Signature: "print(*args, sep=\" \")", Summary: "Starlark's print: a line attributed to the case, like log.", Value: true},
@@ -74,7 +82,7 @@ func Docs() []Doc {
 		{Module: "assert", Name: "contains", Signature: "assert.contains(container, x, msg=None)", Summary: "Fail unless x in container.", fn: starlark.NewBuiltin("assert.contains", assertContains)},
 		{Module: "assert", Name: "fails", Signature: "assert.fails(fn, pattern)", Summary: "Call fn; fail unless it fails with an error matching the regexp pattern. Returns the error message.", fn: starlark.NewBuiltin("assert.fails", assertFails)},
 
-		{Module: "cluster", Name: "start", Signature: `cluster.start(nodes=3, backend=None, cookie=None, profile="test", name=None, topology=None)`, Summary: "Start a cluster (nodes: a count or a list of names; backend \"sim\" or \"real\", default the run's --backend) and return it once every node runs and has been asked to join.", fn: starlark.NewBuiltin("cluster.start", clusterStart)},
+		{Module: "cluster", Name: "start", Signature: `cluster.start(nodes=3, backend=None, cookie=None, profile="test", name=None, topology=None, agent=None)`, Summary: "Start a cluster (nodes: a count or a list of names; backend \"sim\" or \"real\", default the run's --backend) and return it once every node runs and has been asked to join. agent is the executable real nodes run (default: the run's --agent, else clusterscript itself): a program built on the engine that hands its main to the agent entry point.", fn: starlark.NewBuiltin("cluster.start", clusterStart)},
 		{Module: "cluster", Name: "attach", Signature: `cluster.attach(seeds, cookie=None, name=None)`, Summary: "Return a Cluster for real agents already running elsewhere (started with `clusterscript agent`), found through any seed host:port; cookie defaults to $CLUSTERSCRIPT_COOKIE. Its nodes are the seed's alive members; the case's end does not stop them.", fn: starlark.NewBuiltin("cluster.attach", clusterAttach)},
 	}
 	docs = append(docs,
@@ -90,8 +98,8 @@ func Docs() []Doc {
 		Doc{Receiver: "node", Name: "pid", Signature: "n.pid", Summary: "The OS process id of a real node; None for a simulated one.", Value: true},
 	)
 	docs = append(docs, methodDocs("node", nodeMethods, nodeMethodDocs)...)
-	docs = append(docs, arsenalDocs()...)
-	docs = append(docs, hordeDocs()...)
+	docs = append(docs, arsenalDocs(ops)...)
+	docs = append(docs, hordeDocs(ops)...)
 	return docs
 }
 
@@ -109,7 +117,7 @@ var clusterMethodDocs = map[string][2]string{
 
 var nodeMethodDocs = map[string][2]string{
 	"call":    {"n.call(op, **params)", "Run an arsenal operation on this node; same as arsenal.call(n, op, **params)."},
-	"spawn":   {`n.spawn(kind, name=None, supervisor=None, restart="permanent")`, "Start a process of a built-in kind (echo, counter, kv, sleeper, supervisor) on this node under supervisor (default: the root supervisor); returns {pid, name, node, type}."},
+	"spawn":   {`n.spawn(kind, name=None, supervisor=None, restart=None)`, "Start a process of a kind the node runs (built-in: echo, counter, kv, sleeper, supervisor; a program built on the engine adds its own) under supervisor (default: the root supervisor); restart is permanent, transient or temporary (default: the kind's, permanent for the built-in ones); returns {pid, name, node, type}."},
 	"status":  {"n.status()", `"running", "stopped" or "killed".`},
 	"members": {"n.members()", "Sorted names of the members this node sees alive, itself included."},
 	"mode":    {"n.mode()", `"single_node" when the node sees no other alive member, else "multi_node".`},
@@ -135,10 +143,10 @@ func methodDocs(receiver string, methods map[string]*starlark.Builtin, docs map[
 	return out
 }
 
-func moduleNames() []string {
+func moduleNames(docs []Doc) []string {
 	seen := map[string]bool{}
 	var out []string
-	for _, d := range Docs() {
+	for _, d := range docs {
 		if d.Module != "" && !seen[d.Module] {
 			seen[d.Module] = true
 			out = append(out, d.Module)
@@ -147,13 +155,14 @@ func moduleNames() []string {
 	return out
 }
 
-// Reference renders the API reference in Markdown.
-func Reference() string {
+// Reference renders the API reference in Markdown, for nodes that serve
+// ops (nil: the built-in operations).
+func Reference(ops []arsenal.OpSpec) string {
 	var b strings.Builder
 	b.WriteString("# clusterscript Starlark API reference\n\n")
 	b.WriteString("Generated by `clusterscript docs` from the builtins' own descriptions. Do not edit.\n")
 	section := ""
-	for _, d := range Docs() {
+	for _, d := range Docs(ops) {
 		s := "Top-level names"
 		switch {
 		case d.Module != "":

@@ -6,6 +6,7 @@ import (
 
 	"go.starlark.net/starlark"
 
+	"github.com/clusterscript/clusterscript/runtime/arsenal"
 	"github.com/clusterscript/clusterscript/runtime/horde"
 )
 
@@ -15,9 +16,12 @@ import (
 // errors read "<op>: <code>: <message>". Their signatures and summaries
 // come from the operations' own descriptions.
 
-func hordeDocs() []Doc {
+func hordeDocs(ops []arsenal.OpSpec) []Doc {
 	var docs []Doc
 	for _, spec := range horde.Specs() {
+		if served, err := arsenal.Describe(ops, spec.Name); err == nil {
+			spec = served // as the nodes serve it: their kinds
+		}
 		name := strings.TrimPrefix(spec.Name, "horde_")
 		if name == "supervisor" {
 			continue // inspection only: arsenal.horde_supervisor

@@ -7,6 +7,8 @@ import (
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 	"go.starlark.net/syntax"
+
+	"github.com/clusterscript/clusterscript/runtime/arsenal"
 )
 
 // FileOptions are the dialect scenarios are written in: while loops,
@@ -19,9 +21,10 @@ var FileOptions = &syntax.FileOptions{
 	Recursion:       true,
 }
 
-// Predeclared returns the names every scenario and the REPL see. vars is
-// the run's --var dict.
-func Predeclared(vars map[string]string) starlark.StringDict {
+// Predeclared returns the names every scenario and the REPL see, for a run
+// whose nodes serve ops (nil: the built-in operations). vars is the run's
+// --var dict.
+func Predeclared(ops []arsenal.OpSpec, vars map[string]string) starlark.StringDict {
 	d := starlark.NewDict(len(vars))
 	for k, v := range vars {
 		_ = d.SetKey(starlark.String(k), starlark.String(v))
@@ -34,15 +37,16 @@ func Predeclared(vars map[string]string) starlark.StringDict {
 		"math":   math.Module,
 		"struct": starlark.NewBuiltin("struct", starlarkstruct.Make),
 	}
-	for _, e := range Docs() {
+	docs := Docs(ops)
+	for _, e := range docs {
 		if e.Module != "" || e.Receiver != "" || e.Value {
 			continue
 		}
 		env[e.Name] = e.fn
 	}
-	for _, m := range moduleNames() {
+	for _, m := range moduleNames(docs) {
 		members := starlark.StringDict{}
-		for _, e := range Docs() {
+		for _, e := range docs {
 			if e.Module == m {
 				members[e.Name] = e.fn
 			}
@@ -54,6 +58,6 @@ func Predeclared(vars map[string]string) starlark.StringDict {
 
 // IsPredeclared reports whether name is predeclared (for `check`).
 func IsPredeclared(name string) bool {
-	_, ok := Predeclared(nil)[name]
+	_, ok := Predeclared(nil, nil)[name]
 	return ok || starlark.Universe.Has(name)
 }

@@ -30,6 +30,7 @@ import (
 
 	"github.com/clusterscript/clusterscript/cluster"
 	"github.com/clusterscript/clusterscript/runtime/membership"
+	"github.com/clusterscript/clusterscript/runtime/node"
 )
 
 // Topology is a named cluster shape from the configuration file.
@@ -38,6 +39,8 @@ type Topology struct {
 	Backend   string
 	Profile   string
 	CookieEnv string
+	// Agent is the executable its real nodes run ("" for the session's).
+	Agent string
 }
 
 // Session is what the builtins of one case share: its context, the run's
@@ -47,8 +50,13 @@ type Session struct {
 	Ctx context.Context
 	// Backend is the default backend for cluster.start ("sim" or "real").
 	Backend string
-	// Binary is the clusterscript executable real nodes run as.
+	// Binary is the executable real nodes run: clusterscript itself, or a
+	// program built on the engine whose main hands control to the agent
+	// entry point (run --agent, or a go test binary).
 	Binary string
+	// Registry is what simulated nodes run: the kinds, operations and
+	// boot processes of the program under test (node.Builtin() when nil).
+	Registry *node.Registry
 	// Seed seeds fault decisions.
 	Seed int64
 	// Vars are the --var values.

@@ -2,6 +2,8 @@ package builtins
 
 import (
 	"go.starlark.net/syntax"
+
+	"github.com/clusterscript/clusterscript/runtime/arsenal"
 )
 
 // Param is one parameter of a builtin, as its signature shows it.
@@ -61,9 +63,10 @@ func (d Doc) Sig() (sig Sig, ok bool) {
 }
 
 // Lookup returns the builtin of a qualified name ("sleep",
-// "cluster.start", "c.wait_converged").
-func Lookup(qualified string) (Doc, bool) {
-	for _, d := range Docs() {
+// "cluster.start", "c.wait_converged") among those of a run whose nodes
+// serve ops (nil: the built-in operations).
+func Lookup(ops []arsenal.OpSpec, qualified string) (Doc, bool) {
+	for _, d := range Docs(ops) {
 		if d.Qualified() == qualified {
 			return d, true
 		}

@@ -11,109 +11,35 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/clusterscript/clusterscript/runtime/membership"
-	"github.com/clusterscript/clusterscript/runtime/node"
-	"github.com/clusterscript/clusterscript/runtime/transport"
+	"github.com/clusterscript/clusterscript/runtime/arsenal"
 )
 
 // CookieEnv is the environment variable that hands an agent its cookie, so
 // that it never shows in a process listing.
 const CookieEnv = "CLUSTERSCRIPT_COOKIE"
 
-// Ready is the line an agent prints on stdout once it is listening.
+// Ready is the line an agent prints on stdout once it is listening: the
+// first line it writes there, one JSON object.
 type Ready struct {
 	Name string `json:"name"`
 	Addr string `json:"addr"`
 	PID  int    `json:"pid"`
 }
 
-// AgentConfig configures one agent process.
-type AgentConfig struct {
-	Name    string
-	Cluster string
-	Cookie  string
-	Bind    string
-	Profile membership.Profile
-	Join    []string
-	// Incarnation numbers this start of the node; see node.Config.
-	Incarnation uint64
-	// WatchStdin makes the agent exit when its stdin closes: the runner
-	// holds the other end, so the agent dies with it.
-	WatchStdin bool
-	Log        io.Writer
-}
-
-// RunAgent runs one real node until ctx ends, stdin closes (WatchStdin),
-// or the runner asks it to leave. It prints a Ready line on out once the
-// node is listening.
-func RunAgent(ctx context.Context, cfg AgentConfig, in io.Reader, out io.Writer) error {
-	nw, err := transport.ListenSocket(cfg.Bind)
-	if err != nil {
-		return err
-	}
-	n, err := node.Start(node.Config{
-		Name:    cfg.Name,
-		Cookie:  cfg.Cookie,
-		Cluster: cfg.Cluster,
-		Profile: cfg.Profile,
-		Network: nw,
-		Log:     cfg.Log,
-
-		Incarnation: cfg.Incarnation,
-	})
-	if err != nil {
-		nw.Close()
-		return err
-	}
-	defer n.Shutdown()
-	registerAttachMethods(n)
-	exit := make(chan struct{})
-	var exitOnce sync.Once
-	n.Handle("ctl.exit", func(context.Context, json.RawMessage) (any, error) {
-		// Answer first, then go: the reply travels on a stream the
-		// shutdown would cut.
-		time.AfterFunc(10*time.Millisecond, func() { exitOnce.Do(func() { close(exit) }) })
-		return nil, nil
-	})
-	if err := json.NewEncoder(out).Encode(Ready{Name: cfg.Name, Addr: n.Addr(), PID: os.Getpid()}); err != nil {
-		return fmt.Errorf("write ready line: %w", err)
-	}
-	if len(cfg.Join) > 0 {
-		jctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err := n.Join(jctx, cfg.Join)
-		cancel()
-		if err != nil {
-			return err
-		}
-	}
-	stdinClosed := make(chan struct{})
-	if cfg.WatchStdin {
-		go func() {
-			_, _ = io.Copy(io.Discard, in)
-			close(stdinClosed)
-		}()
-	}
-	select {
-	case <-ctx.Done():
-		// An interrupted agent leaves gracefully.
-		lctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		return n.Leave(lctx)
-	case <-stdinClosed:
-	case <-exit:
-	}
-	return nil
-}
-
-// AgentLauncher starts real nodes as `clusterscript agent` processes on
-// loopback.
+// AgentLauncher starts real nodes as agent processes on loopback: `BINARY
+// agent --name ... --watch-stdin`, with the cookie in the environment.
+// BINARY is clusterscript itself, or a program built on the engine whose
+// main hands control to the agent entry point (package agent), which
+// answers the same command.
 type AgentLauncher struct {
-	// Binary is the clusterscript executable.
+	// Binary is the executable.
 	Binary string
 	// Bind is the host agents bind to (default 127.0.0.1).
 	Bind string
@@ -132,8 +58,36 @@ func (l *AgentLauncher) Dial(addr string, timeout time.Duration) (net.Conn, erro
 // Close implements Launcher.
 func (l *AgentLauncher) Close() {}
 
-// readyTimeout bounds an agent's start-up.
-const readyTimeout = 10 * time.Second
+// readyTimeout bounds an agent's start-up: a binary that never prints its
+// ready line fails the start within it.
+const readyTimeout = 5 * time.Second
+
+// checkAgentBinary returns the executable path for binary, or an error
+// that names it and says what is wrong, before anything is started.
+func checkAgentBinary(binary string) (string, error) {
+	if binary == "" {
+		return "", errors.New("agent binary: no path given")
+	}
+	if !strings.ContainsRune(binary, filepath.Separator) {
+		path, err := exec.LookPath(binary)
+		if err != nil {
+			return "", fmt.Errorf("agent binary %s: not found in $PATH (give a path such as ./%s)", binary, binary)
+		}
+		return path, nil
+	}
+	info, err := os.Stat(binary)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return "", fmt.Errorf("agent binary %s: no such file", binary)
+	case err != nil:
+		return "", fmt.Errorf("agent binary %s: %w", binary, err)
+	case info.IsDir():
+		return "", fmt.Errorf("agent binary %s: is a directory, not an executable", binary)
+	case info.Mode()&0o111 == 0:
+		return "", fmt.Errorf("agent binary %s: is not executable (mode %s)", binary, info.Mode().Perm())
+	}
+	return binary, nil
+}
 
 // Launch implements Launcher: it starts an agent and waits for its ready
 // line.
@@ -147,6 +101,10 @@ func (l *AgentLauncher) Launch(spec NodeSpec) (Process, error) {
 }
 
 func (l *AgentLauncher) launch(spec NodeSpec, addr string) (Process, error) {
+	binary, err := checkAgentBinary(l.Binary)
+	if err != nil {
+		return nil, err
+	}
 	host := l.Bind
 	if host == "" {
 		host = "127.0.0.1"
@@ -159,7 +117,7 @@ func (l *AgentLauncher) launch(spec NodeSpec, addr string) (Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(l.Binary, "agent",
+	cmd := exec.Command(binary, "agent",
 		"--name", spec.Name, "--cluster", spec.Cluster, "--bind", bind,
 		"--profile-json", string(prof), "--watch-stdin",
 		"--incarnation", strconv.FormatUint(spec.Incarnation, 10))
@@ -179,7 +137,7 @@ func (l *AgentLauncher) launch(spec NodeSpec, addr string) (Process, error) {
 		cmd.Stderr = io.MultiWriter(stderr, l.Log)
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start agent %s: %w", spec.Name, err)
+		return nil, fmt.Errorf("agent %s: start %s: %w", spec.Name, binary, err)
 	}
 	p := &agentProcess{cmd: cmd, stdin: stdin, exited: make(chan struct{}), stderr: stderr}
 	go func() {
@@ -187,26 +145,46 @@ func (l *AgentLauncher) launch(spec NodeSpec, addr string) (Process, error) {
 		close(p.exited)
 	}()
 	ready := make(chan Ready, 1)
+	bad := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		if sc.Scan() {
 			var r Ready
 			if json.Unmarshal(sc.Bytes(), &r) == nil && r.Addr != "" {
 				ready <- r
+			} else {
+				bad <- sc.Text()
 			}
 		}
 		_, _ = io.Copy(io.Discard, stdout)
 	}()
+	stderrOf := func() string {
+		if s := strings.TrimSpace(p.stderr.String()); s != "" {
+			return "its stderr:\n" + s
+		}
+		return "it wrote nothing on stderr"
+	}
+	notAgent := fmt.Sprintf("(an agent's main must hand control to the agent entry point, which answers `%s agent ...`)", filepath.Base(binary))
 	select {
 	case r := <-ready:
 		p.addr = r.Addr
 		return p, nil
+	case line := <-bad:
+		_ = p.Kill()
+		return nil, fmt.Errorf("agent %s: %s printed %q instead of its ready line %s; %s", spec.Name, binary, truncate(line, 200), notAgent, stderrOf())
 	case <-p.exited:
-		return nil, fmt.Errorf("agent %s exited before it was ready: %v: %s", spec.Name, p.waitErr, bytes.TrimSpace([]byte(p.stderr.String())))
+		return nil, fmt.Errorf("agent %s: %s exited (%v) before printing its ready line %s; %s", spec.Name, binary, p.waitErr, notAgent, stderrOf())
 	case <-time.After(readyTimeout):
 		_ = p.Kill()
-		return nil, fmt.Errorf("agent %s not ready after %s", spec.Name, readyTimeout)
+		return nil, fmt.Errorf("agent %s: %s printed no ready line within %s %s; %s", spec.Name, binary, readyTimeout, notAgent, stderrOf())
 	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }
 
 type agentProcess struct {
@@ -260,4 +238,40 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// opsTimeout bounds `BINARY ops --json`.
+const opsTimeout = 5 * time.Second
+
+// AgentOps returns the operations an agent binary serves, as it lists them
+// with `BINARY ops --json` (the built-in ones and the program's own), so
+// that a runner can offer them before any node runs: arsenal.OP, describe,
+// completion. The error names the binary and shows its stderr.
+func AgentOps(ctx context.Context, binary string) ([]arsenal.OpSpec, error) {
+	path, err := checkAgentBinary(binary)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, opsTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, path, "ops", "--json")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.WaitDelay = time.Second
+	runErr := cmd.Run()
+	var ops []arsenal.OpSpec
+	if runErr == nil {
+		if err := json.Unmarshal(stdout.Bytes(), &ops); err == nil && len(ops) > 0 {
+			return ops, nil
+		}
+	}
+	what := "did not print its operations as JSON"
+	if runErr != nil {
+		what = "failed: " + runErr.Error()
+	}
+	detail := "it wrote nothing on stderr"
+	if s := strings.TrimSpace(stderr.String()); s != "" {
+		detail = "its stderr:\n" + truncate(s, 2000)
+	}
+	return nil, fmt.Errorf("agent binary %s: `%s ops --json` %s (an agent's main must hand control to the agent entry point); %s", binary, filepath.Base(path), what, detail)
 }

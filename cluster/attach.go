@@ -2,11 +2,9 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -18,25 +16,16 @@ import (
 	"github.com/clusterscript/clusterscript/runtime/transport"
 )
 
-// membersMethod answers with the members a node knows and their
-// addresses, so that attaching through one seed reaches every member.
-const membersMethod = "ctl.members"
-
-// registerAttachMethods adds to an agent the control methods Attach uses.
-func registerAttachMethods(n *node.Node) {
-	n.Handle(membersMethod, func(context.Context, json.RawMessage) (any, error) {
-		return n.State().Members(), nil
-	})
-	n.Handle(pidMethod, func(context.Context, json.RawMessage) (any, error) {
-		return os.Getpid(), nil
-	})
-}
-
-// pidMethod answers with the agent's OS process id.
-const pidMethod = "ctl.pid"
+// The control methods Attach uses, served by every engine node: the
+// members a node knows with their addresses, and its OS pid.
+const (
+	membersMethod = "ctl.members"
+	pidMethod     = "ctl.pid"
+)
 
 // Attach returns a Cluster for agents already running elsewhere (started
-// by hand with `clusterscript agent`, on this host or others). It asks the
+// by hand with `clusterscript agent`, or a program built on the engine,
+// on this host or others). It asks the
 // first seed that answers for its members and their addresses; every
 // member alive in that seed's view becomes a node. The cluster cannot
 // start nodes; killing or stopping one of its nodes asks that agent to

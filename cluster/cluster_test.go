@@ -21,7 +21,7 @@ func TestMain(m *testing.M) { testbin.Main(m, "../cmd/clusterscript", &binary) }
 
 func launchers() map[string]func() cluster.Launcher {
 	return map[string]func() cluster.Launcher{
-		"sim":  func() cluster.Launcher { return cluster.NewSimLauncher() },
+		"sim":  func() cluster.Launcher { return cluster.NewSimLauncher(nil) },
 		"real": func() cluster.Launcher { return &cluster.AgentLauncher{Binary: binary} },
 	}
 }
@@ -77,7 +77,7 @@ func TestStartConvergeKill(t *testing.T) {
 // nodes it can reach; right after the split nobody has noticed it yet, so
 // a wait shorter than failure detection fails and shows who sees whom.
 func TestWaitConvergedUnderAPartition(t *testing.T) {
-	c := start(t, cluster.NewSimLauncher(), 4, 1)
+	c := start(t, cluster.NewSimLauncher(nil), 4, 1)
 	ctx := context.Background()
 	if _, err := c.WaitConverged(ctx, 10*time.Second); err != nil {
 		t.Fatal(err)
@@ -138,7 +138,7 @@ func TestWaitConvergedUnderAPartition(t *testing.T) {
 // another seed makes different ones.
 func TestSeededFaultsAreReproducible(t *testing.T) {
 	run := func(seed int64) map[string]map[string][]bool {
-		c := start(t, cluster.NewSimLauncher(), 3, seed)
+		c := start(t, cluster.NewSimLauncher(nil), 3, seed)
 		ctx := context.Background()
 		if err := c.SetLink(ctx, "n1", "n2", 0, 0, 0.3); err != nil {
 			t.Fatal(err)

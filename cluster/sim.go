@@ -11,12 +11,14 @@ import (
 // SimLauncher starts simulated nodes: runtime nodes in this process on one
 // in-memory network per cluster.
 type SimLauncher struct {
-	nw *sim.Network
+	nw  *sim.Network
+	reg *node.Registry
 }
 
-// NewSimLauncher returns a launcher with a fresh network.
-func NewSimLauncher() *SimLauncher {
-	return &SimLauncher{nw: sim.New()}
+// NewSimLauncher returns a launcher with a fresh network whose nodes run
+// reg (node.Builtin() when nil).
+func NewSimLauncher(reg *node.Registry) *SimLauncher {
+	return &SimLauncher{nw: sim.New(), reg: reg}
 }
 
 // Backend implements Launcher.
@@ -32,14 +34,14 @@ func (l *SimLauncher) Launch(spec NodeSpec) (Process, error) {
 		return nil, err
 	}
 	n, err := node.Start(node.Config{
-		Name:      spec.Name,
-		Cookie:    spec.Cookie,
-		Cluster:   spec.Cluster,
-		Profile:   spec.Profile,
-		Network:   ep,
-		Simulated: true,
-
+		Name:        spec.Name,
+		Cookie:      spec.Cookie,
+		Cluster:     spec.Cluster,
+		Profile:     spec.Profile,
+		Network:     ep,
+		Simulated:   true,
 		Incarnation: spec.Incarnation,
+		Registry:    l.reg,
 	})
 	if err != nil {
 		ep.Close()

@@ -17,7 +17,10 @@
 //	             rejoin_interval, tcp_timeout, scale_above.
 //	topologies:  named clusters for cluster.start(topology=NAME): nodes,
 //	             backend, profile, cookie_env (the environment variable
-//	             holding the cookie; cluster.start fails when it is unset).
+//	             holding the cookie; cluster.start fails when it is unset),
+//	             agent (the executable its real nodes run, a program built on
+//	             the engine; relative to the file's directory; implies
+//	             backend real).
 //
 // The command line reads ./clusterscript.yaml (the working directory's)
 // when present, or the file --config names.
@@ -27,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
@@ -385,6 +389,7 @@ func (p *parser) topologies(n *yaml.Node, cfg *Config) {
 	p.mapping(n, "topologies", func(name string, k, v *yaml.Node) {
 		path := "topologies." + name
 		var t builtins.Topology
+		var agentNode *yaml.Node
 		p.mapping(v, path, func(key string, kk, vv *yaml.Node) {
 			full := path + "." + key
 			switch key {
@@ -404,10 +409,26 @@ func (p *parser) topologies(n *yaml.Node, cfg *Config) {
 					}
 					t.CookieEnv = s
 				}
+			case "agent":
+				if s, ok := p.str(vv, full); ok {
+					if !filepath.IsAbs(s) && strings.ContainsRune(s, filepath.Separator) {
+						s = filepath.Join(filepath.Dir(p.file), s)
+					}
+					t.Agent = s
+					agentNode = vv
+				}
 			default:
-				p.errorf(kk, full, "unknown key (want nodes, backend, profile or cookie_env)")
+				p.errorf(kk, full, "unknown key (want nodes, backend, profile, cookie_env or agent)")
 			}
 		})
+		if t.Agent != "" {
+			switch t.Backend {
+			case "":
+				t.Backend = "real"
+			case "sim":
+				p.errorf(agentNode, path+".agent", "an agent runs real nodes, but the backend is sim: simulated nodes run clusterscript's own kinds and operations (use backend: real)")
+			}
+		}
 		cfg.Topologies[name] = t
 	})
 }

@@ -39,6 +39,19 @@ func TestParseSpecExample(t *testing.T) {
 	}
 }
 
+func TestTopologyAgent(t *testing.T) {
+	cfg, err := Parse("ci/clusterscript.yaml", []byte("topologies:\n  lease: {nodes: 3, agent: ../bin/leased}\n  abs: {agent: /opt/leased}\n  path: {agent: leased}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"lease": "bin/leased", "abs": "/opt/leased", "path": "leased"} {
+		top := cfg.Topologies[name]
+		if top.Agent != want || top.Backend != "real" {
+			t.Errorf("%s = %+v, want agent %s (relative to the file, $PATH for a bare name) on backend real", name, top, want)
+		}
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct{ name, yaml, want string }{
 		{"misspelt profile key", "profiles:\n  slow-ci:\n    gosip_interval: 50ms\n", "x.yaml:3: profiles.slow-ci.gosip_interval: unknown key"},
@@ -56,6 +69,7 @@ func TestParseErrors(t *testing.T) {
 		{"not a mapping", "run: [1, 2]\n", "x.yaml:1: run: want a mapping"},
 		{"bad cookie_env", "topologies:\n  t: {cookie_env: \"a b\"}\n", "x.yaml:2: topologies.t.cookie_env: want an environment variable name"},
 		{"malformed", "run:\n  backend: [sim\n", "x.yaml:"},
+		{"agent on sim", "topologies:\n  t: {backend: sim,\n      agent: ./bin/leased}\n", "x.yaml:3: topologies.t.agent: an agent runs real nodes, but the backend is sim"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("x.yaml", []byte(tc.yaml))

@@ -28,6 +28,7 @@ import (
 
 	"github.com/clusterscript/clusterscript/builtins"
 	"github.com/clusterscript/clusterscript/cluster"
+	"github.com/clusterscript/clusterscript/runtime/arsenal"
 	"github.com/clusterscript/clusterscript/runtime/membership"
 )
 
@@ -38,8 +39,12 @@ type Config struct {
 	// Nodes, when positive, starts a cluster of that many nodes bound to
 	// c before the first prompt.
 	Nodes int
-	// Binary is the clusterscript executable for real nodes.
+	// Binary is the executable real nodes run: clusterscript, or a program
+	// built on the engine (--agent).
 	Binary string
+	// Ops are the operations the session offers as arsenal.OP, completes
+	// and documents in help() (nil: the built-in ones).
+	Ops []arsenal.OpSpec
 	// HistoryFile keeps the line history across sessions ("" disables).
 	HistoryFile string
 	// Profiles, Topologies and Vars are as in a run.
@@ -81,7 +86,7 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.Backend = "sim"
 	}
 	s := &Session{cfg: cfg, globals: starlark.StringDict{}, started: time.Now()}
-	for k, v := range builtins.Predeclared(cfg.Vars) {
+	for k, v := range builtins.Predeclared(cfg.Ops, cfg.Vars) {
 		s.globals[k] = v
 	}
 	s.globals["help"] = starlark.NewBuiltin("help", s.help)
@@ -321,7 +326,7 @@ func (s *Session) load(thread *starlark.Thread, module string) (starlark.StringD
 	}
 	child := &starlark.Thread{Name: module, Load: s.load, Print: thread.Print}
 	builtins.SetSession(child, builtins.SessionOf(thread))
-	return starlark.ExecFileOptions(builtins.FileOptions, child, module, src, builtins.Predeclared(s.cfg.Vars))
+	return starlark.ExecFileOptions(builtins.FileOptions, child, module, src, builtins.Predeclared(s.cfg.Ops, s.cfg.Vars))
 }
 
 // help prints the builtins' descriptions: all of them, or those whose
@@ -342,7 +347,7 @@ func (s *Session) help(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 		filter = w.Type()
 	}
 	var lines []string
-	for _, d := range builtins.Docs() {
+	for _, d := range builtins.Docs(s.cfg.Ops) {
 		if filter == "" || strings.Contains(d.Qualified(), filter) || d.Receiver == filter || d.Module == filter {
 			line := fmt.Sprintf("%s\n    %s", d.Signature, d.Summary)
 			for _, l := range d.Details {

@@ -11,7 +11,7 @@ import (
 )
 
 func completer() *Completer {
-	g := builtins.Predeclared(nil)
+	g := builtins.Predeclared(nil, nil)
 	g["mylist"] = starlark.NewList(nil)
 	return &Completer{Globals: func() starlark.StringDict { return g }}
 }
@@ -40,7 +40,7 @@ func TestCompletion(t *testing.T) {
 // Every documented module member completes.
 func TestCompletionCoversDocs(t *testing.T) {
 	c := completer()
-	for _, d := range builtins.Docs() {
+	for _, d := range builtins.Docs(nil) {
 		if d.Receiver != "" {
 			continue
 		}

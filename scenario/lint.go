@@ -11,6 +11,7 @@ import (
 	"go.starlark.net/syntax"
 
 	"github.com/clusterscript/clusterscript/builtins"
+	"github.com/clusterscript/clusterscript/runtime/arsenal"
 )
 
 // lint finds, in a resolved file, what would fail at run time whatever
@@ -21,9 +22,9 @@ import (
 // scenario rebinds (a parameter called cluster) is not a builtin, and is
 // left alone, as is the function given to assert.fails, which is meant to
 // fail.
-func lint(f *syntax.File) []error {
+func lint(f *syntax.File, ops []arsenal.OpSpec) []error {
 	modules := map[string][]string{}
-	for name, v := range builtins.Predeclared(nil) {
+	for name, v := range builtins.Predeclared(ops, nil) {
 		if m, ok := v.(*starlarkstruct.Module); ok {
 			modules[name] = m.Members.Keys()
 		}
@@ -49,7 +50,7 @@ func lint(f *syntax.File) []error {
 			if calleeName(n.Fn) == "assert.fails" && len(n.Args) > 0 {
 				expected[n.Args[0]] = true
 			}
-			errs = append(errs, lintCall(n)...)
+			errs = append(errs, lintCall(n, ops)...)
 		}
 		return true
 	})
@@ -83,12 +84,12 @@ func calleeName(fn syntax.Expr) string {
 	return ""
 }
 
-func lintCall(call *syntax.CallExpr) []error {
+func lintCall(call *syntax.CallExpr, ops []arsenal.OpSpec) []error {
 	name := calleeName(call.Fn)
 	if name == "" {
 		return nil
 	}
-	doc, ok := builtins.Lookup(name)
+	doc, ok := builtins.Lookup(ops, name)
 	if !ok {
 		return nil
 	}

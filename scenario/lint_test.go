@@ -35,7 +35,7 @@ func TestCheckFindsMisusedBuiltins(t *testing.T) {
 			dir := write(t, map[string]string{"s.star": tc.src})
 			file := filepath.Join(dir, "s.star")
 			var got []string
-			for _, err := range Check(file) {
+			for _, err := range Check(file, nil) {
 				got = append(got, strings.TrimPrefix(err.Error(), file+":"))
 			}
 			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {

@@ -16,7 +16,9 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/clusterscript/clusterscript/builtins"
+	"github.com/clusterscript/clusterscript/runtime/arsenal"
 	"github.com/clusterscript/clusterscript/runtime/membership"
+	"github.com/clusterscript/clusterscript/runtime/node"
 	"github.com/clusterscript/clusterscript/sim/vtime"
 )
 
@@ -31,8 +33,14 @@ const (
 type Options struct {
 	// Backends lists the backends every file runs on, in order.
 	Backends []string
-	// Binary is the clusterscript executable for real nodes.
+	// Binary is the executable real nodes run: clusterscript, or a program
+	// built on the engine (run --agent; a go test binary).
 	Binary string
+	// Ops are the operations scenarios see as arsenal.OP, in arsenal.ops()
+	// and arsenal.describe (nil: the built-in ones).
+	Ops []arsenal.OpSpec
+	// Registry is what simulated nodes run (nil: the built-in registry).
+	Registry *node.Registry
 	// Run selects cases by name (nil: all).
 	Run *regexp.Regexp
 	// Timeout bounds each case.
@@ -166,7 +174,7 @@ func (e *ScriptError) Error() string {
 func Run(ctx context.Context, files []string, opts Options) (Summary, error) {
 	var errs []error
 	for _, f := range files {
-		errs = append(errs, Check(f)...)
+		errs = append(errs, Check(f, opts.Ops)...)
 	}
 	if len(errs) > 0 {
 		return Summary{}, &ScriptError{Errs: errs}
@@ -311,7 +319,7 @@ func (r *runner) runFileOn(ctx context.Context, file string, src []byte, names [
 		return ""
 	}
 	if len(names) == 0 {
-		id := CaseID{file, "(top level)", backend, clock}
+		id := CaseID{file, TopLevel, backend, clock}
 		if r.opts.Run != nil && !r.opts.Run.MatchString(id.Name) {
 			return ""
 		}
@@ -329,7 +337,7 @@ func (r *runner) runFileOn(ctx context.Context, file string, src []byte, names [
 	// timeout and cancellation, and the clusters it starts serve every
 	// case: its session lives until the file's last case ends.
 	var globals starlark.StringDict
-	res, top := r.runCase(ctx, CaseID{file, "(top level)", backend, clock}, wall, func(thread *starlark.Thread) error {
+	res, top := r.runCase(ctx, CaseID{file, TopLevel, backend, clock}, wall, func(thread *starlark.Thread) error {
 		var err error
 		globals, err = r.exec(thread, file, src)
 		return err
@@ -375,6 +383,7 @@ func (r *runner) newSession(ctx context.Context, backend string, logs *caseLog) 
 		Ctx:        ctx,
 		Backend:    backend,
 		Binary:     r.opts.Binary,
+		Registry:   r.opts.Registry,
 		Seed:       r.opts.Seed,
 		Vars:       r.opts.Vars,
 		Profiles:   r.opts.Profiles,
@@ -388,14 +397,14 @@ func (r *runner) newSession(ctx context.Context, backend string, logs *caseLog) 
 }
 
 func (r *runner) newThread(file string, s *builtins.Session) (*starlark.Thread, *loader) {
-	ld := newLoader(r.opts.Vars)
+	ld := newLoader(r.opts.Ops, r.opts.Vars)
 	thread := &starlark.Thread{Name: file, Load: ld.load}
 	builtins.SetSession(thread, s)
 	return thread, ld
 }
 
 func (r *runner) exec(thread *starlark.Thread, file string, src []byte) (starlark.StringDict, error) {
-	return starlark.ExecFileOptions(builtins.FileOptions, thread, file, src, builtins.Predeclared(r.opts.Vars))
+	return starlark.ExecFileOptions(builtins.FileOptions, thread, file, src, builtins.Predeclared(r.opts.Ops, r.opts.Vars))
 }
 
 type caseLog struct {
@@ -554,69 +563,4 @@ func (r *runner) result(id CaseID, start time.Time, err error, logs []string) Re
 		}
 	}
 	return res
-}
-
-// loader loads files for load(), relative to the loading file, once per
-// case, with the same builtins.
-type loader struct {
-	vars    map[string]string
-	mu      sync.Mutex
-	cache   map[string]*loadEntry
-	threads []*starlark.Thread // the loaded files' threads, to cancel
-}
-
-// cancel cancels every thread running a loaded file's top level.
-func (l *loader) cancel(reason string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, t := range l.threads {
-		t.Cancel(reason)
-	}
-}
-
-type loadEntry struct {
-	globals starlark.StringDict
-	err     error
-}
-
-func newLoader(vars map[string]string) *loader {
-	return &loader{vars: vars, cache: map[string]*loadEntry{}}
-}
-
-func (l *loader) load(thread *starlark.Thread, module string) (starlark.StringDict, error) {
-	from := thread.CallFrame(0).Pos.Filename()
-	path := resolveLoad(from, module)
-	l.mu.Lock()
-	e, ok := l.cache[path]
-	if ok {
-		l.mu.Unlock()
-		if e == nil {
-			return nil, fmt.Errorf("load %s: cycle in load graph", module)
-		}
-		return e.globals, e.err
-	}
-	l.cache[path] = nil
-	l.mu.Unlock()
-	src, err := os.ReadFile(path)
-	if err == nil {
-		child := &starlark.Thread{Name: path, Load: l.load, Print: thread.Print}
-		l.mu.Lock()
-		l.threads = append(l.threads, child)
-		l.mu.Unlock()
-		s := builtins.SessionOf(thread)
-		builtins.SetSession(child, s)
-		if s != nil && s.Ctx != nil {
-			// A loaded file's top level obeys the loading case's timeout.
-			stop := context.AfterFunc(s.Ctx, func() { child.Cancel(context.Cause(s.Ctx).Error()) })
-			defer stop()
-		}
-		e = &loadEntry{}
-		e.globals, e.err = starlark.ExecFileOptions(builtins.FileOptions, child, path, src, builtins.Predeclared(l.vars))
-	} else {
-		e = &loadEntry{err: fmt.Errorf("load %s: %w", module, err)}
-	}
-	l.mu.Lock()
-	l.cache[path] = e
-	l.mu.Unlock()
-	return e.globals, e.err
 }

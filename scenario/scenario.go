@@ -17,6 +17,7 @@ import (
 	"go.starlark.net/syntax"
 
 	"github.com/clusterscript/clusterscript/builtins"
+	"github.com/clusterscript/clusterscript/runtime/arsenal"
 )
 
 // Discover expands paths into scenario files: *.star files, directories
@@ -71,12 +72,13 @@ func isLibrary(path string) bool {
 
 // Check parses and resolves a file and everything it loads, and returns
 // every error found, each with file:line:col: syntax errors, undefined
-// names, and misuses of builtins visible without running (see lint).
-func Check(file string) []error {
-	return check(file, map[string]bool{})
+// names, and misuses of builtins visible without running (see lint), for
+// nodes that serve ops (nil: the built-in operations).
+func Check(file string, ops []arsenal.OpSpec) []error {
+	return check(file, ops, map[string]bool{})
 }
 
-func check(file string, visited map[string]bool) []error {
+func check(file string, ops []arsenal.OpSpec, visited map[string]bool) []error {
 	if visited[file] {
 		return nil
 	}
@@ -89,7 +91,7 @@ func check(file string, visited map[string]bool) []error {
 	if err != nil {
 		return flatten(err)
 	}
-	errs := lint(f)
+	errs := lint(f, ops)
 	for _, stmt := range f.Stmts {
 		if load, ok := stmt.(*syntax.LoadStmt); ok {
 			target := resolveLoad(file, load.ModuleName())
@@ -98,7 +100,7 @@ func check(file string, visited map[string]bool) []error {
 				errs = append(errs, fmt.Errorf("%s: load: cannot find %q (looked for %s)", pos, load.ModuleName(), target))
 				continue
 			}
-			errs = append(errs, check(target, visited)...)
+			errs = append(errs, check(target, ops, visited)...)
 		}
 	}
 	return errs
@@ -122,6 +124,25 @@ func resolveLoad(from, module string) string {
 		return module
 	}
 	return filepath.Join(filepath.Dir(from), module)
+}
+
+// TopLevel names the case of a file without test_* functions: its top
+// level. A file with them reports its top level under this name only when
+// it fails.
+const TopLevel = "(top level)"
+
+// Cases returns the names of a file's cases, in the order they run: its
+// test_* functions, or TopLevel alone for a file without them.
+func Cases(file string) ([]string, error) {
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	names, err := cases(file, src)
+	if err == nil && len(names) == 0 {
+		names = []string{TopLevel}
+	}
+	return names, err
 }
 
 // cases returns the names of the test_* functions a file defines, in

@@ -12,8 +12,13 @@ func docsCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "docs",
 		Usage: "print the Starlark API reference",
+		Flags: []cli.Flag{agentFlag()},
 		Action: func(c *cli.Context) error {
-			fmt.Fprint(c.App.Writer, builtins.Reference())
+			ops, err := agentOps(c)
+			if err != nil {
+				return cli.Exit("clusterscript: "+err.Error(), 1)
+			}
+			fmt.Fprint(c.App.Writer, builtins.Reference(ops))
 			return nil
 		},
 	}

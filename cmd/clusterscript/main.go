@@ -11,7 +11,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/clusterscript/clusterscript/agent"
 	"github.com/clusterscript/clusterscript/builtins"
+	"github.com/clusterscript/clusterscript/runtime/node"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -33,7 +35,7 @@ func run(args []string) int {
 			runCommand(),
 			checkCommand(),
 			replCommand(),
-			agentCommand(),
+			agent.Command(node.Builtin()),
 			opsCommand(),
 			docsCommand(),
 			{

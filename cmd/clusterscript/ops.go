@@ -1,73 +1,75 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
-	"io"
-	"strings"
+	"os"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/clusterscript/clusterscript/agent"
+	"github.com/clusterscript/clusterscript/cluster"
 	"github.com/clusterscript/clusterscript/runtime/arsenal"
 	"github.com/clusterscript/clusterscript/runtime/node"
 )
+
+// agentFlag names a program built on the engine whose nodes a command is
+// about, instead of clusterscript's own.
+func agentFlag() cli.Flag {
+	return &cli.StringFlag{Name: "agent", Usage: "the executable real nodes run: a program built on the engine (see docs/testing-your-own-service.md); its operations join the built-in ones"}
+}
 
 func opsCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "ops",
 		Usage: "list arsenal operations with their parameters, types, defaults, and results",
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "machine-readable output"}},
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "machine-readable output"}, agentFlag()},
 		Action: func(c *cli.Context) error {
-			ops := node.Operations()
-			if c.Bool("json") {
-				enc := json.NewEncoder(c.App.Writer)
-				enc.SetIndent("", "  ")
-				return enc.Encode(ops)
+			ops, err := agentOps(c)
+			if err != nil {
+				return cli.Exit("clusterscript: "+err.Error(), 1)
 			}
-			for i, op := range ops {
-				if i > 0 {
-					fmt.Fprintln(c.App.Writer)
-				}
-				writeOp(c.App.Writer, op)
-			}
-			return nil
+			return agent.WriteOps(c.App.Writer, ops, c.Bool("json"), ownOps(ops, c.String("agent")))
 		},
 	}
 }
 
-func writeOp(w io.Writer, op arsenal.OpSpec) {
-	fmt.Fprintf(w, "%s — %s\n", op.Name, op.Summary)
-	if len(op.Params) > 0 {
-		fmt.Fprintln(w, "  parameters:")
+// agentOps returns the operations of --agent's binary, or the built-in
+// ones without it.
+func agentOps(c *cli.Context) ([]arsenal.OpSpec, error) {
+	bin := c.String("agent")
+	if bin == "" {
+		return node.Builtin().Ops(), nil
 	}
-	for _, p := range op.Params {
-		var notes []string
-		switch {
-		case p.Required:
-			notes = append(notes, "required")
-		default:
-			def, _ := json.Marshal(p.Default)
-			notes = append(notes, "default "+string(def))
-		}
-		if p.Min != nil || p.Max != nil {
-			notes = append(notes, fmt.Sprintf("range %v..%v", orDots(p.Min), orDots(p.Max)))
-		}
-		if len(p.Allowed) > 0 {
-			notes = append(notes, "one of "+strings.Join(p.Allowed, ", "))
-		}
-		fmt.Fprintf(w, "    %-18s %-9s %s. %s\n", p.Name, p.Type, strings.Join(notes, "; "), p.Doc)
-	}
-	if len(op.Results) > 0 {
-		fmt.Fprintln(w, "  results:")
-	}
-	for _, r := range op.Results {
-		fmt.Fprintf(w, "    %-26s %-8s %s\n", r.Name, r.Type, r.Doc)
-	}
+	return cluster.AgentOps(context.Background(), bin)
 }
 
-func orDots(v any) any {
-	if v == nil {
-		return ""
+// ownOps marks the operations that are not built-in as the binary's.
+func ownOps(ops []arsenal.OpSpec, bin string) map[string]string {
+	builtin := map[string]bool{}
+	for _, op := range node.Builtin().Ops() {
+		builtin[op.Name] = true
 	}
-	return v
+	own := map[string]string{}
+	for _, op := range ops {
+		if !builtin[op.Name] {
+			own[op.Name] = "from " + bin
+		}
+	}
+	return own
+}
+
+// surfaceOps returns the operations scenarios see with --agent: the
+// binary's. A binary that cannot list them leaves the built-in ones, with a
+// warning: its nodes will fail to start, and cluster.start says why.
+func surfaceOps(c *cli.Context) []arsenal.OpSpec {
+	if c.String("agent") == "" {
+		return nil
+	}
+	ops, err := agentOps(c)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "clusterscript: warning: %v\n", err)
+		return nil
+	}
+	return ops
 }

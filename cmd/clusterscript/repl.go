@@ -21,6 +21,7 @@ func replCommand() *cli.Command {
 			&cli.StringFlag{Name: "config", Usage: "YAML configuration (default ./" + defaultConfigFile + " when present)"},
 			&cli.StringFlag{Name: "history", Value: repl.DefaultHistoryFile(), Usage: "history file (empty: no history)"},
 			&cli.StringSliceFlag{Name: "var", Usage: "KEY=VALUE, available as vars[KEY] (repeatable)"},
+			agentFlag(),
 		},
 		Action: replAction,
 	}
@@ -35,8 +36,15 @@ func replAction(c *cli.Context) error {
 	if !c.IsSet("backend") && cfg.Run.Backend != "" {
 		backend = cfg.Run.Backend
 	}
+	agentBin := c.String("agent")
+	if agentBin != "" && !c.IsSet("backend") {
+		backend = "real"
+	}
 	if backend != "sim" && backend != "real" {
 		return usage("repl: --backend: want sim or real, got %q", backend)
+	}
+	if agentBin != "" && backend == "sim" {
+		return usage("repl: --agent %s runs real nodes; use --backend real (simulated nodes run clusterscript's own kinds and operations)", agentBin)
 	}
 	if n := c.Int("nodes"); n < 0 || n > 2000 {
 		return usage("repl: --nodes: want 0 to 2000, got %d", n)
@@ -49,12 +57,16 @@ func replAction(c *cli.Context) error {
 	if err != nil {
 		return usage("cannot find my own executable for real nodes: %v", err)
 	}
+	if agentBin != "" {
+		binary = agentBin
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	err = repl.Run(ctx, repl.Config{
 		Backend:     backend,
 		Nodes:       c.Int("nodes"),
 		Binary:      binary,
+		Ops:         surfaceOps(c),
 		HistoryFile: c.String("history"),
 		Profiles:    cfg.Profiles,
 		Topologies:  cfg.Topologies,

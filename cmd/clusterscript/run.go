@@ -38,6 +38,7 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "junit", Usage: "write a JUnit XML report to FILE"},
 			&cli.StringFlag{Name: "json", Usage: "write a JSON report to FILE"},
 			&cli.StringFlag{Name: "clock", Value: scenario.ClockVirtual, Usage: "clock of simulated cases: virtual (waiting costs no wall time) or real; real nodes always run on the real clock"},
+			agentFlag(),
 		},
 		Action: runAction,
 	}
@@ -83,6 +84,10 @@ func runAction(c *cli.Context) error {
 	if !c.IsSet("backend") && cfg.Run.Backend != "" {
 		backend = cfg.Run.Backend
 	}
+	agentBin := c.String("agent")
+	if agentBin != "" && !c.IsSet("backend") {
+		backend = "real" // an agent is what real nodes run
+	}
 	if !c.IsSet("parallel") && cfg.Run.Parallel > 0 {
 		parallel = cfg.Run.Parallel
 	}
@@ -99,6 +104,9 @@ func runAction(c *cli.Context) error {
 	backends, err := parseBackends(backend)
 	if err != nil {
 		return usage("%v", err)
+	}
+	if agentBin != "" && slices.Contains(backends, "sim") {
+		return usage("--agent %s runs real nodes; simulated nodes run inside clusterscript and cannot run its kinds and operations: use --backend real, or run the scenarios from go test (see docs/testing-your-own-service.md)", agentBin)
 	}
 	vars, err := parseVars(c.StringSlice("var"))
 	if err != nil {
@@ -128,6 +136,9 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return usage("cannot find my own executable for real nodes: %v", err)
 	}
+	if agentBin != "" {
+		binary = agentBin
+	}
 	if timeout <= 0 {
 		return usage("--timeout: must be positive, got %s", timeout)
 	}
@@ -143,6 +154,7 @@ func runAction(c *cli.Context) error {
 	sum, err := scenario.Run(ctx, files, scenario.Options{
 		Backends:   backends,
 		Binary:     binary,
+		Ops:        surfaceOps(c),
 		Run:        re,
 		Timeout:    timeout,
 		Vars:       vars,
@@ -192,6 +204,7 @@ func checkCommand() *cli.Command {
 		ArgsUsage: "[PATH...]",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config", Usage: "YAML configuration (default ./" + defaultConfigFile + " when present)"},
+			agentFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			files, err := scenarioFiles(c)
@@ -199,12 +212,13 @@ func checkCommand() *cli.Command {
 				return err
 			}
 			// What run would refuse, check reports: the configuration too.
+			ops := surfaceOps(c)
 			var errs []string
 			if _, err := loadConfig(c); err != nil {
 				errs = append(errs, err.Error())
 			}
 			for _, f := range files {
-				for _, e := range scenario.Check(f) {
+				for _, e := range scenario.Check(f, ops) {
 					errs = append(errs, e.Error())
 				}
 			}

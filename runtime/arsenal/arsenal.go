@@ -13,16 +13,22 @@
 //   - spec.go, validate.go: OpSpec, ParamSpec, Args and validation.
 //   - arsenal.go: Host (what operations run against: the node), Op and
 //     Call, and the Arsenal, which serves them over RPC:
-//     op.call {"op", "params", "origin"} runs one, op.list lists them,
-//     proc.spawn starts a process (validated by SpawnSpec).
+//     op.call {"op", "params", "origin"} runs one, op.list lists them.
+//   - procs.go: proc.spawn starts a process (validated by SpawnSpec),
+//     proc.call calls one by pid or registered name.
 //   - fanout.go: Gather, the one way an operation asks several members at
 //     once, each bounded by its own timeout; a member that does not answer
-//     is named, never left out.
+//     is named, never left out. MultiCall, Gather's form for calling a
+//     named process on every member (OTP's gen_server:multi_call).
 //   - ops.go, cluster.go, processes.go: the built-in operations.
 //   - metrics.go: what a node measures of itself, and health scoring.
 //
 // An operation's error is an *errcode.Error; shown to a user it reads
 // "<op>: <code>: <message>" (errcode.Op).
+//
+// A program built on the engine adds its own operations with the same Op
+// the built-in ones use (see node.Registry): they are validated, listed,
+// described and called exactly like them.
 package arsenal
 
 import (
@@ -173,7 +179,8 @@ func (a *Arsenal) run(ctx context.Context, op string, params map[string]any, ori
 }
 
 // Methods returns the RPC methods the arsenal serves: op.call, op.list,
-// proc.spawn, and the op.local.* methods peers call during a fan-out.
+// proc.spawn, proc.call, and the op.local.* methods peers call during a
+// fan-out.
 func (a *Arsenal) Methods() map[string]rpc.Handler {
 	m := map[string]rpc.Handler{
 		"op.call": func(ctx context.Context, p json.RawMessage) (any, error) {
@@ -198,27 +205,11 @@ func (a *Arsenal) Methods() map[string]rpc.Handler {
 		"op.list": func(context.Context, json.RawMessage) (any, error) {
 			return a.specs, nil
 		},
-		"proc.spawn": func(_ context.Context, p json.RawMessage) (any, error) {
-			params, err := decodeParams(p)
-			if err != nil {
-				return nil, err
-			}
-			args, err := Validate(SpawnSpec(), params)
-			if err != nil {
-				return nil, err
-			}
-			s, err := a.host.Processes().Spawn(process.SpawnRequest{
-				Kind: args.String("kind"), Name: args.String("name"),
-				Supervisor: args.String("supervisor"), Restart: args.String("restart"),
-			})
-			if err != nil {
-				return nil, err
-			}
-			return map[string]any{"pid": s.PID, "name": nilIfEmpty(s.Name), "node": s.Node, "type": s.Type}, nil
-		},
 	}
-	for k, h := range a.localMethods() {
-		m[k] = h
+	for _, more := range []map[string]rpc.Handler{a.localMethods(), a.procMethods()} {
+		for k, h := range more {
+			m[k] = h
+		}
 	}
 	return m
 }
@@ -236,21 +227,6 @@ func decodeParams(raw json.RawMessage) (map[string]any, error) {
 		return nil, errcode.Errorf(errcode.Validation, "params: must be a mapping of parameter names to values: %v", err)
 	}
 	return params, nil
-}
-
-// SpawnSpec describes the parameters of proc.spawn (n.spawn in scenarios),
-// validated like an operation's; it is not itself an operation.
-func SpawnSpec() OpSpec {
-	return OpSpec{
-		Name:    "spawn",
-		Summary: "start a process of a built-in kind on this node",
-		Params: []ParamSpec{
-			{Name: "kind", Type: "string", Required: true, Allowed: process.Kinds(), Doc: "the process kind"},
-			{Name: "name", Type: "string", Nullable: true, Doc: "a name unique on the node, kept across restarts"},
-			{Name: "supervisor", Type: "pid", Nullable: true, Doc: "a supervisor's pid on this node (default: the root supervisor)"},
-			{Name: "restart", Type: "string", Default: process.RestartPermanent, Allowed: []string{process.RestartPermanent, process.RestartTransient, process.RestartTemporary}, Doc: "OTP restart type"},
-		},
-	}
 }
 
 // PeerTimeout bounds each call an operation makes to another node.

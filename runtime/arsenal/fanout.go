@@ -75,6 +75,37 @@ func Gather[T any](ctx context.Context, c *Call, targets []membership.Member, me
 	return out
 }
 
+// MultiCall calls the process registered as name on every target, in
+// parallel, and decodes each reply into T: OTP's gen_server:multi_call,
+// the way an operation asks a service's process on every member. It is
+// Gather over the proc.call method, so each call is bounded by
+// PeerTimeout, down members answer "down" without being asked, and every
+// target has an answer. This node's process is called with the same
+// encoding as a peer's, so T sees the same values from every member
+// (numbers decode as a remote JSON reply does).
+//
+// A member whose process answered with an error is "up", with Err set to
+// that error (its code kept); a member with no process of that name
+// answers process_not_found.
+func MultiCall[T any](ctx context.Context, c *Call, targets []membership.Member, name string, msg any) map[string]Answer[T] {
+	h := c.a.host
+	req := procCall{To: name, From: h.Name(), Message: msg}
+	out := Gather(ctx, c, targets, "proc.call", req, func() (T, error) {
+		var v T
+		cctx, cancel := context.WithTimeout(ctx, PeerTimeout)
+		defer cancel()
+		err := h.CallNode(cctx, h.Name(), "proc.call", req, &v)
+		return v, err
+	})
+	for node, a := range out {
+		if a.Err != nil && a.Err.Code != errcode.NodeUnreachable && a.Err.Code != errcode.Timeout {
+			a.Status = NodeUp
+			out[node] = a
+		}
+	}
+	return out
+}
+
 // PeerError gives a failed call to node a code and a message that names
 // the node.
 func PeerError(node string, err error) *errcode.Error {

@@ -6,7 +6,9 @@ import "time"
 type ParamSpec struct {
 	Name string `json:"name"`
 	// Type is bool, int, string, duration (a string such as "5s"), pid
-	// (a string such as "<n2.1.17>"), list (of strings) or any.
+	// (a string such as "<n2.1.17>"), kind (the name of a process kind the
+	// node runs: a string whose allowed values the registry fills in),
+	// list (of strings) or any.
 	Type string `json:"type"`
 	// Default is the value used when the parameter is not given (nil for
 	// none). A required parameter has none.
@@ -14,7 +16,8 @@ type ParamSpec struct {
 	Required bool `json:"required"`
 	// Nullable reports that null (None in a scenario) is accepted.
 	Nullable bool `json:"nullable"`
-	// Min and Max bound ints (numbers) and durations (strings), inclusive.
+	// Min and Max bound ints (numbers) and durations (strings such as
+	// "1ms"), inclusive; either may be left out.
 	Min any `json:"min,omitempty"`
 	Max any `json:"max,omitempty"`
 	// Allowed lists the accepted strings (for a list, its items).

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -71,7 +72,15 @@ func describeParam(p ParamSpec) string {
 			s = "must be an integer"
 		}
 	case "duration":
-		s = fmt.Sprintf("must be a duration such as \"5s\" from %v to %v", p.Min, p.Max)
+		s = `must be a duration such as "5s"`
+		switch {
+		case p.Min != nil && p.Max != nil:
+			s += fmt.Sprintf(" from %v to %v", p.Min, p.Max)
+		case p.Min != nil:
+			s += fmt.Sprintf(" of at least %v", p.Min)
+		case p.Max != nil:
+			s += fmt.Sprintf(" of at most %v", p.Max)
+		}
 	case "pid":
 		s = `must be a pid such as "<n2.1.17>"`
 	case "list":
@@ -79,7 +88,7 @@ func describeParam(p ParamSpec) string {
 		if len(p.Allowed) > 0 {
 			s += " among " + quoteAll(p.Allowed)
 		}
-	case "string":
+	case "string", "kind":
 		if len(p.Allowed) > 0 {
 			s = "must be one of " + quoteAll(p.Allowed)
 		} else {
@@ -150,6 +159,16 @@ func asInt(v any) (int64, bool) {
 	return 0, false
 }
 
+// durationBound reads a duration's Min or Max.
+func durationBound(b any) (time.Duration, bool) {
+	s, ok := b.(string)
+	if !ok {
+		return 0, false
+	}
+	d, err := time.ParseDuration(s)
+	return d, err == nil
+}
+
 func convertParam(p ParamSpec, v any) (any, error) {
 	if v == nil {
 		if p.Nullable {
@@ -189,9 +208,10 @@ func convertParam(p ParamSpec, v any) (any, error) {
 		default:
 			return nil, invalid(p, v)
 		}
-		lo, _ := time.ParseDuration(fmt.Sprint(p.Min))
-		hi, _ := time.ParseDuration(fmt.Sprint(p.Max))
-		if d < lo || d > hi {
+		if lo, ok := durationBound(p.Min); ok && d < lo {
+			return nil, invalid(p, v)
+		}
+		if hi, ok := durationBound(p.Max); ok && d > hi {
 			return nil, invalid(p, v)
 		}
 		return d, nil
@@ -204,7 +224,7 @@ func convertParam(p ParamSpec, v any) (any, error) {
 			return nil, invalid(p, v)
 		}
 		return s, nil
-	case "string":
+	case "string", "kind":
 		s, ok := v.(string)
 		if !ok || s == "" {
 			return nil, invalid(p, v)
@@ -240,4 +260,77 @@ func convertParam(p ParamSpec, v any) (any, error) {
 		return items, nil
 	}
 	return v, nil
+}
+
+// paramTypes are the types a ParamSpec may have.
+var paramTypes = []string{"bool", "int", "string", "duration", "pid", "kind", "list", "any"}
+
+var opName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+// CheckSpec reports what is wrong with an operation's description, so a
+// program's mistake shows when it registers the operation, not when a
+// scenario first calls it: a name or parameter name that is not
+// lower_snake_case, a parameter given twice, an unknown type, a required
+// parameter with a default, bounds on a type that has none or that do not
+// parse, and a default its own parameter would refuse.
+func CheckSpec(s OpSpec) error {
+	if !opName.MatchString(s.Name) {
+		return fmt.Errorf("operation %q: the name must be lower case letters, digits and underscores, starting with a letter", s.Name)
+	}
+	if s.Summary == "" {
+		return fmt.Errorf("operation %s: a summary is required (arsenal.describe and clusterscript ops show it)", s.Name)
+	}
+	seen := map[string]bool{}
+	for _, p := range s.Params {
+		where := fmt.Sprintf("operation %s: parameter %q", s.Name, p.Name)
+		if !opName.MatchString(p.Name) {
+			return fmt.Errorf("%s: the name must be lower case letters, digits and underscores, starting with a letter", where)
+		}
+		if seen[p.Name] {
+			return fmt.Errorf("%s is given twice", where)
+		}
+		seen[p.Name] = true
+		if !slices.Contains(paramTypes, p.Type) {
+			return fmt.Errorf("%s: type must be one of %s, got %q", where, strings.Join(paramTypes, ", "), p.Type)
+		}
+		if p.Required && p.Default != nil {
+			return fmt.Errorf("%s: a required parameter has no default", where)
+		}
+		for _, b := range []any{p.Min, p.Max} {
+			if b == nil {
+				continue
+			}
+			switch p.Type {
+			case "int":
+				if _, ok := asInt(b); !ok {
+					return fmt.Errorf("%s: bounds of an int are integers, got %v", where, b)
+				}
+			case "duration":
+				if _, ok := durationBound(b); !ok {
+					return fmt.Errorf("%s: bounds of a duration are strings such as \"1ms\", got %v", where, b)
+				}
+			default:
+				return fmt.Errorf("%s: a %s has no bounds (Min and Max bound ints and durations)", where, p.Type)
+			}
+		}
+		if p.Default != nil && !(p.Type == "kind" && len(p.Allowed) == 0) {
+			if _, err := convertParam(p, p.Default); err != nil {
+				return fmt.Errorf("operation %s: the default of %s is invalid: %v", s.Name, p.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// ResolveKinds returns spec with the allowed values of its kind
+// parameters set to kinds, the kinds the node runs.
+func ResolveKinds(spec OpSpec, kinds []string) OpSpec {
+	params := slices.Clone(spec.Params)
+	for i, p := range params {
+		if p.Type == "kind" {
+			params[i].Allowed = slices.Clone(kinds)
+		}
+	}
+	spec.Params = params
+	return spec
 }

@@ -15,11 +15,20 @@ import (
 
 // The horde's arsenal operations; see horde.go for the design.
 
-// Specs describes the horde's operations without a node to run them.
-func Specs() []arsenal.OpSpec { return arsenal.Specs((*Horde)(nil).Ops()) }
+// Specs describes the horde's operations.
+func Specs() []arsenal.OpSpec { return arsenal.Specs(Ops()) }
 
-// Ops returns the horde's arsenal operations, run by this horde.
-func (h *Horde) Ops() []arsenal.Op {
+// Host is a node that runs a horde: the engine's node is one. The horde's
+// operations run against the horde of the node they run on.
+type Host interface {
+	arsenal.Host
+	Horde() *Horde
+}
+
+// Ops returns the horde's arsenal operations, registered like any other
+// (node.Builtin registers them). Each runs against the horde of the node
+// it runs on.
+func Ops() []arsenal.Op {
 	return []arsenal.Op{
 		{Spec: arsenal.OpSpec{
 			Name:    "horde_registry",
@@ -28,25 +37,25 @@ func (h *Horde) Ops() []arsenal.Op {
 				{Name: "name", Type: "string", Nullable: true, Doc: "only this name (null: every name)"},
 			},
 			Results: []arsenal.ResultField{{Name: "*", Type: "dict", Doc: "name -> {pid, node}"}},
-		}, Run: h.opRegistry},
+		}, Run: onHorde((*Horde).opRegistry)},
 		{Spec: arsenal.OpSpec{
 			Name:    "horde_members",
 			Summary: "the nodes in the horde as this node sees it: itself and every member it sees alive (every node runs the horde)",
 			Results: []arsenal.ResultField{{Name: "*", Type: "list[string]", Doc: "sorted node names"}},
-		}, Run: h.opMembers},
+		}, Run: onHorde((*Horde).opMembers)},
 		{Spec: arsenal.OpSpec{
 			Name:    "horde_start_child",
 			Summary: "start a cluster-unique named process placed over the horde's members; a name already registered fails with already_started",
 			Params: []arsenal.ParamSpec{
 				{Name: "name", Type: "string", Required: true, Doc: "the cluster-unique name"},
-				{Name: "kind", Type: "string", Default: process.KindEcho, Allowed: process.Kinds(), Doc: "the process kind"},
+				{Name: "kind", Type: "kind", Default: process.KindEcho, Doc: "the process kind"},
 				{Name: "placement", Type: "string", Default: PlacementUniform, Doc: `"uniform" (rendezvous hashing over the horde members), "local" (this node) or a member's name`},
 			},
 			Results: []arsenal.ResultField{
 				{Name: "pid", Type: "string", Doc: "the child's pid"},
 				{Name: "node", Type: "string", Doc: "the node that runs it"},
 			},
-		}, Run: h.opStartChild},
+		}, Run: onHorde((*Horde).opStartChild)},
 		{Spec: arsenal.OpSpec{
 			Name:    "horde_supervisor",
 			Summary: "a node's horde supervisor: the children it hosts, the orphans it waits on, its failovers, conflicts and sync state",
@@ -64,7 +73,18 @@ func (h *Horde) Ops() []arsenal.Op {
 				{Name: "conflicts_lost", Type: "int", Doc: "children it stopped because another node held the name (the older registration wins: smaller Lamport clock, then earlier time, then smaller node name)"},
 				{Name: "sync", Type: "dict", Doc: "{epoch, version, clock, interval, peers: node -> {epoch, version, claims, status, stale, last_sync}}; a stale peer was seen down and not heard from since, so its claims do not count"},
 			},
-		}, Run: h.opSupervisor},
+		}, Run: onHorde((*Horde).opSupervisor)},
+	}
+}
+
+// onHorde runs a horde operation against the horde of the node it runs on.
+func onHorde(f func(h *Horde, ctx context.Context, c *arsenal.Call) (any, error)) func(context.Context, *arsenal.Call) (any, error) {
+	return func(ctx context.Context, c *arsenal.Call) (any, error) {
+		host, ok := c.Host().(Host)
+		if !ok {
+			return nil, errcode.Errorf(errcode.Internal, "%s: node %s runs no horde", c.Op, c.Host().Name())
+		}
+		return f(host.Horde(), ctx, c)
 	}
 }
 

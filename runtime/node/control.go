@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"os"
 
 	"github.com/clusterscript/clusterscript/runtime/transport"
 )
@@ -72,5 +73,16 @@ func (n *Node) registerControl() {
 	})
 	n.Handle("ctl.fault_decisions", func(context.Context, json.RawMessage) (any, error) {
 		return n.FaultDecisions(), nil
+	})
+	// Attaching through one node reaches every member: it answers with the
+	// members it knows and their addresses, and each tells its OS pid.
+	n.Handle("ctl.members", func(context.Context, json.RawMessage) (any, error) {
+		return n.state.Members(), nil
+	})
+	n.Handle("ctl.pid", func(context.Context, json.RawMessage) (any, error) {
+		if n.Simulated() {
+			return 0, nil // it shares the runner's process
+		}
+		return os.Getpid(), nil
 	})
 }

@@ -39,6 +39,9 @@ type Config struct {
 	Incarnation uint64
 	// Log receives memberlist's and the engine's log lines (discarded when nil).
 	Log io.Writer
+	// Registry holds the process kinds the node spawns, the operations it
+	// serves and the processes it starts at boot (Builtin() when nil).
+	Registry *Registry
 }
 
 // Node is one member of a cluster: memberlist membership, the state
@@ -79,17 +82,25 @@ func Start(cfg Config) (*Node, error) {
 		}
 		cfg.Profile = p
 	}
+	reg := cfg.Registry
+	if reg == nil {
+		reg = Builtin()
+	}
+	procs, err := process.NewTable(cfg.Name, cfg.Incarnation, reg.kinds)
+	if err != nil {
+		return nil, fmt.Errorf("start node %s: %w", cfg.Name, err)
+	}
 	n := &Node{
 		cfg:   cfg,
 		state: membership.NewState(cfg.Name),
-		procs: process.NewTable(cfg.Name, cfg.Incarnation),
+		procs: procs,
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.tr = transport.New(cfg.Network, cfg.Name)
 	n.client = rpc.NewClient(cfg.Cookie, cfg.Name, n.tr.Dial)
 	n.server = rpc.NewServer(n.ctx, cfg.Cookie, cfg.Name)
 	n.horde = horde.New(n.ctx, n, horde.Epoch(cfg.Incarnation))
-	n.ars = arsenal.New(n, operations(n.horde))
+	n.ars = arsenal.New(n, reg.operations())
 	n.registerControl()
 	for _, methods := range []map[string]rpc.Handler{n.ars.Methods(), n.horde.Methods()} {
 		for name, h := range methods {
@@ -110,6 +121,12 @@ func Start(cfg Config) (*Node, error) {
 	}
 	n.ml = ml
 	n.addSystemProcesses()
+	for _, req := range reg.boot {
+		if _, err := n.procs.Spawn(req); err != nil {
+			n.Shutdown()
+			return nil, fmt.Errorf("start node %s: boot process %s (%s): %w", cfg.Name, req.Name, req.Kind, err)
+		}
+	}
 	for _, run := range []func(){
 		func() { n.server.Serve(n.tr.RPC()) },
 		func() { n.state.Run(n.ctx.Done()) },
@@ -121,23 +138,6 @@ func Start(cfg Config) (*Node, error) {
 		go func() { defer n.wg.Done(); run() }()
 	}
 	return n, nil
-}
-
-// operations is every operation a node serves: the arsenal's built-in ones
-// and the horde's.
-func operations(h *horde.Horde) []arsenal.Op {
-	return append(arsenal.Builtin(), h.Ops()...)
-}
-
-// Operations describes every operation a node serves, in a stable order.
-// The slice is freshly built: callers may keep or change it.
-func Operations() []arsenal.OpSpec {
-	return arsenal.Specs(operations(nil))
-}
-
-// DescribeOp returns the description of one operation.
-func DescribeOp(name string) (arsenal.OpSpec, error) {
-	return arsenal.Describe(Operations(), name)
 }
 
 // Name returns the node's name.

@@ -28,6 +28,12 @@ func startCluster(t testing.TB, k int) []*node.Node {
 // startNodes starts k converged nodes n1..nk on networks from listen.
 func startNodes(t testing.TB, k int, simulated bool, listen func() (transport.Network, error)) []*node.Node {
 	t.Helper()
+	return startWith(t, k, simulated, listen, nil)
+}
+
+// startWith starts k converged nodes n1..nk running reg.
+func startWith(t testing.TB, k int, simulated bool, listen func() (transport.Network, error), reg *node.Registry) []*node.Node {
+	t.Helper()
 	var nodes []*node.Node
 	var names []string
 	for i := 1; i <= k; i++ {
@@ -36,7 +42,7 @@ func startNodes(t testing.TB, k int, simulated bool, listen func() (transport.Ne
 			t.Fatal(err)
 		}
 		name := fmt.Sprintf("n%d", i)
-		n, err := node.Start(node.Config{Name: name, Cookie: "c", Cluster: "test", Network: ep, Simulated: simulated})
+		n, err := node.Start(node.Config{Name: name, Cookie: "c", Cluster: "test", Network: ep, Simulated: simulated, Registry: reg})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -98,7 +104,7 @@ func TestOperationsDescribeThemselves(t *testing.T) {
 		"process_info", "kill_process", "send_message", "trace_process", "trace_events",
 		"horde_registry", "horde_members", "horde_start_child", "horde_supervisor"}
 	var got []string
-	for _, op := range node.Operations() {
+	for _, op := range node.Builtin().Ops() {
 		got = append(got, op.Name)
 		if op.Summary == "" || len(op.Results) == 0 {
 			t.Errorf("%s: summary or results missing", op.Name)

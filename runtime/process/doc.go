@@ -8,9 +8,25 @@
 // rejoin, health_sampler) as processes of type "system"; those are views
 // of real engine goroutines, measured from their real queues and state.
 //
-// Built-in kinds: echo, counter and kv (gen_servers), sleeper (a task) and
-// supervisor. KindDocs says what messages each understands and what it
-// replies; the API reference is generated from it.
+// A kind is described by a Kind: its name, its type (gen_server, task or
+// supervisor), its default restart type, the messages it answers, and an
+// Init that returns the behaviour of each new process. A behaviour
+// implements only what it supports:
+//
+//	Handler        Handle(self, Message): a gen_server's or supervisor's messages
+//	Runner         Run(ctx, self): a task's whole life
+//	StateReporter  State(): what process_info shows as "state"
+//	Sizer          Size(): the bytes its state holds, counted in "memory"
+//
+// Behaviours run on their process's goroutine, one message at a time; a
+// panic ends the process (reason "panic: ..."), not the node, and its
+// supervisor restarts it per its restart type. Sends, receives, spawns and
+// exits of every kind are traced alike. NewTable takes the kinds a node
+// spawns: Builtin() and a program's own, as node.Registry collects them.
+//
+// Built-in kinds (Builtin): echo, counter and kv (gen_servers), sleeper (a
+// task) and supervisor. KindDocs says what messages each understands and
+// what it replies; the API reference is generated from it.
 //
 // Restart types are OTP's: permanent children are always restarted,
 // transient ones only after an abnormal exit (a reason other than "normal"

@@ -1,6 +1,6 @@
 package process
 
-// KindDoc describes a built-in kind for users: what it is, the messages it
+// KindDoc describes a kind for users: what it is, the messages it
 // understands and what it replies. Messages are JSON-like values (strings,
 // numbers, lists, dicts); a reply is what send_message answers for a call.
 type KindDoc struct {
@@ -20,31 +20,15 @@ type MessageDoc struct {
 	Reply string `json:"reply"`
 }
 
-// KindDocs describes the built-in kinds, in the order of Kinds.
-func KindDocs() []KindDoc {
-	return []KindDoc{
-		{Kind: KindEcho, Type: TypeGenServer, State: "{}", Messages: []MessageDoc{
-			{"anything", "the message itself; a send or cast is echoed back to its sender (delivered when the sender is a pid on the same node, traced in any case)"},
-		}},
-		{Kind: KindCounter, Type: TypeGenServer, State: "{count}", Messages: []MessageDoc{
-			{`"get" as a call`, "the count, unchanged"},
-			{"anything else (a send or cast of \"get\" included)", "adds one to the count; a call answers the new count"},
-		}},
-		{Kind: KindKV, Type: TypeGenServer, State: "{size}", Messages: []MessageDoc{
-			{`{"put": [key, value]}`, `"ok"; key is a string, value any message value`},
-			{`{"get": key}`, "the value, or None when the key is absent"},
-			{`{"delete": key}`, "True if the key was there (and is now removed), else False"},
-			{`"keys"`, "the sorted list of keys"},
-			{`"size"`, "the number of keys"},
-			{"anything else", "a call fails with validation_error naming what kv accepts; a send or cast is received and dropped"},
-		}},
-		{Kind: KindSleeper, Type: TypeTask, State: "{}", Messages: []MessageDoc{
-			{"anything", "never read: message_queue_len grows with each one, and a call times out"},
-		}},
-		{Kind: KindSupervisor, Type: TypeSupervisor, State: `{strategy: "one_for_one"}`, Messages: []MessageDoc{
-			{`"which_children"`, "a list of its children, each {pid, name, type, restart}"},
-			{`"count_children"`, "the number of children"},
-			{"anything else", "a call fails with validation_error"},
-		}},
+// KindDocs describes the built-in kinds, in the order of Builtin.
+func KindDocs() []KindDoc { return DescribeKinds(Builtin()) }
+
+// DescribeKinds describes kinds for users, from their own descriptions.
+func DescribeKinds(kinds []Kind) []KindDoc {
+	out := make([]KindDoc, len(kinds))
+	for i, k := range kinds {
+		k = k.withDefaults()
+		out[i] = KindDoc{Kind: k.Name, Type: k.Type, State: k.State, Messages: k.Messages}
 	}
+	return out
 }

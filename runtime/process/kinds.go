@@ -1,162 +1,195 @@
 package process
 
 import (
-	"maps"
+	"context"
+	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"unsafe"
 
 	"github.com/clusterscript/clusterscript/runtime/errcode"
 )
 
-// kind is a process kind: the type it is listed as and a constructor of
-// its behaviour (nil for a task, which has none).
-type kind struct {
-	name string
-	typ  string
-	new  func() behaviour
+// Kind is a process kind: the name spawns use, the type process_list
+// shows, and how a process of it starts. The built-in kinds (Builtin) and
+// a program's own are described, registered and supervised alike.
+type Kind struct {
+	// Name is what n.spawn and horde.start_child name the kind by: lower
+	// case letters, digits and underscores, starting with a letter.
+	Name string
+	// Type is how process_list lists and filters its processes:
+	// TypeGenServer (when empty), TypeTask or TypeSupervisor. A
+	// gen_server handles its mailbox one message at a time; a task runs
+	// its behaviour's Run (it must implement Runner) and never reads its
+	// mailbox; a supervisor also handles messages, and its children are
+	// supervised one_for_one (killing it needs force).
+	Type string
+	// Restart is the restart type of a spawn that names none:
+	// RestartPermanent (when empty), RestartTransient or
+	// RestartTemporary.
+	Restart string
+	// State says what process_info shows as the state ("{count}").
+	State string
+	// Messages lists the messages it understands and what a call of each
+	// answers, for the reference and for people reading the code.
+	Messages []MessageDoc
+	// Init returns the behaviour of a new process, and of every restart of
+	// one (a restart starts from a fresh Init: state does not survive a
+	// crash). It runs on the spawner's goroutine before the process handles
+	// anything; an error fails the spawn (or the restart) with that error.
+	Init func(self *Self) (Behaviour, error)
 }
 
-// builtinKinds is the one list of the process kinds a node runs.
-func builtinKinds() []kind {
-	return []kind{
-		{KindEcho, TypeGenServer, func() behaviour { return echoState{} }},
-		{KindCounter, TypeGenServer, func() behaviour { return &counterState{} }},
-		{KindKV, TypeGenServer, func() behaviour { return &kvState{m: map[string]any{}} }},
-		{KindSleeper, TypeTask, nil},
-		{KindSupervisor, TypeSupervisor, func() behaviour { return supState{} }},
+// Behaviour is what a kind's Init returns: one process's state and the
+// code that drives it. A behaviour implements only what it supports (as a
+// Starlark value does): Handler for a gen_server or a supervisor, Runner
+// for a task, and optionally StateReporter and Sizer. Its methods run on
+// the process's own goroutine, one message at a time, so they need no
+// locks. A panic in any of them ends the process with reason "panic: ..."
+// (an abnormal exit its supervisor answers with a restart), never the node.
+type Behaviour any
+
+// Handler is the behaviour of a gen_server or a supervisor.
+type Handler interface {
+	// Handle handles one message. For a call, the caller gets reply, or
+	// err (an *errcode.Error keeps its code; anything else arrives as
+	// internal_error). For a send or a cast both are dropped: answer the
+	// sender with self.Send when it should hear back.
+	Handle(self *Self, m Message) (reply any, err error)
+}
+
+// StateReporter is a Behaviour whose state process_info shows. State is
+// read after Init and after every message, so process_info shows the
+// state as of the last message handled and never waits for a busy
+// process.
+type StateReporter interface {
+	State() map[string]any
+}
+
+// Sizer is a Behaviour that estimates the bytes its state holds, counted
+// in the process's memory (read with State).
+type Sizer interface {
+	Size() int64
+}
+
+// Runner is the behaviour of a task: Run is the task's whole life. ctx
+// ends when the process is killed or its node stops. A Run that returns
+// nil exits with reason "normal", one that returns an error exits with the
+// error's text as the (abnormal) reason.
+type Runner interface {
+	Run(ctx context.Context, self *Self) error
+}
+
+// Message is one message a process handles.
+type Message struct {
+	// Kind is MsgSend, MsgCast or MsgCall.
+	Kind string
+	// From is the sender: a pid when a process sent it, else the node or
+	// caller that did.
+	From string
+	// Body is plain JSON data (nil, bool, string, json.Number, []any,
+	// map[string]any) when it came through an operation; a process on the
+	// same node may send any value.
+	Body any
+}
+
+// Self is a process as its own behaviour sees it.
+type Self struct{ p *process }
+
+// PID returns the process's pid.
+func (s *Self) PID() string { return s.p.pid }
+
+// Name returns the name the process is registered under ("" for none).
+func (s *Self) Name() string { return s.p.name }
+
+// Node returns the name of the node the process runs on.
+func (s *Self) Node() string { return s.p.t.node }
+
+// Restarts returns how many times the process has been restarted: 0 for
+// a first start.
+func (s *Self) Restarts() int { return s.p.restarts }
+
+// Send sends msg to a pid. A pid of this node gets it in its mailbox;
+// anything else (another node, a caller) is traced only: a process reaches
+// other nodes through operations, not through Send.
+func (s *Self) Send(to string, msg any) { s.p.t.sendFrom(s.p, to, msg) }
+
+// Exit ends the process with reason once the current message has been
+// handled; its supervisor then decides on a restart ("normal" and
+// "shutdown" are normal exits).
+func (s *Self) Exit(reason string) { s.p.exit(reason) }
+
+// Children lists a supervisor's children as which_children answers them:
+// {pid, name, type, restart} each.
+func (s *Self) Children() []map[string]any { return s.p.t.childrenInfo(s.p) }
+
+var kindName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+// CheckKind reports what is wrong with k's description, if anything.
+func CheckKind(k Kind) error {
+	if !kindName.MatchString(k.Name) {
+		return fmt.Errorf("kind %q: the name must be lower case letters, digits and underscores, starting with a letter", k.Name)
 	}
+	switch k.Type {
+	case "", TypeGenServer, TypeTask, TypeSupervisor:
+	default:
+		return fmt.Errorf("kind %s: type must be %s, %s or %s, got %q", k.Name, TypeGenServer, TypeTask, TypeSupervisor, k.Type)
+	}
+	switch k.Restart {
+	case "", RestartPermanent, RestartTransient, RestartTemporary:
+	default:
+		return fmt.Errorf("kind %s: restart must be %s, %s or %s, got %q", k.Name, RestartPermanent, RestartTransient, RestartTemporary, k.Restart)
+	}
+	if k.Init == nil {
+		return fmt.Errorf("kind %s: Init is required", k.Name)
+	}
+	return nil
 }
 
-// Kinds returns the names of the kinds a process can be spawned as.
-func Kinds() []string {
-	var names []string
-	for _, k := range builtinKinds() {
-		names = append(names, k.name)
+// checkBehaviour reports a behaviour that cannot drive a process of k.
+func (k Kind) checkBehaviour(b Behaviour) error {
+	if k.Type == TypeTask {
+		if _, ok := b.(Runner); !ok {
+			return errcode.Errorf(errcode.Internal, "kind %s: Init returned %T, which is not a process.Runner (a task runs)", k.Name, b)
+		}
+		return nil
+	}
+	if _, ok := b.(Handler); !ok {
+		return errcode.Errorf(errcode.Internal, "kind %s: Init returned %T, which is not a process.Handler (a %s handles messages)", k.Name, b, k.Type)
+	}
+	return nil
+}
+
+// withDefaults fills in an unset type and restart type.
+func (k Kind) withDefaults() Kind {
+	if k.Type == "" {
+		k.Type = TypeGenServer
+	}
+	if k.Restart == "" {
+		k.Restart = RestartPermanent
+	}
+	return k
+}
+
+// Kinds returns the names of the kinds the table spawns, in registration
+// order.
+func (t *Table) Kinds() []string {
+	names := make([]string, len(t.kinds))
+	for i, k := range t.kinds {
+		names[i] = k.Name
 	}
 	return names
 }
 
 // lookupKind returns the kind named name.
-func lookupKind(name string) (kind, error) {
-	for _, k := range builtinKinds() {
-		if k.name == name {
-			return k, nil
-		}
+func (t *Table) lookupKind(name string) (Kind, error) {
+	i := slices.IndexFunc(t.kinds, func(k Kind) bool { return k.Name == name })
+	if i < 0 {
+		return Kind{}, errcode.Errorf(errcode.Validation, "kind: must be one of %s, got %s", quoteAll(t.Kinds()), repr(name))
 	}
-	return kind{}, errcode.Errorf(errcode.Validation, "kind: must be one of %s, got %s", quoteAll(Kinds()), repr(name))
+	return t.kinds[i], nil
 }
-
-// behaviour is a gen_server's state and callbacks. handle runs on the
-// process's goroutine with p.mu held; size may be called from any
-// goroutine with p.mu held.
-type behaviour interface {
-	handle(p *process, e envelope) (reply any, err error)
-	size() int64
-	summary() map[string]any
-}
-
-type echoState struct{}
-
-func (echoState) handle(_ *process, e envelope) (any, error) { return e.msg, nil }
-func (echoState) size() int64                                { return 0 }
-func (echoState) summary() map[string]any                    { return map[string]any{} }
-
-type counterState struct{ count int64 }
-
-func (c *counterState) handle(_ *process, e envelope) (any, error) {
-	if e.kind == MsgCall && e.msg == "get" {
-		return c.count, nil
-	}
-	c.count++
-	return c.count, nil
-}
-func (c *counterState) size() int64             { return int64(unsafe.Sizeof(*c)) }
-func (c *counterState) summary() map[string]any { return map[string]any{"count": c.count} }
-
-// kvState keeps its byte estimate up to date on every change, so measuring
-// a large map costs nothing.
-type kvState struct {
-	m     map[string]any
-	bytes int64
-}
-
-const kvUsage = `kv accepts {"put": [key, value]}, {"get": key}, {"delete": key}, "keys" or "size"`
-
-func (s *kvState) handle(_ *process, e envelope) (any, error) {
-	bad := func() (any, error) {
-		return nil, errcode.Errorf(errcode.Validation, "message: %s, got %s", kvUsage, repr(e.msg))
-	}
-	switch m := e.msg.(type) {
-	case string:
-		switch m {
-		case "keys":
-			return slices.Sorted(maps.Keys(s.m)), nil
-		case "size":
-			return len(s.m), nil
-		}
-		return bad()
-	case map[string]any:
-		if len(m) != 1 {
-			return bad()
-		}
-		if a, ok := m["put"]; ok {
-			kv, ok := a.([]any)
-			if !ok || len(kv) != 2 {
-				return bad()
-			}
-			k, ok := kv[0].(string)
-			if !ok {
-				return bad()
-			}
-			if old, ok := s.m[k]; ok {
-				s.bytes -= approxSize(k) + approxSize(old)
-			}
-			s.m[k] = kv[1]
-			s.bytes += approxSize(k) + approxSize(kv[1])
-			return "ok", nil
-		}
-		if a, ok := m["get"]; ok {
-			k, ok := a.(string)
-			if !ok {
-				return bad()
-			}
-			return s.m[k], nil
-		}
-		if a, ok := m["delete"]; ok {
-			k, ok := a.(string)
-			if !ok {
-				return bad()
-			}
-			old, had := s.m[k]
-			if had {
-				s.bytes -= approxSize(k) + approxSize(old)
-				delete(s.m, k)
-			}
-			return had, nil
-		}
-	}
-	return bad()
-}
-func (s *kvState) size() int64             { return s.bytes }
-func (s *kvState) summary() map[string]any { return map[string]any{"size": len(s.m)} }
-
-// supState is a one_for_one supervisor's behaviour; its children live in
-// the table (they change under the table's lock).
-type supState struct{}
-
-func (supState) handle(p *process, e envelope) (any, error) {
-	switch e.msg {
-	case "which_children":
-		return p.t.childrenInfo(p), nil
-	case "count_children":
-		return len(p.t.childrenInfo(p)), nil
-	}
-	return nil, errcode.Errorf(errcode.Validation, `message: a supervisor answers "which_children" and "count_children", got %s`, repr(e.msg))
-}
-func (supState) size() int64             { return 0 }
-func (supState) summary() map[string]any { return map[string]any{"strategy": "one_for_one"} }
 
 // quoteAll quotes every string and joins them with commas.
 func quoteAll(ss []string) string {

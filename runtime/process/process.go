@@ -1,7 +1,11 @@
 package process
 
 import (
-	"sync"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -35,12 +39,21 @@ type process struct {
 	reason     string
 	replacedBy string
 
-	// guarded by mu
-	mu    sync.Mutex
-	state behaviour
+	// beh is touched only by the process's own goroutine (and by Init,
+	// before that goroutine starts); others read snap.
+	beh  Behaviour
+	snap atomic.Pointer[snapshot]
 
 	// system processes measure the component they stand for.
 	measure func() (mem int64, queue int)
+}
+
+// snapshot is a behaviour's state as of the last message it handled,
+// encoded at once so that readers on other goroutines share nothing with
+// the behaviour.
+type snapshot struct {
+	state json.RawMessage
+	size  int64
 }
 
 // exitRecord is what remains of an exited process.
@@ -51,54 +64,148 @@ type exitRecord struct {
 	replaced string
 }
 
+// panicked is a behaviour's panic, recovered.
+type panicked struct{ v any }
+
+func (p panicked) Error() string { return fmt.Sprintf("panic: %v", p.v) }
+
+// protect runs f, turning a panic into a panicked error: a behaviour's bug
+// ends its process, not the node.
+func protect(f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = panicked{r}
+		}
+	}()
+	return f()
+}
+
+// init runs the kind's Init for p and records the first snapshot.
+func (p *process) init(k Kind) error {
+	self := &Self{p}
+	err := protect(func() error {
+		b, err := k.Init(self)
+		if err != nil {
+			return err
+		}
+		if err := k.checkBehaviour(b); err != nil {
+			return err
+		}
+		p.beh = b
+		return nil
+	})
+	if err != nil {
+		if errcode.Code(err) != "" {
+			return err
+		}
+		return errcode.Errorf(errcode.Internal, "kind %s: init: %v", k.Name, err)
+	}
+	return p.takeSnapshot()
+}
+
+// takeSnapshot reads the behaviour's state and size.
+func (p *process) takeSnapshot() error {
+	s := &snapshot{state: json.RawMessage("{}")}
+	err := protect(func() error {
+		if r, ok := p.beh.(StateReporter); ok {
+			if st := r.State(); st != nil {
+				b, err := json.Marshal(st)
+				if err != nil {
+					b, _ = json.Marshal(map[string]any{"error": "state: " + err.Error()})
+				}
+				s.state = b
+			}
+		}
+		if z, ok := p.beh.(Sizer); ok {
+			s.size = z.Size()
+		}
+		return nil
+	})
+	p.snap.Store(s)
+	return err
+}
+
 // run is the process's goroutine.
 func (p *process) run() {
 	defer p.t.wg.Done()
-	if p.typ == TypeTask {
-		<-p.kill
+	var reason string
+	if r, ok := p.beh.(Runner); ok && p.typ == TypeTask {
+		reason = p.runTask(r)
 	} else {
-	loop:
+		reason = p.serve(p.beh.(Handler))
+	}
+	if reason != "" {
+		p.exit(reason)
+	}
+	p.terminate()
+}
+
+// runTask runs a task until it returns or is killed, and returns the
+// reason it ended by itself ("" when it was killed).
+func (p *process) runTask(r Runner) string {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-p.kill:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err := protect(func() error { return r.Run(ctx, &Self{p}) })
+	if err != nil {
+		return err.Error()
+	}
+	return ReasonNormal
+}
+
+// serve handles the mailbox until the process is killed, and returns the
+// reason it ended by itself ("" when it was killed).
+func (p *process) serve(h Handler) string {
+	self := &Self{p}
+	for {
+		select {
+		case <-p.kill:
+			return ""
+		case <-p.mbox.signal:
+		}
 		for {
 			select {
 			case <-p.kill:
-				break loop
-			case <-p.mbox.signal:
+				return ""
+			default:
 			}
-			for {
-				select {
-				case <-p.kill:
-					break loop
-				default:
-				}
-				e, ok := p.mbox.pop()
-				if !ok {
-					break
-				}
-				// Lock order is t.mu before p.mu: a supervisor reads the
-				// table, so it handles its messages without p.mu (it has no
-				// state of its own), and echo sends back after unlocking.
-				var v any
+			e, ok := p.mbox.pop()
+			if !ok {
+				break
+			}
+			var v any
+			err := protect(func() error {
 				var err error
-				if p.typ == TypeSupervisor {
-					v, err = p.state.handle(p, e)
-				} else {
-					p.mu.Lock()
-					v, err = p.state.handle(p, e)
-					p.mu.Unlock()
+				v, err = h.Handle(self, Message{Kind: e.kind, From: e.from, Body: e.msg})
+				return err
+			})
+			crashed := errors.As(err, new(panicked))
+			if !crashed {
+				if serr := p.takeSnapshot(); serr != nil {
+					crashed, err = true, serr
 				}
-				if p.kind == KindEcho && e.kind != MsgCall {
-					p.t.sendFrom(p, e.from, v)
+			}
+			if e.reply != nil {
+				if err == nil {
+					p.trace(TraceSend, p.pid, e.from, v)
 				}
-				if e.reply != nil {
-					if err == nil {
-						p.trace(TraceSend, p.pid, e.from, v)
-					}
-					e.reply <- callReply{v: v, err: err}
+				rerr := err
+				if crashed {
+					rerr = errcode.Errorf(errcode.Internal, "%s crashed handling the message: %v", p.pid, err)
 				}
+				e.reply <- callReply{v: v, err: rerr}
+			}
+			if crashed {
+				return err.Error()
 			}
 		}
 	}
-	p.terminate()
 }
 
 // exit asks the process to exit with reason; it reports whether this call
@@ -170,7 +277,7 @@ func (p *process) terminate() {
 	}
 	if restart {
 		if np, err := t.spawn(p.kind, p.name, sup, p.restart, p.restarts+1); err == nil {
-			if p.kind == KindSupervisor {
+			if p.typ == TypeSupervisor {
 				np.adoptSpecs(children)
 			}
 			t.mu.Lock()
@@ -193,7 +300,7 @@ func (p *process) adoptSpecs(old []*process) {
 		if err != nil {
 			continue
 		}
-		if c.kind == KindSupervisor {
+		if c.typ == TypeSupervisor {
 			p.t.mu.Lock()
 			grand := c.lastKids
 			p.t.mu.Unlock()
@@ -254,14 +361,14 @@ func (p *process) infoLocked(alive bool) ProcessInfo {
 	info.MessageQueueLen = q
 	// memory: the process record itself, its mailbox (queued messages'
 	// estimated size plus the envelope array) and its state's estimated
-	// size (see approxSize). The goroutine's stack is not counted: Go does
-	// not expose per-goroutine stack sizes.
+	// size (Sizer). The goroutine's stack is not counted: Go does not
+	// expose per-goroutine stack sizes.
 	info.Memory = int64(unsafe.Sizeof(*p)) + qb
-	if p.state != nil {
-		p.mu.Lock()
-		info.Memory += p.state.size()
-		info.State = p.state.summary()
-		p.mu.Unlock()
+	if s := p.snap.Load(); s != nil {
+		info.Memory += s.size
+		d := json.NewDecoder(bytes.NewReader(s.state))
+		d.UseNumber()
+		_ = d.Decode(&info.State) // it was encoded from a map
 	}
 	return info
 }

@@ -2,6 +2,7 @@ package process
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -38,7 +39,10 @@ func TestPIDAndTraceIDRoundTrip(t *testing.T) {
 func TestPIDsOfARestartedNodeNeverRepeat(t *testing.T) {
 	seen := map[string]bool{}
 	for inc := uint64(1); inc <= 3; inc++ {
-		tb := NewTable("n1", inc)
+		tb, err := NewTable("n1", inc, Builtin())
+		if err != nil {
+			t.Fatal(err)
+		}
 		for range 5 {
 			p, err := tb.Spawn(SpawnRequest{Kind: KindEcho, Restart: RestartTemporary})
 			if err != nil {
@@ -73,7 +77,10 @@ func TestPIDsOfARestartedNodeNeverRepeat(t *testing.T) {
 
 func newTestTable(t *testing.T) *Table {
 	t.Helper()
-	tb := NewTable("n1", 1)
+	tb, err := NewTable("n1", 1, Builtin())
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(tb.Stop)
 	return tb
 }
@@ -181,7 +188,7 @@ func TestMailboxMeasures(t *testing.T) {
 		t.Fatal(err)
 	}
 	ki, _ := tb.Info(kv.PID)
-	if ki.State["size"] != 1 || ki.Memory <= before.Memory {
+	if ki.State["size"] != json.Number("1") || ki.Memory <= before.Memory {
 		t.Fatalf("kv %+v", ki)
 	}
 }
@@ -189,13 +196,14 @@ func TestMailboxMeasures(t *testing.T) {
 // The reference describes every kind a node can spawn, as that kind.
 func TestKindDocsDescribeEveryKind(t *testing.T) {
 	docs := KindDocs()
-	if len(docs) != len(Kinds()) {
-		t.Fatalf("%d kinds documented, %d kinds", len(docs), len(Kinds()))
+	kinds := Builtin()
+	if len(docs) != len(kinds) {
+		t.Fatalf("%d kinds documented, %d kinds", len(docs), len(kinds))
 	}
-	for i, name := range Kinds() {
-		k, _ := lookupKind(name)
-		if d := docs[i]; d.Kind != name || d.Type != k.typ || len(d.Messages) == 0 {
-			t.Errorf("KindDocs()[%d] = %+v, want kind %s of type %s with its messages", i, d, name, k.typ)
+	for i, k := range kinds {
+		k = k.withDefaults()
+		if d := docs[i]; d.Kind != k.Name || d.Type != k.Type || d.State == "" || len(d.Messages) == 0 {
+			t.Errorf("KindDocs()[%d] = %+v, want kind %s of type %s with its state and messages", i, d, k.Name, k.Type)
 		}
 	}
 }

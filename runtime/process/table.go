@@ -2,6 +2,8 @@ package process
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -37,6 +39,7 @@ type Table struct {
 	node        string
 	incarnation uint64
 	start       time.Time
+	kinds       []Kind // fixed at NewTable
 
 	mu       sync.Mutex
 	seq      uint64
@@ -55,10 +58,13 @@ type Table struct {
 }
 
 // NewTable returns the process table of one incarnation of node (1 for
-// its first start, larger for each restart; 0 counts as 1). The
-// incarnation is part of every pid, so a restarted node never hands out a
-// pid it had before.
-func NewTable(node string, incarnation uint64) *Table {
+// its first start, larger for each restart; 0 counts as 1), able to spawn
+// kinds. The incarnation is part of every pid, so a restarted node never
+// hands out a pid it had before. Kind names are unique, and one of them is
+// the "supervisor" kind, which every table's root supervisor and a node's
+// system supervisors are: pass Builtin() and a program's own kinds, as
+// node.Registry collects them.
+func NewTable(node string, incarnation uint64, kinds []Kind) (*Table, error) {
 	t := &Table{
 		node:        node,
 		incarnation: max(incarnation, 1),
@@ -68,13 +74,27 @@ func NewTable(node string, incarnation uint64) *Table {
 		exited:      map[uint64]*exitRecord{},
 		traces:      map[uint64]*trace{},
 	}
+	seen := map[string]bool{}
+	for _, k := range kinds {
+		if err := CheckKind(k); err != nil {
+			return nil, err
+		}
+		if seen[k.Name] {
+			return nil, fmt.Errorf("kind %s is registered twice", k.Name)
+		}
+		seen[k.Name] = true
+		t.kinds = append(t.kinds, k.withDefaults())
+	}
+	if k, err := t.lookupKind(KindSupervisor); err != nil || k.Type != TypeSupervisor {
+		return nil, fmt.Errorf("the kinds must include %q of type %s (every table's root is one): start from process.Builtin()", KindSupervisor, TypeSupervisor)
+	}
 	root, err := t.spawn(KindSupervisor, "root_sup", nil, RestartPermanent, 0)
 	if err != nil {
-		panic(err) // an empty table always accepts its first process
+		return nil, fmt.Errorf("start root_sup: %w", err)
 	}
 	root.system = true
 	t.root = root
-	return t
+	return t, nil
 }
 
 // AddSystem lists an engine component as a process of type system.
@@ -92,14 +112,16 @@ func (t *Table) AddSystem(name string, measure func() (int64, int)) {
 }
 
 // spawn starts a process under sup (nil only for the root supervisor).
+// restart "" is the kind's default. The kind's Init runs here, on the
+// caller's goroutine, so a failing Init fails the spawn; the process is
+// registered first, holding its name, and dropped again if Init fails.
 func (t *Table) spawn(kind, name string, sup *process, restart string, restarts int) (*process, error) {
-	k, err := lookupKind(kind)
+	k, err := t.lookupKind(kind)
 	if err != nil {
 		return nil, err
 	}
-	var st behaviour
-	if k.new != nil {
-		st = k.new()
+	if restart == "" {
+		restart = k.Restart
 	}
 	t.mu.Lock()
 	if t.stopped {
@@ -119,8 +141,8 @@ func (t *Table) spawn(kind, name string, sup *process, restart string, restarts 
 	t.seq++
 	p := &process{
 		t: t, seq: t.seq, pid: FormatPID(t.node, t.incarnation, t.seq), name: name, kind: kind,
-		typ: k.typ, restart: restart, startedAt: time.Now(), restarts: restarts,
-		sup: sup, state: st, kill: make(chan struct{}), done: make(chan struct{}),
+		typ: k.Type, restart: restart, startedAt: time.Now(), restarts: restarts,
+		sup: sup, kill: make(chan struct{}), done: make(chan struct{}),
 	}
 	p.mbox.signal = make(chan struct{}, 1)
 	t.procs[p.seq] = p
@@ -132,11 +154,32 @@ func (t *Table) spawn(kind, name string, sup *process, restart string, restarts 
 	}
 	t.wg.Add(1)
 	t.mu.Unlock()
+	if err := p.init(k); err != nil {
+		t.drop(p, err)
+		return nil, err
+	}
 	if sup != nil {
 		sup.trace(TraceSpawn, sup.pid, p.pid, map[string]any{"kind": kind, "name": nameOrNil(name)})
 	}
 	go p.run()
 	return p, nil
+}
+
+// drop removes a process whose Init failed: it never ran.
+func (t *Table) drop(p *process, err error) {
+	t.mu.Lock()
+	delete(t.procs, p.seq)
+	if p.name != "" && t.names[p.name] == p {
+		delete(t.names, p.name)
+	}
+	if sup := p.sup; sup != nil {
+		sup.children = slices.DeleteFunc(sup.children, func(c *process) bool { return c == p })
+	}
+	p.exiting = true
+	t.mu.Unlock()
+	p.mbox.drain(errcode.Errorf(errcode.ProcessNotFound, "%s did not start: %v", p.pid, err))
+	close(p.done)
+	t.wg.Done()
 }
 
 func nameOrNil(name string) any {
@@ -168,6 +211,16 @@ func (t *Table) lookup(pid string) (*process, *exitRecord, error) {
 		return nil, r, nil
 	}
 	return nil, nil, errcode.Errorf(errcode.ProcessNotFound, "no process %s on %s", pid, t.node)
+}
+
+// Whereis returns the pid of the live process registered as name.
+func (t *Table) Whereis(name string) (string, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p := t.names[name]; p != nil && !p.exiting {
+		return p.pid, true
+	}
+	return "", false
 }
 
 // Info returns the process's fields, alive or recently exited.
@@ -235,7 +288,7 @@ func (t *Table) childrenInfo(sup *process) []map[string]any {
 	return out
 }
 
-// SpawnRequest asks for a process of a built-in kind (proc.spawn).
+// SpawnRequest asks for a process of a kind the table spawns (proc.spawn).
 type SpawnRequest struct {
 	Kind string `json:"kind"`
 	// Name registers the process under a name unique on its node ("" for
@@ -244,7 +297,8 @@ type SpawnRequest struct {
 	// Supervisor is the pid of a supervisor on the same node ("" for the
 	// node's root supervisor).
 	Supervisor string `json:"supervisor,omitempty"`
-	// Restart is permanent (default), transient or temporary.
+	// Restart is permanent, transient or temporary ("" for the kind's
+	// default).
 	Restart string `json:"restart,omitempty"`
 }
 
@@ -256,6 +310,8 @@ type Spawned struct {
 	Type string `json:"type"`
 }
 
+// Spawn starts a process as req asks, under the root supervisor or the
+// supervisor req names.
 func (t *Table) Spawn(req SpawnRequest) (Spawned, error) {
 	sup := t.root
 	if req.Supervisor != "" {
@@ -276,9 +332,7 @@ func (t *Table) Spawn(req SpawnRequest) (Spawned, error) {
 	}
 	restart := req.Restart
 	switch restart {
-	case "":
-		restart = RestartPermanent
-	case RestartPermanent, RestartTransient, RestartTemporary:
+	case "", RestartPermanent, RestartTransient, RestartTemporary:
 	default:
 		return Spawned{}, errcode.Errorf(errcode.Validation, "restart: must be one of %s, got %s", quoteAll([]string{RestartPermanent, RestartTransient, RestartTemporary}), repr(restart))
 	}

@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"context"
@@ -14,10 +14,15 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/clusterscript/clusterscript/cluster"
+	"github.com/clusterscript/clusterscript/runtime/arsenal"
 	"github.com/clusterscript/clusterscript/runtime/membership"
+	"github.com/clusterscript/clusterscript/runtime/node"
 )
 
-func agentCommand() *cli.Command {
+// Command is the `agent` command over reg: its flags are what the runner
+// passes (AgentLauncher) and what a person starting a node by hand needs.
+// clusterscript's own `agent` command is this one over node.Builtin().
+func Command(reg *node.Registry) *cli.Command {
 	return &cli.Command{
 		Name:  "agent",
 		Usage: "run one real node (started by the runner, or by hand on any host to form a cluster)",
@@ -36,45 +41,50 @@ func agentCommand() *cli.Command {
 			&cli.StringFlag{Name: "log-file", Usage: "write memberlist's log here"},
 			&cli.Uint64Flag{Name: "incarnation", Usage: "this start's number, part of every pid; must grow with each restart under the same name (default: the start time in Unix seconds)"},
 		},
-		Action: agentAction,
+		Action: func(c *cli.Context) error { return action(c, reg) },
 	}
 }
 
-func agentAction(c *cli.Context) error {
+// usage returns an exit-2 error prefixed with the program's name.
+func usage(c *cli.Context, format string, args ...any) error {
+	return cli.Exit(fmt.Sprintf(c.App.Name+": "+format, args...), 2)
+}
+
+func action(c *cli.Context, reg *node.Registry) error {
 	cookie := c.String("cookie")
 	if cookie == "" {
 		cookie = os.Getenv(cluster.CookieEnv)
 	}
 	if cookie == "" {
-		return usage("agent: no cookie: set $%s or --cookie", cluster.CookieEnv)
+		return usage(c, "agent: no cookie: set $%s or --cookie", cluster.CookieEnv)
 	}
 	name := c.String("name")
 	if name == "" {
 		h, err := os.Hostname()
 		if err != nil {
-			return usage("agent: --name is required: %v", err)
+			return usage(c, "agent: --name is required: %v", err)
 		}
 		name = h
 	}
 	profile, err := membership.LookupProfile(c.String("profile"))
 	if err != nil {
-		return usage("agent: %v", err)
+		return usage(c, "agent: %v", err)
 	}
 	if pj := c.String("profile-json"); pj != "" {
 		var p membership.Profile
 		if err := json.Unmarshal([]byte(pj), &p); err != nil {
-			return usage("agent: --profile-json: %v", err)
+			return usage(c, "agent: --profile-json: %v", err)
 		}
 		profile = profile.Override(p)
 	}
 	if err := profile.Validate(); err != nil {
-		return usage("agent: profile %s: %v", profile.Name, err)
+		return usage(c, "agent: profile %s: %v", profile.Name, err)
 	}
 	var logw io.Writer
 	if f := c.String("log-file"); f != "" {
 		lf, err := os.OpenFile(f, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
-			return usage("agent: --log-file: %v", err)
+			return usage(c, "agent: --log-file: %v", err)
 		}
 		defer lf.Close()
 		logw = lf
@@ -86,7 +96,7 @@ func agentAction(c *cli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err = cluster.RunAgent(ctx, cluster.AgentConfig{
+	err = Run(ctx, Config{
 		Name:       name,
 		Cluster:    c.String("cluster"),
 		Cookie:     cookie,
@@ -95,11 +105,84 @@ func agentAction(c *cli.Context) error {
 		Join:       c.StringSlice("join"),
 		WatchStdin: c.Bool("watch-stdin"),
 		Log:        logw,
+		Registry:   reg,
 
 		Incarnation: incarnation,
-	}, os.Stdin, c.App.Writer)
+	}, c.App.Reader, c.App.Writer)
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("agent %s: %v", name, err), 1)
 	}
 	return nil
+}
+
+// OpsCommand is the `ops` command over reg: it lists the operations the
+// program's nodes serve. With --json it prints what cluster.AgentOps
+// reads, the same JSON `clusterscript ops --json` prints.
+func OpsCommand(reg *node.Registry) *cli.Command {
+	return &cli.Command{
+		Name:  "ops",
+		Usage: "list arsenal operations with their parameters, types, defaults, and results",
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "machine-readable output"}},
+		Action: func(c *cli.Context) error {
+			return WriteOps(c.App.Writer, reg.Ops(), c.Bool("json"), nil)
+		},
+	}
+}
+
+// WriteOps prints ops for people, or as indented JSON. In the text form an
+// operation named in own is marked as the program's, set apart from the
+// built-in ones.
+func WriteOps(w io.Writer, ops []arsenal.OpSpec, asJSON bool, own map[string]string) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(ops)
+	}
+	for i, op := range ops {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		writeOp(w, op, own[op.Name])
+	}
+	return nil
+}
+
+func writeOp(w io.Writer, op arsenal.OpSpec, from string) {
+	if from != "" {
+		from = " [" + from + "]"
+	}
+	fmt.Fprintf(w, "%s%s — %s\n", op.Name, from, op.Summary)
+	if len(op.Params) > 0 {
+		fmt.Fprintln(w, "  parameters:")
+	}
+	for _, p := range op.Params {
+		var notes []string
+		switch {
+		case p.Required:
+			notes = append(notes, "required")
+		default:
+			def, _ := json.Marshal(p.Default)
+			notes = append(notes, "default "+string(def))
+		}
+		if p.Min != nil || p.Max != nil {
+			notes = append(notes, fmt.Sprintf("range %v..%v", orDots(p.Min), orDots(p.Max)))
+		}
+		if len(p.Allowed) > 0 {
+			notes = append(notes, "one of "+strings.Join(p.Allowed, ", "))
+		}
+		fmt.Fprintf(w, "    %-18s %-9s %s. %s\n", p.Name, p.Type, strings.Join(notes, "; "), p.Doc)
+	}
+	if len(op.Results) > 0 {
+		fmt.Fprintln(w, "  results:")
+	}
+	for _, r := range op.Results {
+		fmt.Fprintf(w, "    %-26s %-8s %s\n", r.Name, r.Type, r.Doc)
+	}
+}
+
+func orDots(v any) any {
+	if v == nil {
+		return ""
+	}
+	return v
 }
