@@ -45,6 +45,9 @@ type AgentLauncher struct {
 	Bind string
 	// Log, when set, receives the agents' stderr.
 	Log io.Writer
+	// ReadyTimeout bounds each agent's start-up: a binary that prints no
+	// ready line within it fails the start (default 5s).
+	ReadyTimeout time.Duration
 }
 
 // Backend implements Launcher.
@@ -58,9 +61,12 @@ func (l *AgentLauncher) Dial(addr string, timeout time.Duration) (net.Conn, erro
 // Close implements Launcher.
 func (l *AgentLauncher) Close() {}
 
-// readyTimeout bounds an agent's start-up: a binary that never prints its
-// ready line fails the start within it.
-const readyTimeout = 5 * time.Second
+// defaultReadyTimeout bounds an agent's start-up unless the launcher says
+// otherwise.
+const defaultReadyTimeout = 5 * time.Second
+
+// notAgent is the likely cause when a binary does not answer as an agent.
+const notAgent = "(is it an agent? its main must hand control to the agent entry point, agent.Main)"
 
 // checkAgentBinary returns the executable path for binary, or an error
 // that names it and says what is wrong, before anything is started.
@@ -158,13 +164,16 @@ func (l *AgentLauncher) launch(spec NodeSpec, addr string) (Process, error) {
 		}
 		_, _ = io.Copy(io.Discard, stdout)
 	}()
+	readyTimeout := l.ReadyTimeout
+	if readyTimeout <= 0 {
+		readyTimeout = defaultReadyTimeout
+	}
 	stderrOf := func() string {
 		if s := strings.TrimSpace(p.stderr.String()); s != "" {
 			return "its stderr:\n" + s
 		}
 		return "it wrote nothing on stderr"
 	}
-	notAgent := fmt.Sprintf("(an agent's main must hand control to the agent entry point, which answers `%s agent ...`)", filepath.Base(binary))
 	select {
 	case r := <-ready:
 		p.addr = r.Addr
@@ -173,7 +182,7 @@ func (l *AgentLauncher) launch(spec NodeSpec, addr string) (Process, error) {
 		_ = p.Kill()
 		return nil, fmt.Errorf("agent %s: %s printed %q instead of its ready line %s; %s", spec.Name, binary, truncate(line, 200), notAgent, stderrOf())
 	case <-p.exited:
-		return nil, fmt.Errorf("agent %s: %s exited (%v) before printing its ready line %s; %s", spec.Name, binary, p.waitErr, notAgent, stderrOf())
+		return nil, fmt.Errorf("agent %s: %s exited (%s) before printing its ready line %s; %s", spec.Name, binary, p.cmd.ProcessState, notAgent, stderrOf())
 	case <-time.After(readyTimeout):
 		_ = p.Kill()
 		return nil, fmt.Errorf("agent %s: %s printed no ready line within %s %s; %s", spec.Name, binary, readyTimeout, notAgent, stderrOf())
@@ -240,8 +249,9 @@ func (b *lockedBuffer) String() string {
 	return b.b.String()
 }
 
-// opsTimeout bounds `BINARY ops --json`.
-const opsTimeout = 5 * time.Second
+// opsTimeout bounds `BINARY ops --json`, which only starts the program and
+// prints.
+const opsTimeout = 3 * time.Second
 
 // AgentOps returns the operations an agent binary serves, as it lists them
 // with `BINARY ops --json` (the built-in ones and the program's own), so
@@ -266,12 +276,15 @@ func AgentOps(ctx context.Context, binary string) ([]arsenal.OpSpec, error) {
 		}
 	}
 	what := "did not print its operations as JSON"
-	if runErr != nil {
+	switch {
+	case ctx.Err() != nil:
+		what = fmt.Sprintf("did not finish within %s", opsTimeout)
+	case runErr != nil:
 		what = "failed: " + runErr.Error()
 	}
 	detail := "it wrote nothing on stderr"
 	if s := strings.TrimSpace(stderr.String()); s != "" {
 		detail = "its stderr:\n" + truncate(s, 2000)
 	}
-	return nil, fmt.Errorf("agent binary %s: `%s ops --json` %s (an agent's main must hand control to the agent entry point); %s", binary, filepath.Base(path), what, detail)
+	return nil, fmt.Errorf("agent binary %s: `%s ops --json` %s %s; %s", binary, filepath.Base(path), what, notAgent, detail)
 }

@@ -114,9 +114,10 @@ func Start(ctx context.Context, l Launcher, opts Options) (*Cluster, error) {
 	for i, name := range opts.Nodes {
 		nodes[i] = &Node{c: c, name: name, cookie: opts.Cookie}
 	}
-	err := parallel(nodes, func(_ int, n *Node) error { return n.launch("") })
+	errs := make([]error, len(nodes))
+	_ = parallel(nodes, func(i int, n *Node) error { errs[i] = n.launch(""); return nil })
 	c.nodes = nodes
-	if err != nil {
+	if err := joinLaunchErrors(nodes, errs); err != nil {
 		c.Stop()
 		return nil, fmt.Errorf("start cluster %s: %w", c.name, err)
 	}
@@ -152,6 +153,40 @@ func (c *Cluster) joinAll(ctx context.Context, nodes []*Node) error {
 		return nil
 	}
 	return parallel(nodes, func(_ int, n *Node) error { return n.join(ctx, addrs) })
+}
+
+// joinLaunchErrors joins the nodes' launch errors, one line per distinct
+// failure: a binary that is not an agent fails every node alike, and the
+// error says so once, naming the nodes.
+func joinLaunchErrors(nodes []*Node, errs []error) error {
+	var order []string
+	names := map[string][]string{}
+	for i, err := range errs {
+		if err == nil {
+			continue
+		}
+		msg := err.Error()
+		if rest, ok := strings.CutPrefix(msg, "agent "+nodes[i].name+": "); ok {
+			msg = "\x00" + rest // one node's agent: group by the rest
+		}
+		if _, seen := names[msg]; !seen {
+			order = append(order, msg)
+		}
+		names[msg] = append(names[msg], nodes[i].name)
+	}
+	var out []error
+	for _, msg := range order {
+		rest, perNode := strings.CutPrefix(msg, "\x00")
+		switch {
+		case !perNode:
+			out = append(out, errors.New(msg))
+		case len(names[msg]) == 1:
+			out = append(out, fmt.Errorf("agent %s: %s", names[msg][0], rest))
+		default:
+			out = append(out, fmt.Errorf("agents %s: %s", strings.Join(names[msg], ", "), rest))
+		}
+	}
+	return errors.Join(out...)
 }
 
 // parallel runs f for every node at once and joins their errors.

@@ -8,6 +8,8 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/clusterscript/clusterscript/builtins"
+	"github.com/clusterscript/clusterscript/runtime/arsenal"
+	"github.com/clusterscript/clusterscript/runtime/node"
 )
 
 func completer() *Completer {
@@ -63,5 +65,21 @@ func TestPretty(t *testing.T) {
 	want := "{\n  \"nodes\": [\"n1\", \"n2\"],\n  \"mode\": \"" + strings.Repeat("x", 30) + "\",\n}"
 	if got != want {
 		t.Errorf("long dict:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// A program's operations (repl --agent) complete like the built-in ones.
+func TestCompletionOfAProgramsOperations(t *testing.T) {
+	ops := append(node.Builtin().Ops(), arsenal.OpSpec{Name: "ledger_balance", Summary: "a balance"}, arsenal.OpSpec{Name: "ledger_deposit", Summary: "a deposit"})
+	g := builtins.Predeclared(ops, nil)
+	c := &Completer{Globals: func() starlark.StringDict { return g }}
+	if got, want := c.Candidates("arsenal.ledger_"), []string{"arsenal.ledger_balance", "arsenal.ledger_deposit"}; !slices.Equal(got, want) {
+		t.Errorf("complete arsenal.ledger_ = %q, want %q", got, want)
+	}
+	if got := c.Candidates("arsenal.node_i"); !slices.Equal(got, []string{"arsenal.node_info"}) {
+		t.Errorf("the built-in operations no longer complete: %q", got)
+	}
+	if got := completer().Candidates("arsenal.ledger_"); len(got) != 0 {
+		t.Errorf("without the program, arsenal.ledger_ completes to %q", got)
 	}
 }

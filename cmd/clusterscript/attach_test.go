@@ -17,11 +17,18 @@ import (
 // exits.
 func startAgent(t *testing.T, cookie, name string, join ...string) (ready struct{ Name, Addr string }, exited chan struct{}) {
 	t.Helper()
+	return startAgentOf(t, binary(t), cookie, name, join...)
+}
+
+// startAgentOf starts `BIN agent` by hand: clusterscript or a program
+// built on the engine.
+func startAgentOf(t *testing.T, bin, cookie, name string, join ...string) (ready struct{ Name, Addr string }, exited chan struct{}) {
+	t.Helper()
 	args := []string{"agent", "--name", name, "--bind", "127.0.0.1:0"}
 	for _, j := range join {
 		args = append(args, "--join", j)
 	}
-	cmd := exec.Command(binary(t), args...)
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "CLUSTERSCRIPT_COOKIE="+cookie)
 	out, err := cmd.StdoutPipe()
 	if err != nil {

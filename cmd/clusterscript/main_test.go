@@ -25,7 +25,13 @@ func binary(t *testing.T) string {
 	return clusterscriptBin
 }
 
-func TestMain(m *testing.M) { testbin.Main(m, ".", &clusterscriptBin) }
+// leasedBin is the example lease service's node binary (examples/lease),
+// for the tests of programs built on the engine.
+var leasedBin string
+
+func TestMain(m *testing.M) {
+	testbin.MainAll(m, map[string]*string{".": &clusterscriptBin, "../../examples/lease/cmd/leased": &leasedBin})
+}
 
 // cliRun runs the binary and returns its combined output and exit status.
 func cliRun(t *testing.T, args ...string) (string, int) {

@@ -14,18 +14,29 @@ import (
 // "../cmd/clusterscript"), stores its path in *bin, runs the tests and
 // removes the build. Call it from TestMain.
 func Main(m *testing.M, pkgDir string, bin *string) {
+	MainAll(m, map[string]*string{pkgDir: bin})
+}
+
+// MainAll is Main for several commands: each package directory's build
+// path is stored in its string.
+func MainAll(m *testing.M, bins map[string]*string) {
 	dir, err := os.MkdirTemp("", "clusterscript-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testbin:", err)
 		os.Exit(2)
 	}
-	*bin = filepath.Join(dir, "clusterscript")
-	build := exec.Command("go", "build", "-o", *bin, pkgDir)
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "testbin: build clusterscript:", err)
-		os.RemoveAll(dir)
-		os.Exit(2)
+	for pkgDir, bin := range bins {
+		*bin = filepath.Join(dir, filepath.Base(filepath.Clean(pkgDir)))
+		if filepath.Base(filepath.Clean(pkgDir)) == "." {
+			*bin = filepath.Join(dir, "clusterscript")
+		}
+		build := exec.Command("go", "build", "-o", *bin, pkgDir)
+		build.Stderr = os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "testbin: build %s: %v\n", pkgDir, err)
+			os.RemoveAll(dir)
+			os.Exit(2)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

@@ -1,0 +1,85 @@
+package scenariotest_test
+
+import (
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// goTest runs `go test` on the fixture package (a program's test package
+// as a user writes it) and returns its output and whether it passed.
+func goTest(t *testing.T, args ...string) (string, bool) {
+	t.Helper()
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	cmd := exec.Command(goCmd, append([]string{"test", "-count=1"}, append(args, "./testdata/fixture")...)...)
+	out, err := cmd.CombinedOutput()
+	if _, ok := err.(*exec.ExitError); err != nil && !ok {
+		t.Fatalf("go test: %v\n%s", err, out)
+	}
+	return string(out), err == nil
+}
+
+func TestRunPicksCasesAndBackends(t *testing.T) {
+	out, ok := goTest(t, "-v", "-count=2", "-run", "Scenarios/(cases.test_ok|top|test_skipped)$")
+	if !ok {
+		t.Fatalf("go test failed:\n%s", out)
+	}
+	for _, want := range []string{
+		"--- PASS: TestScenarios/cases.test_ok/sim",
+		"--- PASS: TestScenarios/cases.test_ok/real",
+		"--- PASS: TestScenarios/top/real",
+		"--- SKIP: TestScenarios/test_skipped/sim",
+		"not today",
+		"hello from sim pid None",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "--- PASS: TestScenarios/cases.test_ok/real"); n != 2 {
+		t.Errorf("-count=2 ran cases.test_ok/real %d times", n)
+	}
+	if !regexp.MustCompile(`hello from real pid [1-9][0-9]*`).MatchString(out) {
+		t.Errorf("real nodes are not processes of their own (the re-executed test binary):\n%s", out)
+	}
+	if strings.Contains(out, "other.test_ok") || strings.Contains(out, "test_bad") {
+		t.Errorf("-run ran cases it does not name:\n%s", out)
+	}
+}
+
+func TestFailuresNameTheScenarioLine(t *testing.T) {
+	out, ok := goTest(t, "-run", "Scenarios/test_bad/sim")
+	if ok {
+		t.Fatalf("a failing case passed:\n%s", out)
+	}
+	for _, want := range []string{
+		"--- FAIL: TestScenarios/test_bad/sim",
+		"scenarios/cases.star:8:14: the answer: assert.eq failed: 42 != 41",
+		"scenarios/cases.star:8:14: in test_bad",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "test_bad/real") {
+		t.Errorf("-run .../sim ran the real backend too:\n%s", out)
+	}
+}
+
+func TestCasesEndBeforeTheBinarysDeadline(t *testing.T) {
+	start := time.Now()
+	out, ok := goTest(t, "-run", "Scenarios/test_slow/sim", "-timeout", "10s")
+	if ok || !strings.Contains(out, "case timed out") || strings.Contains(out, "panic: test timed out") {
+		t.Fatalf("a case outliving -timeout should fail as a case, not panic the binary:\n%s", out)
+	}
+	if took := time.Since(start); took > 40*time.Second {
+		t.Errorf("took %s", took)
+	}
+}
