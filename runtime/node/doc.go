@@ -18,11 +18,16 @@
 //     what they measure, run against a Host (this package's Node).
 //   - horde: the cluster-wide registry and distributed supervisor.
 //   - node (this package): Config, Start, Join, Leave, Shutdown, the
-//     control methods (ctl.*) the runner drives every node with, and the
-//     rejoin loop that heals partitions of any length.
+//     control methods (ctl.*) the runner drives every node with, the
+//     rejoin loop that heals partitions of any length, and the Registry
+//     of what a node runs: process kinds, operations, boot processes.
+//
+// A program built on the engine adds its own kinds and operations to
+// Builtin(), which holds the built-in ones registered the same way, and
+// passes the registry in Config (see the Registry example).
 //
 // membership, rpc and transport never import process, arsenal or horde;
-// arsenal never imports horde (Start builds the operation list from both);
+// arsenal never imports horde (Builtin registers the operations of both);
 // nothing under runtime/ imports Starlark or this package. A test checks
 // these rules (deps_test.go).
 package node
