@@ -9,26 +9,35 @@ import (
 	"time"
 )
 
-// A binary that cannot be an agent fails the case's cluster.start fast,
-// naming the binary and what went wrong, and the run exits 1.
+// A binary that cannot be an agent fails fast, naming the binary and
+// what went wrong, with exit 1: run --agent before any case (it cannot
+// even list its operations), and cluster.start(agent=...) as the case's
+// failure.
 func TestAgentThatIsNotAnAgentFailsFast(t *testing.T) {
 	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "s.star"), "def test_start():\n    cluster.start(nodes = 2)\n")
+	writeFile(t, filepath.Join(dir, "s.star"), "def test_start():\n    cluster.start(nodes = 2, agent = vars.get(\"agent\"))\n")
 	notExec := filepath.Join(dir, "plain.txt")
 	writeFile(t, notExec, "not a program\n")
-	for _, tc := range []struct{ agent, want string }{
-		{"/nonexistent", "agent binary /nonexistent: no such file"},
-		{"/bin/true", "agents n1, n2: /bin/true exited (exit status 0) before printing its ready line"},
-		{notExec, "agent binary " + notExec + ": is not executable"},
+	for _, tc := range []struct{ agent, flagWant, startWant string }{
+		{"/nonexistent", "agent binary /nonexistent: no such file", "agent binary /nonexistent: no such file"},
+		{"/bin/true", "agent binary /bin/true: `true ops --json` did not print its operations as JSON", "agents n1, n2: /bin/true exited (exit status 0) before printing its ready line"},
+		{notExec, "agent binary " + notExec + ": is not executable", "agent binary " + notExec + ": is not executable"},
 	} {
-		start := time.Now()
-		out, code := runCLI(t, dir, "run", "--agent", tc.agent, "s.star")
-		took := time.Since(start)
-		if code != 1 || !strings.Contains(out, tc.want) || !strings.Contains(out, "0 passed, 1 failed") {
-			t.Errorf("--agent %s: exit %d, want 1 and %q:\n%s", tc.agent, code, tc.want, out)
-		}
-		if took > 5*time.Second {
-			t.Errorf("--agent %s took %s to fail, want under 5s", tc.agent, took)
+		for _, run := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"run", "--agent", tc.agent, "s.star"}, "clusterscript: --agent: " + tc.flagWant},
+			{[]string{"run", "s.star", "--var", "agent=" + tc.agent}, tc.startWant},
+		} {
+			start := time.Now()
+			out, code := runCLI(t, dir, run.args...)
+			if took := time.Since(start); took > 5*time.Second {
+				t.Errorf("%v took %s to fail, want under 5s", run.args, took)
+			}
+			if code != 1 || !strings.Contains(out, run.want) {
+				t.Errorf("%v: exit %d, want 1 and %q:\n%s", run.args, code, run.want, out)
+			}
 		}
 	}
 	out, code := runCLI(t, dir, "run", "--agent", leasedBin, "--backend", "sim,real", "s.star")

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"os"
 
 	"github.com/urfave/cli/v2"
 
@@ -59,17 +57,17 @@ func ownOps(ops []arsenal.OpSpec, bin string) map[string]string {
 	return own
 }
 
-// surfaceOps returns the operations scenarios see with --agent: the
-// binary's. A binary that cannot list them leaves the built-in ones, with a
-// warning: its nodes will fail to start, and cluster.start says why.
-func surfaceOps(c *cli.Context) []arsenal.OpSpec {
+// surfaceOps returns the operations scenarios see: with --agent, the
+// binary's (nil: the built-in ones). A binary that cannot list them cannot
+// be an agent either: the error names it and says why, and the command
+// exits with code before running anything.
+func surfaceOps(c *cli.Context, code int) ([]arsenal.OpSpec, error) {
 	if c.String("agent") == "" {
-		return nil
+		return nil, nil
 	}
 	ops, err := agentOps(c)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "clusterscript: warning: %v\n", err)
-		return nil
+		return nil, cli.Exit("clusterscript: --agent: "+err.Error(), code)
 	}
-	return ops
+	return ops, nil
 }

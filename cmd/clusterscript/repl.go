@@ -60,13 +60,17 @@ func replAction(c *cli.Context) error {
 	if agentBin != "" {
 		binary = agentBin
 	}
+	ops, err := surfaceOps(c, 1)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	err = repl.Run(ctx, repl.Config{
 		Backend:     backend,
 		Nodes:       c.Int("nodes"),
 		Binary:      binary,
-		Ops:         surfaceOps(c),
+		Ops:         ops,
 		HistoryFile: c.String("history"),
 		Profiles:    cfg.Profiles,
 		Topologies:  cfg.Topologies,

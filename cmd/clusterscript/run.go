@@ -139,6 +139,10 @@ func runAction(c *cli.Context) error {
 	if agentBin != "" {
 		binary = agentBin
 	}
+	ops, err := surfaceOps(c, 1)
+	if err != nil {
+		return err
+	}
 	if timeout <= 0 {
 		return usage("--timeout: must be positive, got %s", timeout)
 	}
@@ -154,7 +158,7 @@ func runAction(c *cli.Context) error {
 	sum, err := scenario.Run(ctx, files, scenario.Options{
 		Backends:   backends,
 		Binary:     binary,
-		Ops:        surfaceOps(c),
+		Ops:        ops,
 		Run:        re,
 		Timeout:    timeout,
 		Vars:       vars,
@@ -212,7 +216,10 @@ func checkCommand() *cli.Command {
 				return err
 			}
 			// What run would refuse, check reports: the configuration too.
-			ops := surfaceOps(c)
+			ops, err := surfaceOps(c, 2)
+			if err != nil {
+				return err
+			}
 			var errs []string
 			if _, err := loadConfig(c); err != nil {
 				errs = append(errs, err.Error())
