@@ -42,6 +42,8 @@ func lint(f *syntax.File, ops []arsenal.OpSpec) []error {
 					msg := fmt.Sprintf("%s has no member %q", mod, n.Name.Name)
 					if s := builtins.Nearest(n.Name.Name, members); s != "" {
 						msg += fmt.Sprintf(" (did you mean %s.%s?)", mod, s)
+					} else if mod == "arsenal" {
+						msg += " (an operation of a program built on the engine? give its binary with --agent)"
 					}
 					errs = append(errs, posError(n.Name.NamePos, msg))
 				}

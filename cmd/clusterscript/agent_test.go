@@ -72,6 +72,14 @@ func TestOpsAndDocsOfAProgram(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "`arsenal.lease_acquire(n, ttl=\"1s\")`") {
 		t.Errorf("docs --agent: exit %d, no arsenal.lease_acquire\n%s", code, out)
 	}
+	out, code = cliRun(t, "check", "--agent", leasedBin, "../../examples/lease/scenarios")
+	if code != 0 || !strings.Contains(out, "2 files ok") {
+		t.Errorf("check --agent: exit %d\n%s", code, out)
+	}
+	out, code = cliRun(t, "check", "../../examples/lease/scenarios")
+	if code != 2 || !strings.Contains(out, `fencing.star:10:25: arsenal has no member "fenced_write" (an operation of a program built on the engine? give its binary with --agent)`) {
+		t.Errorf("check without --agent: exit %d\n%s", code, out)
+	}
 	out, code = cliRun(t, "ops", "--agent", "/bin/true")
 	if code != 1 || !strings.Contains(out, "agent binary /bin/true: `true ops --json` did not print its operations") {
 		t.Errorf("ops --agent /bin/true: exit %d\n%s", code, out)
