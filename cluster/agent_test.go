@@ -68,13 +68,12 @@ func TestAgentLauncherSaysWhatIsWrongWithTheBinary(t *testing.T) {
 func TestAgentThatNeverGetsReadyIsKilled(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	bin := script(t, "echo $$ > "+pidFile+"\necho 'waiting for godot' >&2\nexec sleep 60\n")
-	start := time.Now()
-	err := startWith(&cluster.AgentLauncher{Binary: bin, ReadyTimeout: 300 * time.Millisecond}, "n1")
-	if err == nil || !strings.Contains(err.Error(), "printed no ready line within 300ms") || !strings.Contains(err.Error(), "waiting for godot") {
+	// The timeout leaves the script ample time to write its stderr even on
+	// a loaded machine: what is checked is that it is shown, and that the
+	// process is gone.
+	err := startWith(&cluster.AgentLauncher{Binary: bin, ReadyTimeout: 2 * time.Second}, "n1")
+	if err == nil || !strings.Contains(err.Error(), "printed no ready line within 2s") || !strings.Contains(err.Error(), "waiting for godot") {
 		t.Fatalf("never-ready agent: %v", err)
-	}
-	if took := time.Since(start); took > 3*time.Second {
-		t.Errorf("took %s to give up", took)
 	}
 	data, err := os.ReadFile(pidFile)
 	if err != nil {
