@@ -8,24 +8,32 @@ import (
 
 	startime "go.starlark.net/lib/time"
 	"go.starlark.net/starlark"
+
+	"github.com/clusterscript/clusterscript/runtime/errcode"
 )
 
 // duration reads a duration argument: a string such as "150ms" or a
-// time.duration value.
+// time.duration value. Every duration a builtin takes is a wait or a
+// delay, so a negative one is a validation_error ("0s" is allowed).
 func duration(fn, param string, v starlark.Value) (time.Duration, error) {
+	var d time.Duration
 	switch v := v.(type) {
 	case starlark.String:
-		d, err := time.ParseDuration(string(v))
-		if err != nil {
-			return 0, fmt.Errorf("%s: %s: not a duration: %q (use e.g. \"150ms\", \"5s\")", fn, param, string(v))
+		var err error
+		if d, err = time.ParseDuration(string(v)); err != nil {
+			return 0, errcode.Op(fn, errcode.Errorf(errcode.Validation, "%s: not a duration: %q (use e.g. \"150ms\", \"5s\")", param, string(v)))
 		}
-		return d, nil
 	case startime.Duration:
-		return time.Duration(v), nil
+		d = time.Duration(v)
 	case starlark.Int:
-		return 0, fmt.Errorf("%s: %s: a bare number is ambiguous; write a duration such as \"%ss\"", fn, param, v)
+		return 0, errcode.Op(fn, errcode.Errorf(errcode.Validation, "%s: a bare number is ambiguous; write a duration such as \"%ss\"", param, v))
+	default:
+		return 0, errcode.Op(fn, errcode.Errorf(errcode.Validation, "%s: want a duration string such as \"5s\", got %s", param, v.Type()))
 	}
-	return 0, fmt.Errorf("%s: %s: want a duration string such as \"5s\", got %s", fn, param, v.Type())
+	if d < 0 {
+		return 0, errcode.Op(fn, errcode.Errorf(errcode.Validation, "%s: must not be negative, got %s", param, v))
+	}
+	return d, nil
 }
 
 // toStarlark converts plain Go values (as decoded from JSON) to Starlark.
@@ -81,14 +89,80 @@ func toStarlark(v any) starlark.Value {
 	return starlark.String(fmt.Sprint(v))
 }
 
-// fromStarlark converts Starlark values to plain Go values for JSON.
+// Limits on a value passed to an operation. They are far above any real
+// parameter and keep a self-referential or runaway value (a list that
+// contains itself, a string doubled fifty times) from overflowing the
+// runner's stack or the wire: such a value is refused, never sent.
+const (
+	// MaxValueDepth is the deepest nesting of lists, tuples and dicts.
+	MaxValueDepth = 64
+	// MaxValueItems bounds the elements, keys and values in all.
+	MaxValueItems = 100_000
+	// MaxValueBytes bounds the bytes of all strings together.
+	MaxValueBytes = 1 << 20
+)
+
+// fromStarlark converts Starlark values to plain Go values for JSON. A
+// value that contains itself, nests deeper than MaxValueDepth or holds
+// more than MaxValueItems items or MaxValueBytes of strings is refused
+// with an error saying which limit it broke.
 func fromStarlark(v starlark.Value) (any, error) {
+	var c converter
+	return c.convert(v)
+}
+
+// converter walks one value, counting what it holds; path is the chain of
+// containers from the root to the value being converted.
+type converter struct {
+	items, bytes int
+	path         []starlark.Value
+}
+
+func (c *converter) count(items, bytes int) error {
+	c.items += items
+	c.bytes += bytes
+	switch {
+	case c.items > MaxValueItems:
+		return fmt.Errorf("value too large: more than %d items", MaxValueItems)
+	case c.bytes > MaxValueBytes:
+		return fmt.Errorf("value too large: more than %d bytes of strings", MaxValueBytes)
+	}
+	return nil
+}
+
+// enter puts a container on the path, refusing one already on it (the
+// value contains itself) or one too deep. Only mutable containers can
+// close a cycle, so only they are compared (a tuple is not comparable).
+func (c *converter) enter(v starlark.Value) error {
+	if _, isTuple := v.(starlark.Tuple); !isTuple {
+		for _, p := range c.path {
+			if _, pt := p.(starlark.Tuple); !pt && p == v {
+				return fmt.Errorf("self-referential value: a %s contains itself", v.Type())
+			}
+		}
+	}
+	if len(c.path) == MaxValueDepth {
+		return fmt.Errorf("value nested deeper than %d levels", MaxValueDepth)
+	}
+	c.path = append(c.path, v)
+	return nil
+}
+
+func (c *converter) leave() { c.path = c.path[:len(c.path)-1] }
+
+func (c *converter) convert(v starlark.Value) (any, error) {
+	if err := c.count(1, 0); err != nil {
+		return nil, err
+	}
 	switch v := v.(type) {
 	case starlark.NoneType:
 		return nil, nil
 	case starlark.Bool:
 		return bool(v), nil
 	case starlark.String:
+		if err := c.count(0, len(v)); err != nil {
+			return nil, err
+		}
 		return string(v), nil
 	case starlark.Int:
 		if i, ok := v.Int64(); ok {
@@ -100,33 +174,24 @@ func fromStarlark(v starlark.Value) (any, error) {
 	case startime.Duration:
 		return time.Duration(v).String(), nil
 	case *starlark.List:
-		out := make([]any, v.Len())
-		for i := range out {
-			x, err := fromStarlark(v.Index(i))
-			if err != nil {
-				return nil, err
-			}
-			out[i] = x
-		}
-		return out, nil
+		return c.seq(v, v.Len(), v.Index)
 	case starlark.Tuple:
-		out := make([]any, len(v))
-		for i, e := range v {
-			x, err := fromStarlark(e)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = x
-		}
-		return out, nil
+		return c.seq(v, len(v), func(i int) starlark.Value { return v[i] })
 	case *starlark.Dict:
-		out := map[string]any{}
+		if err := c.enter(v); err != nil {
+			return nil, err
+		}
+		defer c.leave()
+		out := make(map[string]any, v.Len())
 		for _, kv := range v.Items() {
 			k, ok := kv[0].(starlark.String)
 			if !ok {
 				return nil, fmt.Errorf("dict keys must be strings, got %s", kv[0].Type())
 			}
-			x, err := fromStarlark(kv[1])
+			if err := c.count(1, len(k)); err != nil {
+				return nil, err
+			}
+			x, err := c.convert(kv[1])
 			if err != nil {
 				return nil, err
 			}
@@ -137,6 +202,26 @@ func fromStarlark(v starlark.Value) (any, error) {
 		return v.n.Name(), nil
 	}
 	return nil, fmt.Errorf("cannot pass a %s", v.Type())
+}
+
+func (c *converter) seq(v starlark.Value, n int, at func(int) starlark.Value) (any, error) {
+	if err := c.enter(v); err != nil {
+		return nil, err
+	}
+	defer c.leave()
+	if c.items+n > MaxValueItems {
+		// Refused before allocating for it.
+		return nil, fmt.Errorf("value too large: more than %d items", MaxValueItems)
+	}
+	out := make([]any, n)
+	for i := range out {
+		x, err := c.convert(at(i))
+		if err != nil {
+			return nil, err
+		}
+		out[i] = x
+	}
+	return out, nil
 }
 
 func stringList(ss []string) *starlark.List {

@@ -45,11 +45,9 @@ func (c *Cluster) Partition(ctx context.Context, groups [][]string) error {
 
 // SetLink degrades the link between a and b, both directions.
 func (c *Cluster) SetLink(ctx context.Context, a, b string, latency, jitter time.Duration, loss float64) error {
-	if loss < 0 || loss > 1 {
-		return fmt.Errorf("set_link: loss must be between 0.0 and 1.0, got %v", loss)
-	}
-	if latency < 0 || jitter < 0 {
-		return fmt.Errorf("set_link: latency and jitter must not be negative")
+	lf := transport.LinkFault{Latency: latency, Jitter: jitter, Loss: loss}
+	if err := lf.Validate(); err != nil {
+		return fmt.Errorf("set_link: %w", err)
 	}
 	if a == b {
 		return fmt.Errorf("set_link: a link needs two different nodes, got %q twice", a)
@@ -61,7 +59,7 @@ func (c *Cluster) SetLink(ctx context.Context, a, b string, latency, jitter time
 	}
 	c.mu.Lock()
 	for _, k := range [][2]string{{a, b}, {b, a}} {
-		c.links[k] = transport.LinkFault{Latency: latency, Jitter: jitter, Loss: loss}
+		c.links[k] = lf
 	}
 	c.mu.Unlock()
 	return c.pushFaults(ctx)

@@ -83,3 +83,25 @@ func TestCompletionOfAProgramsOperations(t *testing.T) {
 		t.Errorf("without the program, arsenal.ledger_ completes to %q", got)
 	}
 }
+
+// A value that contains itself prints once, with [...] where it recurs,
+// instead of recursing until the stack overflows.
+func TestPrettySelfReferential(t *testing.T) {
+	l := starlark.NewList([]starlark.Value{starlark.String(strings.Repeat("x", 20))})
+	_ = l.Append(l)
+	d := starlark.NewDict(1)
+	_ = d.SetKey(starlark.String("list"), l)
+	_ = d.SetKey(starlark.String("me"), d)
+	got := Pretty(d, 10)
+	want := "{\n  \"list\": [\n    \"" + strings.Repeat("x", 20) + "\",\n    [...],\n  ],\n  \"me\": {...},\n}"
+	if got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+	deep := starlark.Value(starlark.NewList(nil))
+	for range 10000 {
+		deep = starlark.Tuple{deep, starlark.String("x")}
+	}
+	if got := Pretty(deep, 10); !strings.HasPrefix(got, "(\n") {
+		t.Errorf("deep tuple printed as %.40q", got)
+	}
+}

@@ -109,3 +109,32 @@ func TestScriptErrorsStopTheRunWithPositions(t *testing.T) {
 		t.Fatalf("%d cases ran despite a script error", ran)
 	}
 }
+
+// A load cycle is a script error found before anything runs, naming the
+// load that closes it and the files on the cycle.
+func TestLoadCycleIsAScriptError(t *testing.T) {
+	dir := write(t, map[string]string{
+		"main.star":   "load(\"lib/a.star\", \"a\")\n\ndef test_x():\n    pass\n",
+		"lib/a.star":  "load(\"b.star\", \"b\")\na = 1\n",
+		"lib/b.star":  "load(\"a.star\", \"a\")\nb = 2\n",
+		"self.star":   "load(\"self.star\", \"x\")\nx = 1\n",
+		"shared.star": "load(\"lib/b2.star\", \"b\")\nload(\"lib/c.star\", \"c\")\n",
+		"lib/b2.star": "b = 1\n",
+		"lib/c.star":  "load(\"b2.star\", \"b\")\nc = b\n",
+	})
+	errs := Check(filepath.Join(dir, "main.star"), nil)
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "lib/b.star:1:6: load: cycle in load graph: "+filepath.Join(dir, "lib/a.star")+" loads "+filepath.Join(dir, "lib/b.star")+" loads "+filepath.Join(dir, "lib/a.star")) {
+		t.Fatalf("main.star: %v", errs)
+	}
+	if errs := Check(filepath.Join(dir, "self.star"), nil); len(errs) != 1 || !strings.Contains(errs[0].Error(), "cycle in load graph") {
+		t.Fatalf("self.star: %v", errs)
+	}
+	// Two paths to one file are not a cycle.
+	if errs := Check(filepath.Join(dir, "shared.star"), nil); len(errs) != 0 {
+		t.Fatalf("shared.star: %v", errs)
+	}
+	_, err := Run(context.Background(), []string{filepath.Join(dir, "main.star")}, Options{Timeout: time.Second})
+	if _, ok := err.(*ScriptError); !ok {
+		t.Fatalf("Run: %v, want a script error", err)
+	}
+}

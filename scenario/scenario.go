@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -72,13 +73,16 @@ func isLibrary(path string) bool {
 
 // Check parses and resolves a file and everything it loads, and returns
 // every error found, each with file:line:col: syntax errors, undefined
-// names, and misuses of builtins visible without running (see lint), for
-// nodes that serve ops (nil: the built-in operations).
+// names, misuses of builtins visible without running (see lint), and load
+// cycles, which Starlark could only fail at run time; for nodes that serve
+// ops (nil: the built-in operations).
 func Check(file string, ops []arsenal.OpSpec) []error {
-	return check(file, ops, map[string]bool{})
+	return check(filepath.Clean(file), ops, map[string]bool{}, nil)
 }
 
-func check(file string, ops []arsenal.OpSpec, visited map[string]bool) []error {
+// check checks file; loading lists the files whose loads led here, so a
+// load back into one of them is reported as a cycle.
+func check(file string, ops []arsenal.OpSpec, visited map[string]bool, loading []string) []error {
 	if visited[file] {
 		return nil
 	}
@@ -91,16 +95,22 @@ func check(file string, ops []arsenal.OpSpec, visited map[string]bool) []error {
 	if err != nil {
 		return flatten(err)
 	}
+	loading = append(loading, file)
 	errs := lint(f, ops)
 	for _, stmt := range f.Stmts {
 		if load, ok := stmt.(*syntax.LoadStmt); ok {
 			target := resolveLoad(file, load.ModuleName())
+			pos := load.Module.TokenPos
+			if i := slices.Index(loading, target); i >= 0 {
+				cycle := append(slices.Clone(loading[i:]), target)
+				errs = append(errs, fmt.Errorf("%s: load: cycle in load graph: %s", pos, strings.Join(cycle, " loads ")))
+				continue
+			}
 			if _, err := os.Stat(target); err != nil {
-				pos := load.Module.TokenPos
 				errs = append(errs, fmt.Errorf("%s: load: cannot find %q (looked for %s)", pos, load.ModuleName(), target))
 				continue
 			}
-			errs = append(errs, check(target, ops, visited)...)
+			errs = append(errs, check(target, ops, visited, loading)...)
 		}
 	}
 	return errs

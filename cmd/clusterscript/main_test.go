@@ -62,6 +62,7 @@ func TestExitCodesAndMessages(t *testing.T) {
 	failing := writeScenario(t, "def test_math():\n    x = 40 + 2\n    assert.eq(x, 41, \"answer\")\n")
 	passing := writeScenario(t, "def test_ok():\n    assert.eq(1, 1)\n\ndef test_skipped():\n    skip(\"not today\")\n")
 	undefined := writeScenario(t, "def test_x():\n    nosuch()\n")
+	cycle := writeScenario(t, "load(\"s.star\", \"x\")\nx = 1\n")
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -79,6 +80,8 @@ func TestExitCodesAndMessages(t *testing.T) {
 		{"unknown command", []string{"frobnicate"}, 2, []string{`unknown command "frobnicate"`}},
 		{"missing file", []string{"run", "/nonexistent.star"}, 2, []string{"/nonexistent.star: no such file"}},
 		{"bad backend", []string{"run", "--backend", "cloud", passing}, 2, []string{`--backend: want sim, real`}},
+		{"load cycle", []string{"run", cycle}, 2, []string{cycle + ":1:6: load: cycle in load graph"}},
+		{"bad agent profile", []string{"agent", "--cookie", "c", "--profile-json", `{"name":"test","gossip_interval":20000000,"gossip_nodes":4,"probe_interval":80000000,"probe_timeout":40000000,"suspicion_mult":2,"push_pull_interval":2000000000,"gossip_to_the_dead_time":2000000000,"rejoin_interval":-1,"tcp_timeout":5000000000}`}, 2, []string{"rejoin_interval must be positive"}},
 		{"flags after paths", []string{"run", passing, "--run", "test_ok"}, 0, []string{"1 passed, 0 failed"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -166,17 +166,49 @@ func (p Profile) ForSize(n int) Profile {
 	return p
 }
 
-// Validate reports a profile whose values cannot work.
+// Bounds a profile's values are validated against: beyond them memberlist's
+// own arithmetic (suspicion timeouts are SuspicionMult × log10(n) ×
+// ProbeInterval) would overflow, and no cluster wants them.
+const (
+	// MaxProfileInterval bounds every duration of a profile.
+	MaxProfileInterval = 24 * time.Hour
+	// MaxSuspicionMult bounds suspicion_mult.
+	MaxSuspicionMult = 100
+	// MaxGossipNodes bounds gossip_nodes.
+	MaxGossipNodes = 1000
+)
+
+// Validate reports a profile whose values cannot work, naming the value by
+// its configuration key. It is called wherever a profile enters: the
+// configuration file, the agent's --profile-json, and node.Start.
 func (p Profile) Validate() error {
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"gossip_interval", p.GossipInterval},
+		{"probe_interval", p.ProbeInterval},
+		{"probe_timeout", p.ProbeTimeout},
+		{"push_pull_interval", p.PushPullInterval},
+		{"gossip_to_the_dead_time", p.GossipToTheDeadTime},
+		{"rejoin_interval", p.RejoinInterval},
+		{"tcp_timeout", p.TCPTimeout},
+	} {
+		if d.v <= 0 || d.v > MaxProfileInterval {
+			return fmt.Errorf("%s must be positive and at most %s, got %s", d.key, MaxProfileInterval, d.v)
+		}
+	}
 	switch {
-	case p.GossipInterval <= 0:
-		return fmt.Errorf("gossip_interval must be positive")
-	case p.ProbeInterval <= 0:
-		return fmt.Errorf("probe_interval must be positive")
-	case p.ProbeTimeout <= 0 || p.ProbeTimeout >= p.ProbeInterval:
-		return fmt.Errorf("probe_timeout must be positive and less than probe_interval")
-	case p.SuspicionMult < 1:
-		return fmt.Errorf("suspicion_mult must be at least 1")
+	case p.ProbeTimeout >= p.ProbeInterval:
+		return fmt.Errorf("probe_timeout must be less than probe_interval, got %s and %s", p.ProbeTimeout, p.ProbeInterval)
+	case p.SuspicionMult < 1 || p.SuspicionMult > MaxSuspicionMult:
+		return fmt.Errorf("suspicion_mult must be from 1 to %d, got %d", MaxSuspicionMult, p.SuspicionMult)
+	case p.GossipNodes < 1 || p.GossipNodes > MaxGossipNodes:
+		return fmt.Errorf("gossip_nodes must be from 1 to %d, got %d", MaxGossipNodes, p.GossipNodes)
+	case p.ScaleAbove < 0:
+		return fmt.Errorf("scale_above must not be negative, got %d", p.ScaleAbove)
+	case p.ClusterSize < 0:
+		return fmt.Errorf("cluster_size must not be negative, got %d", p.ClusterSize)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 
+	"github.com/clusterscript/clusterscript/runtime/errcode"
 	"github.com/clusterscript/clusterscript/runtime/transport"
 )
 
@@ -62,6 +63,9 @@ func (n *Node) registerControl() {
 		var f transport.Faults
 		if err := json.Unmarshal(p, &f); err != nil {
 			return nil, err
+		}
+		if err := f.Validate(); err != nil {
+			return nil, errcode.Errorf(errcode.Validation, "faults: %v", err)
 		}
 		n.SetFaults(f)
 		return nil, nil

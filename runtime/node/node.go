@@ -82,6 +82,12 @@ func Start(cfg Config) (*Node, error) {
 		}
 		cfg.Profile = p
 	}
+	// A profile from a Go caller is checked like one from a file or a
+	// flag: a non-positive interval would panic memberlist's or the
+	// rejoin loop's ticker.
+	if err := cfg.Profile.Validate(); err != nil {
+		return nil, fmt.Errorf("start node %s: profile %s: %w", cfg.Name, cfg.Profile.Name, err)
+	}
 	reg := cfg.Registry
 	if reg == nil {
 		reg = Builtin()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,5 +88,30 @@ func TestWrongCookieJoinFails(t *testing.T) {
 	}
 	if got := a.Members(); !slices.Equal(got, []string{"n1"}) {
 		t.Fatalf("n1 sees %v after a wrong-cookie join", got)
+	}
+}
+
+// A profile handed to the Go API is validated where it enters: a
+// non-positive interval is an error naming it, not a panic in a ticker.
+func TestStartRefusesBadProfile(t *testing.T) {
+	nw := sim.New()
+	test, err := membership.LookupProfile("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, p := range map[string]membership.Profile{
+		"rejoin_interval":    test.Override(membership.Profile{RejoinInterval: -time.Second}),
+		"push_pull_interval": test.Override(membership.Profile{PushPullInterval: -1}),
+		"suspicion_mult":     test.Override(membership.Profile{SuspicionMult: 1 << 30}),
+	} {
+		ep, err := nw.Endpoint("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = node.Start(node.Config{Name: "n1", Cookie: "c", Network: ep, Simulated: true, Profile: p})
+		ep.Close()
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("%s: got %v, want an error naming it", key, err)
+		}
 	}
 }

@@ -38,6 +38,40 @@ type LinkFault struct {
 	Loss    float64       `json:"loss"`
 }
 
+// MaxLinkDelay bounds a link's latency and jitter: an hour is longer than
+// any case runs, and larger values would overflow the jitter draw.
+const MaxLinkDelay = time.Hour
+
+// Validate reports a link fault out of range: latency and jitter from 0 to
+// MaxLinkDelay, loss from 0.0 to 1.0.
+func (l LinkFault) Validate() error {
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"latency", l.Latency}, {"jitter", l.Jitter}} {
+		if d.v < 0 {
+			return fmt.Errorf("%s must not be negative, got %s", d.name, d.v)
+		}
+		if d.v > MaxLinkDelay {
+			return fmt.Errorf("%s must be at most %s, got %s", d.name, MaxLinkDelay, d.v)
+		}
+	}
+	if !(l.Loss >= 0 && l.Loss <= 1) { // NaN fails both
+		return fmt.Errorf("loss must be between 0.0 and 1.0, got %v", l.Loss)
+	}
+	return nil
+}
+
+// Validate reports faults a node cannot apply.
+func (f Faults) Validate() error {
+	for _, l := range f.Links {
+		if err := l.Validate(); err != nil {
+			return fmt.Errorf("link to %s: %w", l.Peer.Name, err)
+		}
+	}
+	return nil
+}
+
 // ErrPartitioned is returned for traffic to a peer across a partition.
 var ErrPartitioned = errors.New("network partitioned")
 
@@ -77,6 +111,10 @@ func (f *faultLayer) set(fs Faults) {
 	}
 	links := make(map[string]*link, len(fs.Links))
 	for _, l := range fs.Links {
+		// Callers validate (Faults.Validate); clamping here only keeps a
+		// value that slipped through from crashing the jitter draw.
+		l.Latency = min(max(l.Latency, 0), MaxLinkDelay)
+		l.Jitter = min(max(l.Jitter, 0), MaxLinkDelay)
 		links[l.Peer.Addr] = &link{LinkFault: l, rng: rand.New(rand.NewSource(linkSeed(fs.Seed, f.self, l.Peer.Name)))}
 	}
 	f.mu.Lock()
