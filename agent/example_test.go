@@ -36,6 +36,7 @@ func ExampleMain() {
 	// greet — say hello from the node asked
 	//   parameters:
 	//     who                string    default "world". whom to greet
+	//     timeout            duration  default "2s"; range 1ms..5m. how long to wait for each node's answer; a node that does not answer in time is named, the others' answers still come back
 	//   results:
 	//     *                          string   the greeting
 }

@@ -23,9 +23,24 @@ import (
 // source for arsenal.ops, arsenal.describe, `clusterscript ops` and these
 // docs.
 
-// opTimeout bounds the runner's wait for one operation: the operation's
-// own fan-out has per-node timeouts well inside it.
-const opTimeout = 30 * time.Second
+// opMargin is what the runner allows the node asked, beyond the
+// operation's timeout (its wait for each node it asks), to do its own part
+// and answer.
+const opMargin = 5 * time.Second
+
+// opWait bounds the runner's wait for op asked of one node: the timeout
+// given plus opMargin, or, without one, the longest built-in default
+// (send_message's 5s) plus opMargin. A node asked that does not answer
+// within it fails the call with code timeout.
+func opWait(params map[string]any) time.Duration {
+	d := 5 * time.Second
+	if s, ok := params["timeout"].(string); ok {
+		if v, err := time.ParseDuration(s); err == nil && v > 0 {
+			d = v
+		}
+	}
+	return d + opMargin
+}
 
 // callOp runs op on node with Starlark keyword params and returns the
 // result as Starlark values. Errors read "<op>: <code>: <message>".
@@ -39,13 +54,7 @@ func callOp(s *Session, n *cluster.Node, op string, kwargs []starlark.Tuple) (st
 		}
 		params[k] = v
 	}
-	timeout := opTimeout
-	if t, ok := params["timeout"].(string); ok {
-		if d, err := time.ParseDuration(t); err == nil && d > 0 {
-			timeout = max(timeout, d+5*time.Second)
-		}
-	}
-	ctx, cancel := context.WithTimeout(s.ctx(), timeout)
+	ctx, cancel := context.WithTimeout(s.ctx(), opWait(params))
 	defer cancel()
 	var raw json.RawMessage
 	err := n.Call(ctx, "op.call", map[string]any{"op": op, "params": params}, &raw)
@@ -312,7 +321,7 @@ func nodeSpawn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 		}
 		params[k] = string(str)
 	}
-	ctx, cancel := context.WithTimeout(s.ctx(), opTimeout)
+	ctx, cancel := context.WithTimeout(s.ctx(), cluster.ControlTimeout)
 	defer cancel()
 	var raw json.RawMessage
 	if err := b.Receiver().(*Node).n.Call(ctx, "proc.spawn", params, &raw); err != nil {

@@ -9,6 +9,8 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/clusterscript/clusterscript/cluster"
+	"github.com/clusterscript/clusterscript/runtime/errcode"
+	"github.com/clusterscript/clusterscript/runtime/node"
 )
 
 func clusterStart(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -307,6 +309,25 @@ var clusterMethods = map[string]*starlark.Builtin{
 		}
 		return starlark.None, b.Receiver().(*Cluster).c.SetLink(s.ctx(), an, bname, latency, jitter, lf)
 	}),
+	"block": starlark.NewBuiltin("block", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		var a, bn starlark.Value
+		if err := starlark.UnpackArgs(b.Name(), args, kwargs, "a", &a, "b", &bn); err != nil {
+			return nil, err
+		}
+		an, err := nodeName(a)
+		if err != nil {
+			return nil, fmt.Errorf("%s: a: %w", b.Name(), err)
+		}
+		bname, err := nodeName(bn)
+		if err != nil {
+			return nil, fmt.Errorf("%s: b: %w", b.Name(), err)
+		}
+		s, err := session(thread)
+		if err != nil {
+			return nil, err
+		}
+		return starlark.None, b.Receiver().(*Cluster).c.Block(s.ctx(), an, bname)
+	}),
 	"heal": starlark.NewBuiltin("heal", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
 			return nil, err
@@ -458,5 +479,29 @@ var nodeMethods = map[string]*starlark.Builtin{
 	}),
 	"restart": nodeMethod("restart", func(s *Session, n *cluster.Node) (starlark.Value, error) {
 		return starlark.None, n.Restart(s.ctx())
+	}),
+	"pause": nodeMethod("pause", func(s *Session, n *cluster.Node) (starlark.Value, error) {
+		return starlark.None, n.Pause(s.ctx())
+	}),
+	"resume": nodeMethod("resume", func(s *Session, n *cluster.Node) (starlark.Value, error) {
+		return starlark.None, n.Resume(s.ctx())
+	}),
+	"slow_rpc": starlark.NewBuiltin("slow_rpc", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		var dv starlark.Value
+		if err := starlark.UnpackArgs(b.Name(), args, kwargs, "delay", &dv); err != nil {
+			return nil, err
+		}
+		d, err := duration(b.Name(), "delay", dv)
+		if err != nil {
+			return nil, err
+		}
+		if d > node.MaxRPCDelay {
+			return nil, errcode.Op(b.Name(), errcode.Errorf(errcode.Validation, "delay: must be at most %s, got %s", node.MaxRPCDelay, dv))
+		}
+		s, err := session(thread)
+		if err != nil {
+			return nil, err
+		}
+		return starlark.None, b.Receiver().(*Node).n.SlowRPC(s.ctx(), d)
 	}),
 }

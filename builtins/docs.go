@@ -110,20 +110,24 @@ var clusterMethodDocs = map[string][2]string{
 	"wait_converged": {`c.wait_converged(timeout="10s")`, "Wait until every running node sees exactly the running nodes it can reach: all of them with no fault in force; under a partition, those of its own side (so right after c.partition() it waits for the split to be noticed); after c.heal(), all again. Two nodes reach each other when a chain of running nodes joins them whose every link carries traffic both ways (memberlist probes and gossips through third nodes); a partition cuts the links between its groups, set_link(loss=1.0) cuts one, latency and partial loss cut none. Returns the time taken; on timeout fails showing what each node should see and what it sees."},
 	"partition":      {"c.partition(*groups)", "Split the network: nodes in different groups exchange no traffic; nodes in no group form one more group."},
 	"set_link":       {`c.set_link(a, b, latency="0ms", jitter="0ms", loss=0.0)`, "Degrade the link between two nodes, both directions."},
-	"heal":           {"c.heal()", "Remove every partition and link fault."},
-	"events":         {"c.events()", "The events so far, in time order: the runner's actions and what every node observed. Each event has the fields at (a time.time), node (the node that underwent or observed it), kind (start, stop, kill, join, leave, fail, partition or heal) and peer (the member joined, left or failed; else None). An event reads as a dict (e[\"kind\"], \"peer\" in e, e.get(\"peer\"), e.keys(), dict(e)) and as a struct (e.kind); type(e) is \"event\"."},
+	"block":          {"c.block(a, b)", "Drop all traffic from a to b (replies included) while b to a still flows; c.heal() clears it. memberlist needs both ways: with no third node to probe through, a and b both declare the other failed; with one, its indirect probes keep them alive to each other (see docs/faults.md)."},
+	"heal":           {"c.heal()", "Remove every partition, one-way block and link fault."},
+	"events":         {"c.events()", "The events so far, in time order: the runner's actions and what every node observed. Each event has the fields at (a time.time), node (the node that underwent or observed it), kind (start, stop, kill, join, leave, fail, partition, heal, block, pause, resume or slow_rpc) and peer (the member joined, left or failed, or the b of a block; else None). An event reads as a dict (e[\"kind\"], \"peer\" in e, e.get(\"peer\"), e.keys(), dict(e)) and as a struct (e.kind); type(e) is \"event\"."},
 	"stop":           {"c.stop()", "Stop every node (also done when the case ends)."},
 }
 
 var nodeMethodDocs = map[string][2]string{
-	"call":    {"n.call(op, **params)", "Run an arsenal operation on this node; same as arsenal.call(n, op, **params)."},
-	"spawn":   {`n.spawn(kind, name=None, supervisor=None, restart=None)`, "Start a process of a kind the node runs (built-in: echo, counter, kv, sleeper, supervisor; a program built on the engine adds its own) under supervisor (default: the root supervisor); restart is permanent, transient or temporary (default: the kind's, permanent for the built-in ones); returns {pid, name, node, type}."},
-	"status":  {"n.status()", `"running", "stopped" or "killed".`},
-	"members": {"n.members()", "Sorted names of the members this node sees alive, itself included."},
-	"mode":    {"n.mode()", `"single_node" when the node sees no other alive member, else "multi_node".`},
-	"kill":    {"n.kill()", "End the node abruptly (SIGKILL for a real node): no leave message."},
-	"stop":    {"n.stop()", "Leave the cluster gracefully, then stop."},
-	"restart": {"n.restart()", "Start the node again under the same name and rejoin."},
+	"call":     {"n.call(op, **params)", "Run an arsenal operation on this node; same as arsenal.call(n, op, **params)."},
+	"spawn":    {`n.spawn(kind, name=None, supervisor=None, restart=None)`, "Start a process of a kind the node runs (built-in: echo, counter, kv, sleeper, supervisor; a program built on the engine adds its own) under supervisor (default: the root supervisor); restart is permanent, transient or temporary (default: the kind's, permanent for the built-in ones); returns {pid, name, node, type}."},
+	"status":   {"n.status()", `"running", "stopped", "killed" or "paused".`},
+	"members":  {"n.members()", "Sorted names of the members this node sees alive, itself included."},
+	"mode":     {"n.mode()", `"single_node" when the node sees no other alive member, else "multi_node".`},
+	"kill":     {"n.kill()", "End the node abruptly (SIGKILL for a real node): no leave message."},
+	"stop":     {"n.stop()", "Leave the cluster gracefully, then stop."},
+	"restart":  {"n.restart()", "Start the node again under the same name and rejoin."},
+	"pause":    {"n.pause()", "Freeze the node (SIGSTOP for a real node; a simulated node's traffic is frozen, see docs/faults.md): it answers nothing and the others see it failed. A paused node is left out of wait_converged."},
+	"resume":   {"n.resume()", "Thaw a paused node (SIGCONT); it rejoins the others."},
+	"slow_rpc": {`n.slow_rpc(delay)`, `Make the node's answers to operations and control calls take delay longer ("0s" clears it, at most 1h) while its gossip stays healthy; a restarted node keeps it.`},
 }
 
 func methodDocs(receiver string, methods map[string]*starlark.Builtin, docs map[string][2]string) []Doc {

@@ -216,6 +216,23 @@ func (p *agentProcess) Kill() error {
 	return nil
 }
 
+// Pause implements Process: SIGSTOP to the agent. The kernel still
+// queues what peers send it; it answers nothing until Resume.
+func (p *agentProcess) Pause() error {
+	if err := syscall.Kill(p.cmd.Process.Pid, syscall.SIGSTOP); err != nil {
+		return fmt.Errorf("pause agent %d: %w", p.cmd.Process.Pid, err)
+	}
+	return nil
+}
+
+// Resume implements Process: SIGCONT to the agent.
+func (p *agentProcess) Resume() error {
+	if err := syscall.Kill(p.cmd.Process.Pid, syscall.SIGCONT); err != nil {
+		return fmt.Errorf("resume agent %d: %w", p.cmd.Process.Pid, err)
+	}
+	return nil
+}
+
 // Exit implements Process: close stdin, which ends the agent, and wait; a
 // stuck agent is killed.
 func (p *agentProcess) Exit() error {

@@ -44,6 +44,7 @@ func Attach(ctx context.Context, name string, seeds []string, cookie string) (*C
 		name:     name,
 		cookie:   cookie,
 		launcher: attachLauncher{},
+		blocks:   map[[2]string]bool{},
 		links:    map[[2]string]transport.LinkFault{},
 		clients:  map[string]*rpc.Client{},
 	}
@@ -57,7 +58,9 @@ func Attach(ctx context.Context, name string, seeds []string, cookie string) (*C
 		}
 		for _, m := range members {
 			p := &attachedProcess{addr: m.Addr, client: cl}
-			_ = cl.Call(ctx, m.Addr, pidMethod, nil, &p.pid) // 0 when unknown
+			pctx, cancel := context.WithTimeout(ctx, ControlTimeout)
+			_ = cl.Call(pctx, m.Addr, pidMethod, nil, &p.pid) // 0 when unknown
+			cancel()
 			c.nodes = append(c.nodes, &Node{
 				c: c, name: m.Name, cookie: cookie, addr: m.Addr, status: Running, proc: p,
 			})
@@ -71,6 +74,8 @@ func Attach(ctx context.Context, name string, seeds []string, cookie string) (*C
 // attachMembers returns the alive members the seed sees, by name, with
 // addresses. An agent without membersMethod yields only itself.
 func attachMembers(ctx context.Context, cl *rpc.Client, seed string) ([]membership.Member, error) {
+	ctx, cancel := context.WithTimeout(ctx, ControlTimeout)
+	defer cancel()
 	var view node.NodeView
 	if err := cl.Call(ctx, seed, "ctl.view", nil, &view); err != nil {
 		if errors.Is(err, rpc.ErrCookieMismatch) {
@@ -127,6 +132,17 @@ type attachedProcess struct {
 
 func (p *attachedProcess) Addr() string { return p.addr }
 func (p *attachedProcess) PID() int     { return p.pid }
+
+// Pause implements Process: an attached agent runs elsewhere and cannot
+// be sent signals.
+func (p *attachedProcess) Pause() error {
+	return fmt.Errorf("pause %s: only nodes this runner started can be paused", p.addr)
+}
+
+// Resume implements Process.
+func (p *attachedProcess) Resume() error {
+	return fmt.Errorf("resume %s: only nodes this runner started can be paused", p.addr)
+}
 
 // Kill asks the agent to exit at once (it shuts down without a leave).
 func (p *attachedProcess) Kill() error { return p.exit() }

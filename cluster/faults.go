@@ -65,10 +65,32 @@ func (c *Cluster) SetLink(ctx context.Context, a, b string, latency, jitter time
 	return c.pushFaults(ctx)
 }
 
-// Heal removes every partition and link fault.
+// Block drops all traffic from a to b while b to a still flows; Heal
+// clears it. Replies count as traffic: what a answers on a stream b
+// opened is dropped too, so memberlist's direct probes fail both ways and
+// only indirect probes through a third node can keep a and b alive to
+// each other (docs/faults.md).
+func (c *Cluster) Block(ctx context.Context, a, b string) error {
+	if a == b {
+		return fmt.Errorf("block: a block needs two different nodes, got %q twice", a)
+	}
+	for _, name := range []string{a, b} {
+		if _, err := c.Node(name); err != nil {
+			return fmt.Errorf("block: %w", err)
+		}
+	}
+	c.mu.Lock()
+	c.blocks[[2]string{a, b}] = true
+	c.mu.Unlock()
+	c.record(a, EventBlock, b)
+	return c.pushFaults(ctx)
+}
+
+// Heal removes every partition, one-way block and link fault.
 func (c *Cluster) Heal(ctx context.Context) error {
 	c.mu.Lock()
 	c.groups = nil
+	c.blocks = map[[2]string]bool{}
 	c.links = map[[2]string]transport.LinkFault{}
 	c.mu.Unlock()
 	for _, n := range c.running() {
@@ -95,6 +117,12 @@ func (c *Cluster) faultsFor(name string) transport.Faults {
 		peer := transport.Peer{Name: n.name, Addr: n.Addr()}
 		if group >= 0 && !slices.Contains(c.groups[group], n.name) {
 			f.Blocked = append(f.Blocked, peer)
+		}
+		if c.blocks[[2]string{name, n.name}] {
+			f.BlockedTo = append(f.BlockedTo, peer)
+		}
+		if c.blocks[[2]string{n.name, name}] {
+			f.BlockedFrom = append(f.BlockedFrom, peer)
 		}
 		if l, ok := c.links[[2]string{name, n.name}]; ok {
 			l.Peer = peer

@@ -56,4 +56,8 @@ type Process interface {
 	Kill() error
 	// Exit ends a node that has already left the cluster and waits.
 	Exit() error
+	// Pause freezes the node (SIGSTOP for an OS process) until Resume.
+	Pause() error
+	// Resume thaws a paused node (SIGCONT).
+	Resume() error
 }

@@ -24,12 +24,43 @@ func (n *Node) launch(addr string) error {
 	return nil
 }
 
-func (n *Node) join(ctx context.Context, addrs []string) error {
-	return n.call(ctx, "ctl.join", addrs, nil)
+// ControlTimeout bounds every control call the runner makes to one node
+// (views, digests, events, faults, leaves), well under a case's timeout:
+// a hung or paused node makes members(), events() or partition() fail or
+// carry on without it after this long, never stall the case.
+const ControlTimeout = 5 * time.Second
+
+// joinTimeout bounds a join through addrs: one push/pull each, several at
+// once, plus a margin for a big cluster's first exchange.
+func joinTimeout(addrs int) time.Duration {
+	return 10*time.Second + time.Duration(addrs)*50*time.Millisecond
 }
 
-// call runs a control method on the node.
+func (n *Node) join(ctx context.Context, addrs []string) error {
+	return n.callWithin(ctx, joinTimeout(len(addrs)), "ctl.join", addrs, nil)
+}
+
+// call runs a control method on the node, bounded by ControlTimeout.
 func (n *Node) call(ctx context.Context, method string, params, result any) error {
+	return n.callWithin(ctx, ControlTimeout, method, params, result)
+}
+
+// callWithin runs a method on the node, bounded by timeout as well as ctx.
+func (n *Node) callWithin(ctx context.Context, timeout time.Duration, method string, params, result any) error {
+	if s := n.Status(); s != Running {
+		return fmt.Errorf("node %s is %s", n.name, s)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := n.c.client(n.cookie).Call(ctx, n.Addr(), method, params, result); err != nil {
+		return fmt.Errorf("node %s: %w", n.name, err)
+	}
+	return nil
+}
+
+// Call runs an RPC method on the node (arsenal operations and the like),
+// bounded by ctx alone: the caller knows how long the method may take.
+func (n *Node) Call(ctx context.Context, method string, params, result any) error {
 	if s := n.Status(); s != Running {
 		return fmt.Errorf("node %s is %s", n.name, s)
 	}
@@ -37,11 +68,6 @@ func (n *Node) call(ctx context.Context, method string, params, result any) erro
 		return fmt.Errorf("node %s: %w", n.name, err)
 	}
 	return nil
-}
-
-// Call runs an RPC method on the node (arsenal operations and the like).
-func (n *Node) Call(ctx context.Context, method string, params, result any) error {
-	return n.call(ctx, method, params, result)
 }
 
 // Name returns the node's name.
@@ -106,7 +132,7 @@ func (n *Node) Mode(ctx context.Context) (string, error) {
 
 func (n *Node) end(status string, f func(Process) error) error {
 	n.mu.Lock()
-	if n.status != Running {
+	if n.status != Running && n.status != Paused {
 		s := n.status
 		n.mu.Unlock()
 		return fmt.Errorf("node %s is already %s", n.name, s)
@@ -121,18 +147,27 @@ func (n *Node) end(status string, f func(Process) error) error {
 	return err
 }
 
-// Kill ends the node abruptly: no leave message.
+// Kill ends the node abruptly: no leave message. A paused node is killed
+// as it is.
 func (n *Node) Kill() error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	n.fetchEvents(ctx) // keep its event log
-	cancel()
+	if n.Status() == Running {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		n.fetchEvents(ctx) // keep its event log
+		cancel()
+	}
 	err := n.end(Killed, Process.Kill)
 	n.c.record(n.name, EventKill, "")
 	return err
 }
 
-// Stop leaves the cluster gracefully, then stops the node.
+// Stop leaves the cluster gracefully, then stops the node. A paused node
+// is resumed first, so that it can leave.
 func (n *Node) Stop(ctx context.Context) error {
+	if n.Status() == Paused {
+		if err := n.Resume(ctx); err != nil {
+			return err
+		}
+	}
 	n.fetchEvents(ctx)
 	leaveErr := n.call(ctx, "ctl.leave", nil, nil)
 	err := n.end(Stopped, Process.Exit)
@@ -143,14 +178,22 @@ func (n *Node) Stop(ctx context.Context) error {
 // Restart starts a stopped or killed node again under the same name (and
 // address when it is free) and joins it to the running nodes.
 func (n *Node) Restart(ctx context.Context) error {
-	if s := n.Status(); s == Running {
-		return fmt.Errorf("restart %s: it is running", n.name)
+	if s := n.Status(); s == Running || s == Paused {
+		return fmt.Errorf("restart %s: it is %s", n.name, s)
 	}
 	if err := n.launch(n.Addr()); err != nil {
 		return fmt.Errorf("restart %s: %w", n.name, err)
 	}
 	if err := n.call(ctx, "ctl.faults", n.c.faultsFor(n.name), nil); err != nil {
 		return fmt.Errorf("restart %s: %w", n.name, err)
+	}
+	n.mu.Lock()
+	slow := n.slow
+	n.mu.Unlock()
+	if slow > 0 {
+		if err := n.call(ctx, "ctl.slow_rpc", slow, nil); err != nil {
+			return fmt.Errorf("restart %s: %w", n.name, err)
+		}
 	}
 	var addrs []string
 	for _, p := range n.c.running() {
@@ -165,4 +208,68 @@ func (n *Node) Restart(ctx context.Context) error {
 		return fmt.Errorf("restart %s: %w", n.name, err)
 	}
 	return n.c.pushFaults(ctx)
+}
+
+// Pause freezes the node until Resume (SIGSTOP for a real node; a
+// simulated node's traffic waits at its transport): it answers nothing,
+// so the others should see it failed. While paused it is left out of
+// convergence checks, fault updates and event fetches.
+func (n *Node) Pause(ctx context.Context) error {
+	n.mu.Lock()
+	if n.status != Running {
+		s := n.status
+		n.mu.Unlock()
+		return fmt.Errorf("pause %s: it is %s", n.name, s)
+	}
+	proc := n.proc
+	n.mu.Unlock()
+	cctx, cancel := context.WithTimeout(ctx, time.Second)
+	n.fetchEvents(cctx) // what it saw until now
+	cancel()
+	if err := proc.Pause(); err != nil {
+		return fmt.Errorf("pause %s: %w", n.name, err)
+	}
+	n.mu.Lock()
+	n.status = Paused
+	n.mu.Unlock()
+	n.c.record(n.name, EventPause, "")
+	return nil
+}
+
+// Resume thaws a paused node and gives it the faults set while it was
+// paused.
+func (n *Node) Resume(ctx context.Context) error {
+	n.mu.Lock()
+	if n.status != Paused {
+		s := n.status
+		n.mu.Unlock()
+		return fmt.Errorf("resume %s: it is %s, not paused", n.name, s)
+	}
+	proc := n.proc
+	n.mu.Unlock()
+	if err := proc.Resume(); err != nil {
+		return fmt.Errorf("resume %s: %w", n.name, err)
+	}
+	n.mu.Lock()
+	n.status = Running
+	n.mu.Unlock()
+	n.c.record(n.name, EventResume, "")
+	if err := n.call(ctx, "ctl.faults", n.c.faultsFor(n.name), nil); err != nil {
+		return fmt.Errorf("resume %s: %w", n.name, err)
+	}
+	return nil
+}
+
+// SlowRPC makes the node's answers to operations and control calls take
+// delay longer (0 clears it) while its gossip stays healthy. The calls
+// that set faults are not slowed. A restarted node keeps the delay.
+func (n *Node) SlowRPC(ctx context.Context, delay time.Duration) error {
+	if err := n.call(ctx, "ctl.slow_rpc", delay, nil); err != nil {
+		return fmt.Errorf("slow_rpc %s: %w", n.name, err)
+	}
+	n.mu.Lock()
+	n.slow = delay
+	n.mu.Unlock()
+	n.c.record(n.name, EventSlowRPC, "")
+	return nil
 }

@@ -64,3 +64,10 @@ func (p simProcess) Addr() string { return p.n.Addr() }
 func (p simProcess) PID() int     { return 0 }
 func (p simProcess) Kill() error  { p.n.Shutdown(); return nil }
 func (p simProcess) Exit() error  { p.n.Shutdown(); return nil }
+
+// Pause freezes the node's traffic (node.Node.Pause): the closest an
+// in-process node comes to SIGSTOP.
+func (p simProcess) Pause() error { p.n.Pause(); return nil }
+
+// Resume thaws it.
+func (p simProcess) Resume() error { p.n.Resume(); return nil }

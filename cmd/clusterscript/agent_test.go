@@ -69,7 +69,7 @@ func TestOpsAndDocsOfAProgram(t *testing.T) {
 		t.Errorf("ops --json lists %v, want the program's and the built-in operations", names)
 	}
 	out, code = cliRun(t, "docs", "--agent", leasedBin)
-	if code != 0 || !strings.Contains(out, "`arsenal.lease_acquire(n, ttl=\"1s\")`") {
+	if code != 0 || !strings.Contains(out, "`arsenal.lease_acquire(n, ttl=\"1s\", timeout=\"2s\")`") {
 		t.Errorf("docs --agent: exit %d, no arsenal.lease_acquire\n%s", code, out)
 	}
 	out, code = cliRun(t, "check", "--agent", leasedBin, "../../examples/lease/scenarios")

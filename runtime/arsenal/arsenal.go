@@ -36,6 +36,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -99,6 +100,7 @@ type Arsenal struct {
 func New(host Host, ops []Op) *Arsenal {
 	a := &Arsenal{host: host, ops: make(map[string]Op, len(ops)), mon: newMonitor(host)}
 	for _, op := range ops {
+		op.Spec = withTimeout(op.Spec)
 		a.ops[op.Spec.Name] = op
 		a.specs = append(a.specs, op.Spec)
 	}
@@ -109,7 +111,7 @@ func New(host Host, ops []Op) *Arsenal {
 func Specs(ops []Op) []OpSpec {
 	out := make([]OpSpec, len(ops))
 	for i, op := range ops {
-		out[i] = op.Spec
+		out[i] = withTimeout(op.Spec)
 	}
 	return out
 }
@@ -229,8 +231,39 @@ func decodeParams(raw json.RawMessage) (map[string]any, error) {
 	return params, nil
 }
 
-// PeerTimeout bounds each call an operation makes to another node.
+// PeerTimeout is the default of every operation's timeout parameter: how
+// long it waits for each node it asks.
 const PeerTimeout = 2 * time.Second
+
+// timeoutParam is the parameter every operation takes. The rule, the same
+// for every operation: timeout bounds the wait for each node's answer; a
+// node that does not answer in time is named (code timeout or
+// node_unreachable) and the others' answers still come back. An operation
+// that declares its own timeout (send_message: a call's reply is part of
+// the answer of the pid's node) keeps its own default and range.
+func timeoutParam() ParamSpec {
+	return ParamSpec{Name: "timeout", Type: "duration", Default: PeerTimeout.String(), Min: "1ms", Max: "5m", Doc: "how long to wait for each node's answer; a node that does not answer in time is named, the others' answers still come back"}
+}
+
+// withTimeout returns spec with the timeout parameter, unless it has its own.
+func withTimeout(spec OpSpec) OpSpec {
+	for _, p := range spec.Params {
+		if p.Name == "timeout" {
+			return spec
+		}
+	}
+	spec.Params = append(slices.Clip(spec.Params), timeoutParam())
+	return spec
+}
+
+// Timeout is how long the call waits for each node it asks (its timeout
+// parameter).
+func (c *Call) Timeout() time.Duration {
+	if d := c.Args.Duration("timeout"); d > 0 {
+		return d
+	}
+	return PeerTimeout
+}
 
 // Forward runs the same call on another node (the one a pid or trace
 // lives on) and returns its raw answer. timeout bounds the call.

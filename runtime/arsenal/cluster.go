@@ -286,7 +286,7 @@ func opHealth(ctx context.Context, c *Call) (any, error) {
 		case NodeDown:
 			recs = append(recs, fmt.Sprintf("Node %s is down (since %s): restart it or let it rejoin; it stays listed until it does.", m.Name, m.Since.Format(time.RFC3339)))
 		case NodeUnreachable:
-			recs = append(recs, fmt.Sprintf("Node %s is alive in membership but did not answer within %s: check its load and the network between it and %s.", m.Name, PeerTimeout, h.Name()))
+			recs = append(recs, fmt.Sprintf("Node %s is alive in membership but did not answer within %s: check its load and the network between it and %s.", m.Name, c.Timeout(), h.Name()))
 		}
 	}
 	if partition != membership.PartitionHealthy {

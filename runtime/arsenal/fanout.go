@@ -34,7 +34,7 @@ type Answer[T any] struct {
 }
 
 // Gather asks every target for method with params, in parallel, each call
-// bounded by PeerTimeout: this node by calling local directly, alive peers
+// bounded by the call's timeout (Call.Timeout): this node by calling local directly, alive peers
 // over RPC. Down members are not called; they answer "down". Every target
 // has an answer, so no member is ever silently left out.
 func Gather[T any](ctx context.Context, c *Call, targets []membership.Member, method string, params any, local func() (T, error)) map[string]Answer[T] {
@@ -52,7 +52,7 @@ func Gather[T any](ctx context.Context, c *Call, targets []membership.Member, me
 		wg.Add(1)
 		go func(m membership.Member) {
 			defer wg.Done()
-			cctx, cancel := context.WithTimeout(ctx, PeerTimeout)
+			cctx, cancel := context.WithTimeout(ctx, c.Timeout())
 			defer cancel()
 			start := time.Now()
 			var a Answer[T]

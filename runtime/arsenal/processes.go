@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"sort"
 	"strconv"
-	"time"
 
 	"github.com/clusterscript/clusterscript/runtime/errcode"
 	"github.com/clusterscript/clusterscript/runtime/process"
@@ -107,16 +106,16 @@ func opTrees(ctx context.Context, c *Call) (any, error) {
 
 // routePID runs a pid-addressed operation where the pid lives: here, or
 // forwarded to its node.
-func routePID(ctx context.Context, c *Call, timeout time.Duration, local func() (any, error)) (any, error) {
+func routePID(ctx context.Context, c *Call, local func() (any, error)) (any, error) {
 	pid, _ := process.ParsePID(c.Args.String("pid"))
 	if pid.Node == c.a.host.Name() {
 		return local()
 	}
-	return c.Forward(ctx, pid.Node, timeout)
+	return c.Forward(ctx, pid.Node, c.Timeout())
 }
 
 func opProcessInfo(ctx context.Context, c *Call) (any, error) {
-	return routePID(ctx, c, PeerTimeout, func() (any, error) {
+	return routePID(ctx, c, func() (any, error) {
 		info, err := c.a.host.Processes().Info(c.Args.String("pid"))
 		if err != nil {
 			return nil, err
@@ -150,22 +149,21 @@ func opProcessInfo(ctx context.Context, c *Call) (any, error) {
 }
 
 func opKill(ctx context.Context, c *Call) (any, error) {
-	return routePID(ctx, c, PeerTimeout, func() (any, error) {
+	return routePID(ctx, c, func() (any, error) {
 		return c.a.host.Processes().Kill(ctx, c.Args.String("pid"), c.Args.String("reason"), c.Args.Bool("force"))
 	})
 }
 
 func opSend(ctx context.Context, c *Call) (any, error) {
-	timeout := c.Args.Duration("timeout")
-	return routePID(ctx, c, timeout+PeerTimeout, func() (any, error) {
-		cctx, cancel := context.WithTimeout(ctx, timeout)
+	return routePID(ctx, c, func() (any, error) {
+		cctx, cancel := context.WithTimeout(ctx, c.Timeout())
 		defer cancel()
 		return c.a.host.Processes().Send(cctx, c.Args.String("pid"), c.Origin, c.Args.String("message_type"), c.Args["message"])
 	})
 }
 
 func opTrace(ctx context.Context, c *Call) (any, error) {
-	return routePID(ctx, c, PeerTimeout, func() (any, error) {
+	return routePID(ctx, c, func() (any, error) {
 		max, _ := c.Args.Int("max_events")
 		return c.a.host.Processes().StartTrace(c.Args.String("pid"), c.Args.Duration("duration"), max)
 	})
@@ -180,5 +178,5 @@ func opTraceEvents(ctx context.Context, c *Call) (any, error) {
 	if node == c.a.host.Name() {
 		return c.a.host.Processes().TraceEvents(id)
 	}
-	return c.Forward(ctx, node, PeerTimeout)
+	return c.Forward(ctx, node, c.Timeout())
 }

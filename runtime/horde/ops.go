@@ -162,7 +162,7 @@ func (h *Horde) opStartChild(ctx context.Context, c *arsenal.Call) (any, error) 
 			return nil, err
 		}
 	} else {
-		cctx, cancel := context.WithTimeout(ctx, arsenal.PeerTimeout)
+		cctx, cancel := context.WithTimeout(ctx, c.Timeout())
 		defer cancel()
 		if err := h.host.CallNode(cctx, target, "horde.start", req, &claim); err != nil {
 			return nil, arsenal.PeerError(target, err)
@@ -173,7 +173,7 @@ func (h *Horde) opStartChild(ctx context.Context, c *arsenal.Call) (any, error) 
 
 func (h *Horde) opSupervisor(ctx context.Context, c *arsenal.Call) (any, error) {
 	if node := c.Args.String("node"); node != "" && node != h.host.Name() {
-		return c.Forward(ctx, node, arsenal.PeerTimeout)
+		return c.Forward(ctx, node, c.Timeout())
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -3,7 +3,10 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/clusterscript/clusterscript/runtime/errcode"
 	"github.com/clusterscript/clusterscript/runtime/transport"
@@ -27,6 +30,34 @@ func (n *Node) View() NodeView {
 		Mode:      n.Mode(),
 		Partition: n.state.PartitionStatus(),
 	}
+}
+
+// MaxRPCDelay bounds SlowRPC's delay, as transport.MaxLinkDelay bounds a
+// link's latency.
+const MaxRPCDelay = transport.MaxLinkDelay
+
+// SlowRPC makes the node's answers to operations and control calls take d
+// longer (0 clears it), while its gossip stays healthy: a hung or
+// overloaded node as its peers and the runner see it. Operations are
+// op.* and proc.* methods, control calls ctl.*; the calls that set faults
+// (ctl.faults, ctl.slow_rpc) and ctl.exit answer at once, so the runner can
+// always clear a fault and tear the node down. The engine's own peer
+// traffic (node.*, horde.*) is not slowed.
+func (n *Node) SlowRPC(d time.Duration) error {
+	if d < 0 || d > MaxRPCDelay {
+		return fmt.Errorf("delay must be from 0s to %s, got %s", MaxRPCDelay, d)
+	}
+	n.server.SetDelay(d, slowed)
+	return nil
+}
+
+// slowed selects the methods SlowRPC delays.
+func slowed(method string) bool {
+	switch method {
+	case "ctl.faults", "ctl.slow_rpc", "ctl.exit":
+		return false
+	}
+	return strings.HasPrefix(method, "op.") || strings.HasPrefix(method, "proc.") || strings.HasPrefix(method, "ctl.")
 }
 
 // registerControl registers the methods the runner drives a node with.
@@ -74,6 +105,16 @@ func (n *Node) registerControl() {
 		ctx, cancel := context.WithTimeout(ctx, n.LeaveTimeout())
 		defer cancel()
 		return nil, n.leave(ctx)
+	})
+	n.Handle("ctl.slow_rpc", func(_ context.Context, p json.RawMessage) (any, error) {
+		var d time.Duration
+		if err := json.Unmarshal(p, &d); err != nil {
+			return nil, errcode.Errorf(errcode.Validation, "slow_rpc: %v", err)
+		}
+		if err := n.SlowRPC(d); err != nil {
+			return nil, errcode.Errorf(errcode.Validation, "slow_rpc: %v", err)
+		}
+		return nil, nil
 	})
 	n.Handle("ctl.fault_decisions", func(context.Context, json.RawMessage) (any, error) {
 		return n.FaultDecisions(), nil

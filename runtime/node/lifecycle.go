@@ -12,9 +12,14 @@ import (
 	"github.com/clusterscript/clusterscript/runtime/rpc"
 )
 
+// helloTimeout bounds the cookie check with one seed, so that a seed that
+// hangs (paused, overloaded) leaves time to try the next.
+const helloTimeout = 2 * time.Second
+
 // Join joins the cluster through the given addresses. It first checks over
 // RPC that the first reachable seed holds the same cookie, so that a wrong
-// cookie is reported as such rather than as a silent gossip failure.
+// cookie is reported as such rather than as a silent gossip failure. ctx
+// bounds the whole join: when it ends, Join returns its error at once.
 func (n *Node) Join(ctx context.Context, addrs []string) (int, error) {
 	var seeds []string
 	for _, a := range addrs {
@@ -29,7 +34,9 @@ func (n *Node) Join(ctx context.Context, addrs []string) (int, error) {
 	checked := false
 	for _, a := range seeds {
 		var name string
-		err := n.client.Call(ctx, a, "node.hello", nil, &name)
+		hctx, cancel := context.WithTimeout(ctx, helloTimeout)
+		err := n.client.Call(hctx, a, "node.hello", nil, &name)
+		cancel()
 		if errors.Is(err, rpc.ErrCookieMismatch) {
 			return 0, fmt.Errorf("join %s: %w", a, err)
 		}
@@ -38,11 +45,14 @@ func (n *Node) Join(ctx context.Context, addrs []string) (int, error) {
 			break
 		}
 		lastErr = err
+		if ctx.Err() != nil {
+			break
+		}
 	}
 	if !checked {
 		return 0, fmt.Errorf("join: no seed answered: %w", lastErr)
 	}
-	return n.pushPull(seeds)
+	return n.pushPull(ctx, seeds)
 }
 
 // joinWorkers bounds the push/pulls one Join runs at once.
@@ -50,8 +60,9 @@ const joinWorkers = 8
 
 // pushPull exchanges full state with every address, several at a time
 // (memberlist's own Join visits them one by one). It fails only if no
-// address answered.
-func (n *Node) pushPull(addrs []string) (int, error) {
+// address answered. When ctx ends it returns at once; a push/pull already
+// under way finishes in the background within memberlist's TCPTimeout.
+func (n *Node) pushPull(ctx context.Context, addrs []string) (int, error) {
 	var (
 		mu      sync.Mutex
 		joined  int
@@ -74,11 +85,28 @@ func (n *Node) pushPull(addrs []string) (int, error) {
 			}
 		}()
 	}
-	for _, a := range addrs {
-		next <- a
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer wg.Wait()
+		defer close(next)
+		for _, a := range addrs {
+			select {
+			case next <- a:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
 	}
-	close(next)
-	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if joined == 0 && ctx.Err() != nil {
+		return 0, fmt.Errorf("join %d addresses: %w", len(addrs), ctx.Err())
+	}
 	if joined == 0 && lastErr != nil {
 		return 0, fmt.Errorf("join %d addresses: %w", len(addrs), lastErr)
 	}
@@ -113,7 +141,7 @@ func (n *Node) rejoinLoop() {
 			addrs = addrs[:rejoinBatch]
 		}
 		if len(addrs) > 0 {
-			_, _ = n.pushPull(addrs)
+			_, _ = n.pushPull(n.ctx, addrs)
 		}
 	}
 }
@@ -153,14 +181,21 @@ func (n *Node) leave(ctx context.Context) error {
 		}(m.Addr)
 	}
 	wg.Wait()
-	deadline, _ := ctx.Deadline()
-	// memberlist panics on a Leave after Shutdown: hold the lifecycle lock.
+	// memberlist panics on a Leave after Shutdown: the lifecycle lock
+	// is held only to check and to count this leave in flight, and
+	// Shutdown waits for leaves in flight (each bounded by LeaveTimeout)
+	// before it shuts memberlist down.
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	if n.stopped {
+		n.mu.Unlock()
 		return fmt.Errorf("leave %s: the node has stopped", n.Name())
 	}
-	if err := n.ml.Leave(max(time.Until(deadline), time.Millisecond)); err != nil {
+	n.leaves.Add(1)
+	n.mu.Unlock()
+	defer n.leaves.Done()
+	deadline, _ := ctx.Deadline()
+	wait := min(max(time.Until(deadline), time.Millisecond), n.LeaveTimeout())
+	if err := n.ml.Leave(wait); err != nil {
 		return fmt.Errorf("leave %s: %w", n.Name(), err)
 	}
 	return nil

@@ -65,6 +65,7 @@ type Node struct {
 
 	mu      sync.Mutex
 	stopped bool
+	leaves  sync.WaitGroup // leaves in flight; Add only under mu while !stopped
 }
 
 // Start starts a node on cfg.Network. It does not join anyone; see Join.
@@ -193,10 +194,20 @@ func (n *Node) CallOp(ctx context.Context, op string, params map[string]any) (an
 // SetFaults replaces the network faults the node applies.
 func (n *Node) SetFaults(f transport.Faults) {
 	n.tr.SetFaults(f)
-	for _, p := range f.Blocked {
+	for _, p := range append(f.Blocked, f.BlockedTo...) {
 		n.client.Forget(p.Addr)
 	}
 }
+
+// Pause freezes the node's traffic until Resume, as a simulated stand-in
+// for SIGSTOP: everything it sends, dials, reads and writes waits, so its
+// peers stop hearing from it and declare it failed. Timers already running
+// inside memberlist and the node's processes keep going, which a stopped
+// OS process's would not. A real agent is paused with SIGSTOP instead.
+func (n *Node) Pause() { n.tr.Pause() }
+
+// Resume lets a paused node's traffic flow again.
+func (n *Node) Resume() { n.tr.Resume() }
 
 // FaultDecisions returns the first loss decisions taken per degraded link.
 func (n *Node) FaultDecisions() map[string][]bool { return n.tr.FaultDecisions() }
@@ -236,7 +247,11 @@ func (n *Node) Shutdown() {
 	n.stopped = true
 	n.mu.Unlock()
 	n.cancel()
+	// Release whatever waits at a paused node's gate, so that stopping
+	// never waits for a resume.
+	_ = n.tr.Shutdown()
 	n.procs.Stop()
+	n.leaves.Wait()
 	_ = n.ml.Shutdown()
 	_ = n.cfg.Network.Close()
 	n.client.Close()

@@ -2,16 +2,19 @@ package node_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/clusterscript/clusterscript/runtime/membership"
 	"github.com/clusterscript/clusterscript/runtime/node"
 	"github.com/clusterscript/clusterscript/runtime/rpc"
+	"github.com/clusterscript/clusterscript/runtime/transport"
 	"github.com/clusterscript/clusterscript/sim"
 )
 
@@ -113,5 +116,61 @@ func TestStartRefusesBadProfile(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), key) {
 			t.Errorf("%s: got %v, want an error naming it", key, err)
 		}
+	}
+}
+
+// A one-way block drops everything a sends to b, replies included: a
+// cannot open a stream to b, and b's streams to a go dead on the first
+// reply, so an RPC (whose handshake needs both ways) fails at once from
+// either side and no handler runs.
+func TestOneWayBlock(t *testing.T) {
+	nw := sim.New()
+	a, b := startSim(t, nw, "a", "c"), startSim(t, nw, "b", "c")
+	var calls atomic.Int32
+	a.Handle("test.count", func(context.Context, json.RawMessage) (any, error) {
+		calls.Add(1)
+		return "counted", nil
+	})
+	a.SetFaults(transport.Faults{BlockedTo: []transport.Peer{{Name: "b", Addr: b.Addr()}}})
+	b.SetFaults(transport.Faults{BlockedFrom: []transport.Peer{{Name: "a", Addr: a.Addr()}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	var out string
+	err := b.Client().Call(ctx, a.Addr(), "test.count", nil, &out)
+	if !strings.Contains(fmt.Sprint(err), "network partitioned") || calls.Load() != 0 {
+		t.Fatalf("b -> a: err %v after %d calls, want a's replies dropped and no call", err, calls.Load())
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel2()
+	if err := a.Client().Call(ctx2, b.Addr(), "node.hello", nil, &out); !strings.Contains(fmt.Sprint(err), "dial "+b.Addr()+": network partitioned") {
+		t.Fatalf("a -> b: %v, want the dial refused", err)
+	}
+	a.SetFaults(transport.Faults{})
+	b.SetFaults(transport.Faults{})
+	if err := b.Client().Call(context.Background(), a.Addr(), "test.count", nil, &out); err != nil || out != "counted" {
+		t.Fatalf("after healing: %q, %v", out, err)
+	}
+}
+
+// Join returns when its context ends, even while a push/pull with an
+// address that never answers is under way.
+func TestJoinHonoursItsContext(t *testing.T) {
+	nw := sim.New()
+	a, b := startSim(t, nw, "a", "c"), startSim(t, nw, "b", "c")
+	// An address that accepts streams and never says a word.
+	hole, err := nw.Endpoint("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hole.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	began := time.Now()
+	_, err = a.Join(ctx, []string{b.Addr(), hole.Addr(), hole.Addr(), hole.Addr(), hole.Addr(), hole.Addr(), hole.Addr(), hole.Addr(), hole.Addr(), hole.Addr()})
+	if took := time.Since(began); took > 3*time.Second {
+		t.Fatalf("join took %s with a 500ms context (memberlist's TCPTimeout is 5s)", took)
+	}
+	if err != nil || !slices.Contains(a.Members(), "b") {
+		t.Fatalf("join: %v; a sees %v", err, a.Members())
 	}
 }

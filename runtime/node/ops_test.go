@@ -109,10 +109,15 @@ func TestOperationsDescribeThemselves(t *testing.T) {
 		if op.Summary == "" || len(op.Results) == 0 {
 			t.Errorf("%s: summary or results missing", op.Name)
 		}
+		timeout := false
 		for _, p := range op.Params {
 			if p.Doc == "" || p.Type == "" {
 				t.Errorf("%s.%s: type or doc missing", op.Name, p.Name)
 			}
+			timeout = timeout || (p.Name == "timeout" && p.Type == "duration")
+		}
+		if !timeout {
+			t.Errorf("%s takes no timeout", op.Name)
 		}
 	}
 	if !slices.Equal(got, want) {
@@ -134,7 +139,7 @@ func TestValidation(t *testing.T) {
 		{"process_list", map[string]any{"limit": 10001}, errcode.Validation, `got 10001$`},
 		{"process_list", map[string]any{"limit": 2.5}, errcode.Validation, `got 2.5$`},
 		{"process_list", map[string]any{"type": "worker"}, errcode.Validation, `type: must be one of "supervisor", "gen_server", "task", "system" or null, got "worker"`},
-		{"process_list", map[string]any{"bogus": 1}, errcode.Validation, `bogus: unknown parameter of process_list \(it takes node, type, limit, include_details\)`},
+		{"process_list", map[string]any{"bogus": 1}, errcode.Validation, `bogus: unknown parameter of process_list \(it takes node, type, limit, include_details, timeout\)`},
 		{"process_list", map[string]any{"include_details": "yes"}, errcode.Validation, `include_details: must be a bool, got "yes"`},
 		{"node_info", map[string]any{}, errcode.Validation, `node: is required`},
 		{"node_info", map[string]any{"node": "n1", "process_limit": 501}, errcode.Validation, `process_limit: must be an integer from 1 to 500, got 501`},

@@ -59,7 +59,7 @@ func TestUserOperationsAreServedLikeBuiltins(t *testing.T) {
 	}{
 		{map[string]any{"account": "a", "amount": "lots"}, `ledger_deposit: validation_error: amount: must be an integer from 1 to 1000000, got "lots"`},
 		{map[string]any{"amount": 3}, "ledger_deposit: validation_error: account: is required"},
-		{map[string]any{"account": "a", "ammount": 3}, "ledger_deposit: validation_error: ammount: unknown parameter of ledger_deposit (it takes account, amount)"},
+		{map[string]any{"account": "a", "ammount": 3}, "ledger_deposit: validation_error: ammount: unknown parameter of ledger_deposit (it takes account, amount, timeout)"},
 	} {
 		code, msg := opCode(t, n1, "ledger_deposit", tc.params)
 		if code != errcode.Validation || !strings.HasPrefix(msg, tc.want) {

@@ -31,6 +31,8 @@ type Server struct {
 
 	mu       sync.RWMutex
 	handlers map[string]Handler
+	delay    time.Duration
+	delayed  func(method string) bool
 }
 
 // NewServer returns a server for the node named self that admits callers
@@ -45,6 +47,26 @@ func (s *Server) Handle(method string, h Handler) {
 	s.mu.Lock()
 	s.handlers[method] = h
 	s.mu.Unlock()
+}
+
+// SetDelay makes the server answer requests for the methods delayed
+// selects d later than it otherwise would (0 clears it): a slow node, as
+// a scenario's slow_rpc makes one. The handler runs at once; only its
+// answer waits.
+func (s *Server) SetDelay(d time.Duration, delayed func(method string) bool) {
+	s.mu.Lock()
+	s.delay, s.delayed = d, delayed
+	s.mu.Unlock()
+}
+
+// delayFor is how long the answer to method waits.
+func (s *Server) delayFor(method string) time.Duration {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.delay <= 0 || s.delayed == nil || !s.delayed(method) {
+		return 0
+	}
+	return s.delay
 }
 
 // Methods returns the registered method names, sorted.
@@ -87,6 +109,15 @@ func (s *Server) serveConn(c net.Conn) {
 			return
 		}
 		resp := s.dispatch(req)
+		if d := s.delayFor(req.Method); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-s.ctx.Done():
+				t.Stop()
+				return
+			}
+		}
 		// A caller that stops reading must not pin this goroutine.
 		_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		if err := writeFrame(c, resp); err != nil {

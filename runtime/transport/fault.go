@@ -18,8 +18,18 @@ type Faults struct {
 	// Seed makes loss and jitter decisions reproducible: the k-th decision
 	// on a link is the same in every run with the same seed.
 	Seed int64 `json:"seed"`
-	// Blocked lists the peers this node must not exchange any traffic with.
+	// Blocked lists the peers this node must not exchange any traffic with
+	// (a partition).
 	Blocked []Peer `json:"blocked,omitempty"`
+	// BlockedTo lists the peers this node must send nothing to (packets,
+	// dials, stream writes), while they may still send to it: one end of
+	// a one-way block.
+	BlockedTo []Peer `json:"blocked_to,omitempty"`
+	// BlockedFrom lists the peers whose traffic this node drops on
+	// arrival: the other end of a one-way block. A node cannot tell who
+	// opened a stream it accepted, so the blocked peer's replies on
+	// streams this node opened to it are dropped here, on reading.
+	BlockedFrom []Peer `json:"blocked_from,omitempty"`
 	// Links lists degraded links from this node to a peer.
 	Links []LinkFault `json:"links,omitempty"`
 }
@@ -72,8 +82,12 @@ func (f Faults) Validate() error {
 	return nil
 }
 
-// ErrPartitioned is returned for traffic to a peer across a partition.
+// ErrPartitioned is returned for traffic to a peer across a partition or
+// a one-way block.
 var ErrPartitioned = errors.New("network partitioned")
+
+// ErrPaused is returned for a dial a paused node could not make in time.
+var ErrPaused = errors.New("the node is paused")
 
 type link struct {
 	LinkFault
@@ -85,16 +99,19 @@ type link struct {
 const keptDecisions = 256
 
 // faultLayer applies Faults to a node's outgoing packets, dials and stream
-// writes.
+// writes, and drops what arrives from peers blocked one way. A paused
+// node's traffic waits at its gate.
 type faultLayer struct {
-	self    string
-	mu      sync.RWMutex
-	blocked map[string]string // addr -> name
-	links   map[string]*link  // addr -> link
+	self   string
+	gate   *gate
+	mu     sync.RWMutex
+	sendTo map[string]bool  // addr -> nothing may be sent there
+	recvOf map[string]bool  // addr -> nothing from there is taken in
+	links  map[string]*link // addr -> link
 }
 
-func newFaultLayer(self string) *faultLayer {
-	return &faultLayer{self: self}
+func newFaultLayer(self string, g *gate) *faultLayer {
+	return &faultLayer{self: self, gate: g}
 }
 
 func linkSeed(seed int64, a, b string) int64 {
@@ -105,9 +122,15 @@ func linkSeed(seed int64, a, b string) int64 {
 
 // set replaces the node's faults.
 func (f *faultLayer) set(fs Faults) {
-	blocked := make(map[string]string, len(fs.Blocked))
+	sendTo, recvOf := map[string]bool{}, map[string]bool{}
 	for _, p := range fs.Blocked {
-		blocked[p.Addr] = p.Name
+		sendTo[p.Addr], recvOf[p.Addr] = true, true
+	}
+	for _, p := range fs.BlockedTo {
+		sendTo[p.Addr] = true
+	}
+	for _, p := range fs.BlockedFrom {
+		recvOf[p.Addr] = true
 	}
 	links := make(map[string]*link, len(fs.Links))
 	for _, l := range fs.Links {
@@ -118,23 +141,30 @@ func (f *faultLayer) set(fs Faults) {
 		links[l.Peer.Addr] = &link{LinkFault: l, rng: rand.New(rand.NewSource(linkSeed(fs.Seed, f.self, l.Peer.Name)))}
 	}
 	f.mu.Lock()
-	f.blocked, f.links = blocked, links
+	f.sendTo, f.recvOf, f.links = sendTo, recvOf, links
 	f.mu.Unlock()
 }
 
-// isBlocked reports whether traffic to addr crosses a partition.
+// isBlocked reports whether nothing may be sent to addr (a partition or a
+// one-way block).
 func (f *faultLayer) isBlocked(addr string) bool {
 	f.mu.RLock()
-	_, ok := f.blocked[addr]
-	f.mu.RUnlock()
-	return ok
+	defer f.mu.RUnlock()
+	return f.sendTo[addr]
+}
+
+// dropsFrom reports whether what arrives from addr is dropped.
+func (f *faultLayer) dropsFrom(addr string) bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.recvOf[addr]
 }
 
 // packet decides the fate of one datagram to addr: whether to drop it and
 // how long to delay it.
 func (f *faultLayer) packet(addr string) (drop bool, delay time.Duration) {
 	f.mu.RLock()
-	_, blocked := f.blocked[addr]
+	blocked := f.sendTo[addr]
 	l := f.links[addr]
 	f.mu.RUnlock()
 	if blocked {
@@ -192,6 +222,9 @@ func (f *faultLayer) decisions() map[string][]bool {
 
 // dial opens a stream to addr through the fault layer.
 func (f *faultLayer) dial(nw Network, addr string, timeout time.Duration) (net.Conn, error) {
+	if !f.gate.waitFor(timeout) {
+		return nil, fmt.Errorf("dial %s: %w", addr, ErrPaused)
+	}
 	if f.isBlocked(addr) {
 		return nil, fmt.Errorf("dial %s: %w", addr, ErrPartitioned)
 	}
@@ -205,8 +238,10 @@ func (f *faultLayer) dial(nw Network, addr string, timeout time.Duration) (net.C
 	return &faultConn{Conn: c, faults: f, peer: addr}, nil
 }
 
-// faultConn is a stream that stops working when its peer is partitioned
-// away and pays the link's latency on every write.
+// faultConn is a stream this node opened: it stops working when its peer
+// is blocked away (writes when nothing may be sent there, reads when
+// nothing from there is taken in), pays the link's latency on every write,
+// and waits while the node is paused.
 type faultConn struct {
 	net.Conn
 	faults *faultLayer
@@ -214,6 +249,7 @@ type faultConn struct {
 }
 
 func (c *faultConn) Write(b []byte) (int, error) {
+	c.faults.gate.wait()
 	if c.faults.isBlocked(c.peer) {
 		c.Conn.Close()
 		return 0, fmt.Errorf("write to %s: %w", c.peer, ErrPartitioned)
@@ -225,8 +261,9 @@ func (c *faultConn) Write(b []byte) (int, error) {
 }
 
 func (c *faultConn) Read(b []byte) (int, error) {
+	c.faults.gate.wait()
 	n, err := c.Conn.Read(b)
-	if err == nil && c.faults.isBlocked(c.peer) {
+	if err == nil && c.faults.dropsFrom(c.peer) {
 		c.Conn.Close()
 		return 0, fmt.Errorf("read from %s: %w", c.peer, ErrPartitioned)
 	}

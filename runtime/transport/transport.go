@@ -34,7 +34,7 @@ import (
 const RPCTag byte = 0xC5
 
 // classifyTimeout bounds the wait for an incoming stream's first byte.
-const classifyTimeout = 5 * time.Second
+const classifyTimeout = time.Second
 
 // Transport is memberlist's NodeAwareTransport over a Network, with the
 // fault layer applied to everything the node sends and RPC streams split
@@ -42,6 +42,8 @@ const classifyTimeout = 5 * time.Second
 type Transport struct {
 	nw      Network
 	faults  *faultLayer
+	gate    *gate
+	packets chan *memberlist.Packet
 	streams chan net.Conn
 	rpc     chan net.Conn
 	done    chan struct{}
@@ -54,17 +56,31 @@ var _ memberlist.NodeAwareTransport = (*Transport)(nil)
 // New returns a transport for the node named self on nw and starts sorting
 // its incoming streams.
 func New(nw Network, self string) *Transport {
+	done := make(chan struct{})
+	g := newGate(done)
 	t := &Transport{
 		nw:      nw,
-		faults:  newFaultLayer(self),
+		faults:  newFaultLayer(self, g),
+		gate:    g,
+		packets: make(chan *memberlist.Packet),
 		streams: make(chan net.Conn),
 		rpc:     make(chan net.Conn),
-		done:    make(chan struct{}),
+		done:    done,
 	}
-	t.wg.Add(1)
+	t.wg.Add(2)
 	go t.demux()
+	go t.receive()
 	return t
 }
+
+// Pause freezes the node's traffic until Resume: what it sends, dials,
+// reads and writes waits, and incoming datagrams queue in the network's
+// buffer. It is how a simulated node is paused (a real agent gets
+// SIGSTOP); see the gate type for what it cannot freeze.
+func (t *Transport) Pause() { t.gate.pause() }
+
+// Resume lets a paused node's traffic flow again.
+func (t *Transport) Resume() { t.gate.resume() }
 
 // Network returns the network under the transport.
 func (t *Transport) Network() Network { return t.nw }
@@ -76,7 +92,8 @@ func (t *Transport) RPC() <-chan net.Conn { return t.rpc }
 // SetFaults replaces the network faults the node applies.
 func (t *Transport) SetFaults(f Faults) { t.faults.set(f) }
 
-// Blocked reports whether traffic to addr crosses a partition.
+// Blocked reports whether nothing may be sent to addr (a partition or a
+// one-way block).
 func (t *Transport) Blocked(addr string) bool { return t.faults.isBlocked(addr) }
 
 // FaultDecisions returns, per peer name, the first loss decisions taken on
@@ -99,8 +116,31 @@ func (t *Transport) demux() {
 	}
 }
 
+// receive hands memberlist the datagrams that arrive, less those from
+// peers blocked one way; while the node is paused it takes none.
+func (t *Transport) receive() {
+	defer t.wg.Done()
+	for {
+		var p *memberlist.Packet
+		select {
+		case p = <-t.nw.Packets():
+		case <-t.done:
+			return
+		}
+		t.gate.wait()
+		if p.From != nil && t.faults.dropsFrom(p.From.String()) {
+			continue
+		}
+		select {
+		case t.packets <- p:
+		case <-t.done:
+			return
+		}
+	}
+}
+
 func (t *Transport) route(c net.Conn) {
-	c, isRPC, err := classify(c, classifyTimeout)
+	c, isRPC, err := classify(&gatedConn{Conn: c, g: t.gate}, classifyTimeout)
 	if err != nil {
 		return
 	}
@@ -134,6 +174,7 @@ func (t *Transport) FinalAdvertiseAddr(string, int) (net.IP, int, error) {
 
 // WriteTo implements memberlist.Transport.
 func (t *Transport) WriteTo(b []byte, addr string) (time.Time, error) {
+	t.gate.wait()
 	now := time.Now()
 	drop, delay := t.faults.packet(addr)
 	switch {
@@ -154,7 +195,7 @@ func (t *Transport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, e
 }
 
 // PacketCh implements memberlist.Transport.
-func (t *Transport) PacketCh() <-chan *memberlist.Packet { return t.nw.Packets() }
+func (t *Transport) PacketCh() <-chan *memberlist.Packet { return t.packets }
 
 // DialTimeout implements memberlist.Transport.
 func (t *Transport) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
@@ -192,6 +233,7 @@ func classify(c net.Conn, timeout time.Duration) (net.Conn, bool, error) {
 	b, err := r.Peek(1)
 	_ = c.SetReadDeadline(time.Time{})
 	if err != nil {
+		c.Close() // nobody else will: its descriptor would leak
 		return nil, false, err
 	}
 	if b[0] == RPCTag {
