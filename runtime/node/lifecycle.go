@@ -116,7 +116,8 @@ func (n *Node) pushPull(ctx context.Context, addrs []string) (int, error) {
 // rejoinBatch bounds the down peers retried per RejoinInterval.
 const rejoinBatch = 3
 
-// rejoinLoop keeps retrying known peers that are not alive. memberlist
+// rejoinLoop keeps retrying known peers that are not alive, and lets idle
+// RPC connections go. memberlist
 // forgets dead members after GossipToTheDeadTime; without this a partition
 // that outlasts it would never heal.
 func (n *Node) rejoinLoop() {
@@ -128,6 +129,7 @@ func (n *Node) rejoinLoop() {
 			return
 		case <-t.C:
 		}
+		n.client.Sweep()
 		var addrs []string
 		for _, m := range n.state.Members() {
 			if m.Status == membership.StatusDown && !n.tr.Blocked(m.Addr) {

@@ -127,6 +127,12 @@ func Start(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("start node %s: %w", cfg.Name, err)
 	}
 	n.ml = ml
+	// A member that failed or left takes its idle connections with it.
+	n.state.Subscribe(func(ev membership.Event, m membership.Member) {
+		if ev.Kind != membership.EventJoin {
+			n.client.Forget(m.Addr)
+		}
+	})
 	n.addSystemProcesses()
 	for _, req := range reg.boot {
 		if _, err := n.procs.Spawn(req); err != nil {

@@ -174,3 +174,18 @@ func TestJoinHonoursItsContext(t *testing.T) {
 		t.Fatalf("join: %v; a sees %v", err, a.Members())
 	}
 }
+
+// Idle RPC connections to a member that failed are closed when it is seen
+// down, not kept for good.
+func TestConnectionsToAFailedMemberAreClosed(t *testing.T) {
+	nodes := startCluster(t, 3)
+	call(t, nodes[0], "process_list", nil, nil)
+	n3 := nodes[2].Addr()
+	if nodes[0].Client().Idle(n3) == 0 {
+		t.Fatal("no idle connection to n3 after a gather")
+	}
+	nodes[2].Shutdown()
+	waitFor(t, 5*time.Second, "n3 to be seen down and its connections closed", func() bool {
+		return nodes[0].State().Status("n3") == membership.StatusDown && nodes[0].Client().Idle(n3) == 0
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -21,18 +22,29 @@ type DialFunc func(addr string, timeout time.Duration) (net.Conn, error)
 // Client calls RPC methods on nodes, keeping authenticated connections for
 // reuse. It is safe for concurrent use.
 type Client struct {
-	key  []byte
-	self string
-	dial DialFunc
-	mu   sync.Mutex
-	idle map[string][]*clientConn
+	key   []byte
+	self  string
+	dial  DialFunc
+	mu    sync.Mutex
+	idle  map[string][]*clientConn
+	swept time.Time
 }
 
 type clientConn struct {
 	net.Conn
-	peer   string
-	reused bool
+	peer      string
+	reused    bool
+	idleSince time.Time
 }
+
+// ClientIdle is how long a client keeps an unused connection: idle
+// connections, to departed nodes above all, are closed after it (well
+// before the server's IdleTimeout, so a client rarely reuses a connection
+// the server has just closed).
+const ClientIdle = time.Minute
+
+// maxIdlePerAddr bounds the idle connections kept per address.
+const maxIdlePerAddr = 8
 
 // NewClient returns a client that authenticates with cookie. self names the
 // caller in handshakes; dial opens raw streams (the RPC tag is written by
@@ -46,9 +58,12 @@ const DefaultCallTimeout = 5 * time.Second
 
 func (cl *Client) get(ctx context.Context, addr string, reuse bool) (*clientConn, error) {
 	cl.mu.Lock()
-	if cs := cl.idle[addr]; reuse && len(cs) > 0 {
+	if cs := cl.idle[addr]; reuse && len(cs) > 0 && time.Since(cs[len(cs)-1].idleSince) < ClientIdle {
 		c := cs[len(cs)-1]
 		cl.idle[addr] = cs[:len(cs)-1]
+		if len(cl.idle[addr]) == 0 {
+			delete(cl.idle, addr)
+		}
 		cl.mu.Unlock()
 		c.reused = true
 		return c, nil
@@ -86,15 +101,72 @@ func (cl *Client) get(ctx context.Context, addr string, reuse bool) (*clientConn
 }
 
 func (cl *Client) put(addr string, c *clientConn) {
+	now := time.Now()
+	c.idleSince = now
+	var stale []*clientConn
 	cl.mu.Lock()
-	if len(cl.idle[addr]) < 8 {
+	if len(cl.idle[addr]) < maxIdlePerAddr {
 		cl.idle[addr] = append(cl.idle[addr], c)
 		c = nil
+	}
+	if now.Sub(cl.swept) > ClientIdle/4 {
+		cl.swept = now
+		stale = cl.sweepLocked(now)
 	}
 	cl.mu.Unlock()
 	if c != nil {
 		c.Close()
 	}
+	for _, s := range stale {
+		s.Close()
+	}
+}
+
+// sweepLocked takes out the connections idle for ClientIdle, for the
+// caller to close.
+func (cl *Client) sweepLocked(now time.Time) []*clientConn {
+	var stale []*clientConn
+	for addr, cs := range cl.idle {
+		kept := cs[:0]
+		for _, c := range cs {
+			if now.Sub(c.idleSince) >= ClientIdle {
+				stale = append(stale, c)
+			} else {
+				kept = append(kept, c)
+			}
+		}
+		if len(kept) == 0 {
+			delete(cl.idle, addr)
+		} else {
+			cl.idle[addr] = kept
+		}
+	}
+	return stale
+}
+
+// Sweep closes the connections idle for ClientIdle, looking at most every
+// ClientIdle/4. Calls sweep as they go; a node also sweeps on a timer, so
+// a client that stops calling still lets its connections go.
+func (cl *Client) Sweep() {
+	now := time.Now()
+	cl.mu.Lock()
+	if now.Sub(cl.swept) < ClientIdle/4 {
+		cl.mu.Unlock()
+		return
+	}
+	cl.swept = now
+	stale := cl.sweepLocked(now)
+	cl.mu.Unlock()
+	for _, c := range stale {
+		c.Close()
+	}
+}
+
+// Idle returns the number of idle connections the client keeps to addr.
+func (cl *Client) Idle(addr string) int {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return len(cl.idle[addr])
 }
 
 // Call runs method on the node at addr. The context bounds the whole call
@@ -142,7 +214,7 @@ func (cl *Client) call(ctx context.Context, addr, method string, params, result 
 	var resp response
 	err = writeFrame(c, request{Method: method, Params: p, Timeout: time.Until(dl)})
 	if err == nil {
-		err = readFrame(c, &resp)
+		err = readFrame(c, &resp, maxFrame)
 		if c.reused && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) || errors.Is(err, syscall.ECONNRESET)) && ctx.Err() == nil {
 			stop()
 			c.Close()
@@ -174,7 +246,9 @@ func (cl *Client) call(ctx context.Context, addr, method string, params, result 
 }
 
 func (cl *Client) wrap(ctx context.Context, addr, method string, err error) error {
-	if ctx.Err() != nil && !errors.Is(err, ErrCookieMismatch) {
+	// The connection's deadline is the context's: whichever fires first,
+	// the call ran out of time.
+	if (ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded)) && !errors.Is(err, ErrCookieMismatch) {
 		return &errcode.Error{Code: errcode.Timeout, Message: fmt.Sprintf("%s: no answer from %s in time", method, addr), Node: addr}
 	}
 	if errors.Is(err, ErrCookieMismatch) {

@@ -23,11 +23,31 @@ type response struct {
 	Error  *errcode.Error  `json:"error,omitempty"`
 }
 
+// Limits on what a server holds, so that nothing a peer does can exhaust
+// a node's memory, goroutines or file descriptors.
+const (
+	// HandshakeTimeout bounds a connection's authentication: a peer that
+	// has not proved its cookie by then is cut off.
+	HandshakeTimeout = time.Second
+	// MaxHandshaking bounds the connections authenticating at once;
+	// another is closed at once.
+	MaxHandshaking = 128
+	// MaxConns bounds the connections a server serves at once,
+	// authenticated or not; another is closed at once.
+	MaxConns = 4096
+	// IdleTimeout closes an authenticated connection that has carried no
+	// request for this long (clients close theirs sooner, ClientIdle).
+	IdleTimeout = 2 * time.Minute
+)
+
 // Server answers authenticated RPC streams with its registered methods.
 type Server struct {
 	key  []byte
 	self string
 	ctx  context.Context
+
+	conns       chan struct{} // one token per connection served
+	handshaking chan struct{} // one token per connection authenticating
 
 	mu       sync.RWMutex
 	handlers map[string]Handler
@@ -39,7 +59,10 @@ type Server struct {
 // holding cookie. Handlers run under ctx (bounded by the caller's timeout),
 // and serving stops when it ends.
 func NewServer(ctx context.Context, cookie, self string) *Server {
-	return &Server{key: DeriveKey(cookie, "rpc"), self: self, ctx: ctx, handlers: map[string]Handler{}}
+	return &Server{
+		key: DeriveKey(cookie, "rpc"), self: self, ctx: ctx, handlers: map[string]Handler{},
+		conns: make(chan struct{}, MaxConns), handshaking: make(chan struct{}, MaxHandshaking),
+	}
 }
 
 // Handle registers the handler of method, replacing any earlier one.
@@ -82,11 +105,25 @@ func (s *Server) Methods() []string {
 }
 
 // Serve answers the streams conns delivers until the server's context
-// ends.
+// ends. A stream over MaxConns, or over MaxHandshaking while others
+// authenticate, is closed at once.
 func (s *Server) Serve(conns <-chan net.Conn) {
 	for {
 		select {
 		case c := <-conns:
+			select {
+			case s.conns <- struct{}{}:
+			default:
+				c.Close()
+				continue
+			}
+			select {
+			case s.handshaking <- struct{}{}:
+			default:
+				<-s.conns
+				c.Close()
+				continue
+			}
 			go s.serveConn(c)
 		case <-s.ctx.Done():
 			return
@@ -94,18 +131,26 @@ func (s *Server) Serve(conns <-chan net.Conn) {
 	}
 }
 
+// serveConn serves one stream; it holds a token of conns and of
+// handshaking, and gives the latter back once the peer is authenticated.
+// Before that nothing it sends reaches a handler: it has HandshakeTimeout
+// and frames of maxHandshakeFrame bytes to prove its cookie.
 func (s *Server) serveConn(c net.Conn) {
+	defer func() { <-s.conns }()
 	defer c.Close()
 	stop := context.AfterFunc(s.ctx, func() { c.Close() })
 	defer stop()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := serverHandshake(c, s.key, s.self); err != nil {
+	_ = c.SetDeadline(time.Now().Add(HandshakeTimeout))
+	_, err := serverHandshake(c, s.key, s.self)
+	<-s.handshaking
+	if err != nil {
 		return
 	}
 	_ = c.SetDeadline(time.Time{})
 	for {
 		var req request
-		if err := readFrame(c, &req); err != nil {
+		_ = c.SetReadDeadline(time.Now().Add(IdleTimeout))
+		if err := readFrame(c, &req, maxFrame); err != nil {
 			return
 		}
 		resp := s.dispatch(req)

@@ -11,8 +11,13 @@ import (
 	"net"
 )
 
-// maxFrame bounds one frame.
+// maxFrame bounds one frame between authenticated ends.
 const maxFrame = 64 << 20
+
+// maxHandshakeFrame bounds a frame before the other end has proved it
+// holds the cookie: a hello is a name and a nonce, well under it, and an
+// unauthenticated peer can make a node read or allocate no more.
+const maxHandshakeFrame = 4 << 10
 
 func writeFrame(w io.Writer, v any) error {
 	b, err := json.Marshal(v)
@@ -26,14 +31,15 @@ func writeFrame(w io.Writer, v any) error {
 	return err
 }
 
-func readFrame(r io.Reader, v any) error {
+// readFrame reads one frame of at most limit bytes into v.
+func readFrame(r io.Reader, v any, limit uint32) error {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return err
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
-	if n > maxFrame {
-		return fmt.Errorf("rpc frame of %d bytes exceeds the limit", n)
+	if n > limit {
+		return fmt.Errorf("rpc frame of %d bytes exceeds the limit of %d", n, limit)
 	}
 	b := make([]byte, n)
 	if _, err := io.ReadFull(r, b); err != nil {
@@ -70,7 +76,7 @@ func clientHandshake(c net.Conn, key []byte, self string) (string, error) {
 		return "", err
 	}
 	var sh hello
-	if err := readFrame(c, &sh); err != nil {
+	if err := readFrame(c, &sh, maxHandshakeFrame); err != nil {
 		return "", err
 	}
 	if !hmac.Equal(sh.MAC, mac(key, "server", nc)) {
@@ -80,7 +86,7 @@ func clientHandshake(c net.Conn, key []byte, self string) (string, error) {
 		return sh.Name, err
 	}
 	var ok hello
-	if err := readFrame(c, &ok); err != nil {
+	if err := readFrame(c, &ok, maxHandshakeFrame); err != nil {
 		return sh.Name, err
 	}
 	if ok.Error != "" {
@@ -91,7 +97,7 @@ func clientHandshake(c net.Conn, key []byte, self string) (string, error) {
 
 func serverHandshake(c net.Conn, key []byte, self string) (string, error) {
 	var ch hello
-	if err := readFrame(c, &ch); err != nil {
+	if err := readFrame(c, &ch, maxHandshakeFrame); err != nil {
 		return "", err
 	}
 	ns := nonce()
@@ -99,7 +105,7 @@ func serverHandshake(c net.Conn, key []byte, self string) (string, error) {
 		return ch.Name, err
 	}
 	var cr hello
-	if err := readFrame(c, &cr); err != nil {
+	if err := readFrame(c, &cr, maxHandshakeFrame); err != nil {
 		return ch.Name, err
 	}
 	if !hmac.Equal(cr.MAC, mac(key, "client", ns)) {

@@ -121,17 +121,25 @@ func (s *SocketNetwork) Close() error {
 func (s *SocketNetwork) readPackets() {
 	defer s.wg.Done()
 	buf := make([]byte, 65536)
+	backoff := time.Duration(0)
 	for {
 		n, from, err := s.udp.ReadFrom(buf)
 		ts := time.Now()
 		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// A persistent error must not spin a core: back off, up to
+			// a second, until a read succeeds again.
+			backoff = min(max(2*backoff, time.Millisecond), time.Second)
 			select {
 			case <-s.done:
 				return
-			default:
-				continue
+			case <-time.After(backoff):
 			}
+			continue
 		}
+		backoff = 0
 		if n < 1 {
 			continue
 		}

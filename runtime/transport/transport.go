@@ -36,6 +36,11 @@ const RPCTag byte = 0xC5
 // classifyTimeout bounds the wait for an incoming stream's first byte.
 const classifyTimeout = time.Second
 
+// MaxUnclassified bounds the incoming streams waiting for their first
+// byte; another is closed at once, so connections that never speak cannot
+// pile up.
+const MaxUnclassified = 128
+
 // Transport is memberlist's NodeAwareTransport over a Network, with the
 // fault layer applied to everything the node sends and RPC streams split
 // off from memberlist's streams.
@@ -46,6 +51,7 @@ type Transport struct {
 	packets chan *memberlist.Packet
 	streams chan net.Conn
 	rpc     chan net.Conn
+	waiting chan struct{} // one token per stream being classified
 	done    chan struct{}
 	once    sync.Once
 	wg      sync.WaitGroup
@@ -65,6 +71,7 @@ func New(nw Network, self string) *Transport {
 		packets: make(chan *memberlist.Packet),
 		streams: make(chan net.Conn),
 		rpc:     make(chan net.Conn),
+		waiting: make(chan struct{}, MaxUnclassified),
 		done:    done,
 	}
 	t.wg.Add(2)
@@ -112,7 +119,12 @@ func (t *Transport) Wait() { t.wg.Wait() }
 func (t *Transport) demux() {
 	defer t.wg.Done()
 	for c := range t.nw.Streams() {
-		go t.route(c)
+		select {
+		case t.waiting <- struct{}{}:
+			go t.route(c)
+		default:
+			c.Close()
+		}
 	}
 }
 
@@ -141,6 +153,7 @@ func (t *Transport) receive() {
 
 func (t *Transport) route(c net.Conn) {
 	c, isRPC, err := classify(&gatedConn{Conn: c, g: t.gate}, classifyTimeout)
+	<-t.waiting
 	if err != nil {
 		return
 	}

@@ -1,0 +1,166 @@
+package rpc
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/clusterscript/clusterscript/runtime/transport"
+)
+
+// testServer serves "count" (which counts its calls) over net.Pipe streams.
+type testServer struct {
+	srv   *Server
+	conns chan net.Conn
+	calls atomic.Int32
+}
+
+func newTestServer(t *testing.T, cookie string) *testServer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	ts := &testServer{srv: NewServer(ctx, cookie, "server"), conns: make(chan net.Conn)}
+	ts.srv.Handle("count", func(context.Context, json.RawMessage) (any, error) {
+		ts.calls.Add(1)
+		return "counted", nil
+	})
+	go ts.srv.Serve(ts.conns)
+	return ts
+}
+
+// dial opens a raw stream to the server, its RPC tag already consumed as
+// the transport would.
+func (ts *testServer) dial(string, time.Duration) (net.Conn, error) {
+	a, b := net.Pipe()
+	go func() {
+		var tag [1]byte
+		if _, err := io.ReadFull(b, tag[:]); err != nil || tag[0] != transport.RPCTag {
+			b.Close()
+			return
+		}
+		ts.conns <- b
+	}()
+	return a, nil
+}
+
+// raw opens a stream to the server that skips the client's handshake.
+func (ts *testServer) raw() net.Conn {
+	a, b := net.Pipe()
+	ts.conns <- b
+	return a
+}
+
+// closedWithin reports whether the server closes c within d (reading what
+// it sends, if anything).
+func closedWithin(c net.Conn, d time.Duration) bool {
+	_ = c.SetReadDeadline(time.Now().Add(d))
+	buf := make([]byte, 512)
+	for {
+		_, err := c.Read(buf)
+		if err == nil {
+			continue
+		}
+		var ne net.Error
+		return !(errors.As(err, &ne) && ne.Timeout())
+	}
+}
+
+func TestCallsNeedTheCookie(t *testing.T) {
+	ts := newTestServer(t, "secret")
+	var out string
+	good := NewClient("secret", "good", ts.dial)
+	if err := good.Call(context.Background(), "srv", "count", nil, &out); err != nil || out != "counted" {
+		t.Fatalf("good cookie: %q, %v", out, err)
+	}
+	bad := NewClient("guess", "bad", ts.dial)
+	if err := bad.Call(context.Background(), "srv", "count", nil, &out); !errors.Is(err, ErrCookieMismatch) {
+		t.Fatalf("wrong cookie: %v", err)
+	}
+	// A request sent without any handshake reaches no handler.
+	c := ts.raw()
+	_ = writeFrame(c, request{Method: "count"})
+	if !closedWithin(c, 3*time.Second) {
+		t.Fatal("a stream that skipped the handshake was kept open")
+	}
+	if n := ts.calls.Load(); n != 1 {
+		t.Fatalf("handler ran %d times, want only for the good cookie", n)
+	}
+}
+
+// Before authentication a peer can send a few KB, for about a second.
+func TestHandshakeLimits(t *testing.T) {
+	ts := newTestServer(t, "secret")
+	big := ts.raw()
+	var hdr [4]byte
+	binary.BigEndian.PutUint32(hdr[:], 64<<20)
+	began := time.Now()
+	go func() { _, _ = big.Write(hdr[:]) }()
+	if !closedWithin(big, 3*time.Second) || time.Since(began) > 500*time.Millisecond {
+		t.Fatalf("a 64 MiB hello was not refused at once (%s)", time.Since(began))
+	}
+	just := ts.raw()
+	binary.BigEndian.PutUint32(hdr[:], maxHandshakeFrame+1)
+	go func() { _, _ = just.Write(hdr[:]) }()
+	if !closedWithin(just, 3*time.Second) {
+		t.Fatal("a hello one byte over the limit was read")
+	}
+	silent := ts.raw()
+	began = time.Now()
+	if !closedWithin(silent, 5*time.Second) {
+		t.Fatal("a silent peer was never cut off")
+	}
+	if took := time.Since(began); took < HandshakeTimeout/2 || took > HandshakeTimeout+2*time.Second {
+		t.Fatalf("a silent peer was cut off after %s, want about %s", took, HandshakeTimeout)
+	}
+}
+
+// Connections beyond MaxHandshaking are closed at once; once the silent
+// ones time out, callers with the cookie are served again.
+func TestHandshakingConnectionsAreCapped(t *testing.T) {
+	ts := newTestServer(t, "secret")
+	var held []net.Conn
+	for range MaxHandshaking {
+		held = append(held, ts.raw())
+	}
+	extra := ts.raw()
+	if !closedWithin(extra, 200*time.Millisecond) {
+		t.Fatal("a connection over the cap was kept")
+	}
+	for _, c := range held {
+		if !closedWithin(c, 5*time.Second) {
+			t.Fatal("a held handshake was never cut off")
+		}
+	}
+	var out string
+	if err := NewClient("secret", "good", ts.dial).Call(context.Background(), "srv", "count", nil, &out); err != nil {
+		t.Fatalf("after the flood: %v", err)
+	}
+}
+
+// A frame decoder fed anything returns an error or a value, never panics,
+// and never allocates past its limit.
+func TestReadFrameLimit(t *testing.T) {
+	var hdr [4]byte
+	binary.BigEndian.PutUint32(hdr[:], maxFrame+1)
+	var v any
+	if err := readFrame(&onlyReader{b: hdr[:]}, &v, maxFrame); err == nil {
+		t.Fatal("a frame over maxFrame was accepted")
+	}
+}
+
+type onlyReader struct{ b []byte }
+
+func (r *onlyReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	return n, nil
+}
