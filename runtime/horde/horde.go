@@ -52,6 +52,13 @@
 // live process loses its name only to an older live registration of the
 // same name, never to a restart.
 //
+// Forgetting. A member down or gone for longer than memberlist gossips
+// about the dead (GossipToTheDeadTime, at least ten sync intervals) is
+// forgotten, entry and sync time, once every name it held has a live
+// holder; the name is kept until the member rejoins, so an entry a peer
+// relays back is dropped again. So the table grows with the cluster, not
+// with its history.
+//
 // Placement. "uniform" is the rendezvous winner among the horde members
 // (the node receiving start_child decides), so a membership change moves
 // only the children of the node that went away; running children are
@@ -164,6 +171,7 @@ type Horde struct {
 	stale    map[string]bool       // members seen down or gone, not heard from since
 	sup      string                // the pid of horde_sup ("" until the first child)
 	lastSync map[string]time.Time  // peer -> last successful exchange
+	gone     map[string]time.Time  // member -> when it was seen down or gone
 	restarts int                   // orphans this node restarted
 	stops    int                   // local children stopped by the conflict rule
 }
@@ -184,13 +192,19 @@ func New(ctx context.Context, host arsenal.Host, epoch int64) *Horde {
 		ghosts:   map[string]hordeClaim{},
 		stale:    map[string]bool{},
 		lastSync: map[string]time.Time{},
+		gone:     map[string]time.Time{},
 	}
 	host.State().Subscribe(func(ev membership.Event, m membership.Member) {
+		h.mu.Lock()
 		if ev.Kind == membership.EventFail || ev.Kind == membership.EventLeave {
-			h.mu.Lock()
 			h.stale[m.Name] = true
-			h.mu.Unlock()
 		}
+		if ev.Kind == membership.EventJoin {
+			delete(h.gone, m.Name)
+		} else if _, ok := h.gone[m.Name]; !ok && m.Name != host.Name() {
+			h.gone[m.Name] = ev.At
+		}
+		h.mu.Unlock()
 		// A joiner learns the horde from us only if there is a horde to
 		// learn: a big cluster forming with no children must not turn
 		// every join into n exchanges.
@@ -253,6 +267,7 @@ func (h *Horde) Run() {
 			return
 		case <-h.kickc:
 		case <-t.C:
+			h.prune(time.Now())
 			if h.empty() {
 				// Nothing to spread: a node that holds nothing learns
 				// from those that do (their pushes and exchanges).

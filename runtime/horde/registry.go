@@ -4,6 +4,7 @@ import (
 	"hash/fnv"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/clusterscript/clusterscript/runtime/membership"
 )
@@ -212,4 +213,61 @@ func weight(name, member string) uint64 {
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
 	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
 	return z ^ (z >> 31)
+}
+
+// retention is how long the horde remembers a member that is down or
+// gone: as long as memberlist gossips about the dead, and at least ten
+// sync intervals.
+func (h *Horde) retention() time.Duration {
+	return max(10*h.interval, h.host.Profile().GossipToTheDeadTime)
+}
+
+// prune forgets the entry and sync time of members gone for longer than
+// the retention, once no claim of theirs is an orphan (every name they
+// held has been restarted elsewhere): the horde's bookkeeping grows with
+// the cluster, not with time. A member that comes back brings a new
+// entry.
+func (h *Horde) prune(now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var reg map[string]hordeClaim
+	for name, since := range h.gone {
+		if now.Sub(since) < h.retention() {
+			continue
+		}
+		if st := h.host.State().Status(name); st == membership.StatusAlive {
+			delete(h.gone, name)
+			continue
+		}
+		if reg == nil {
+			reg = h.registryLocked()
+		}
+		held := true
+		for claim := range h.table[name].Claims {
+			if _, ok := reg[claim]; !ok {
+				held = false
+			}
+		}
+		if !held {
+			continue // its orphans are still to be restarted
+		}
+		// gone keeps the name (until the member rejoins), so that an
+		// entry a peer relays back is dropped again.
+		delete(h.table, name)
+		delete(h.lastSync, name)
+	}
+}
+
+// Tracked returns the members the horde keeps an entry or a sync time for.
+func (h *Horde) Tracked() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	seen := map[string]bool{}
+	for name := range h.table {
+		seen[name] = true
+	}
+	for name := range h.lastSync {
+		seen[name] = true
+	}
+	return slices.Sorted(maps.Keys(seen))
 }

@@ -1,6 +1,7 @@
 // Package membership is what a node believes about its cluster: the state
 // manager fed by memberlist's events (members with status, the ordered
-// event log, formation time, mode, expected size and partition status),
+// event log of the newest MaxEvents, formation time, mode, expected size
+// and partition status),
 // the gossip timing profiles, and the digest convergence is polled with.
 //
 // The state manager's contract with memberlist: its EventDelegate methods
@@ -57,6 +58,20 @@ type Event struct {
 	Peer string    `json:"peer,omitempty"`
 }
 
+// Bounds on what a state manager keeps, so that it grows with the
+// cluster, not with time.
+const (
+	// MaxEvents is how many events the log keeps: the newest, in a ring.
+	MaxEvents = 4096
+	// LeftRetention is how long a member that left gracefully is
+	// remembered in full (it is out of every view at once); after it, only
+	// its name is kept, for the partition arithmetic. A failed member stays
+	// listed as down until it rejoins.
+	LeftRetention = 5 * time.Minute
+	// leavingRetention is how long an announced leave is awaited.
+	leavingRetention = time.Minute
+)
+
 // Listener is told of every membership change after the state manager has
 // applied it. It runs on the state manager's goroutine, never inside a
 // memberlist callback, so it may call back into the node.
@@ -72,12 +87,16 @@ type State struct {
 
 	mu        sync.Mutex
 	members   map[string]*Member
-	nalive    int      // members alive
-	alive     []string // their sorted names; nil when stale
-	digest    *Digest  // of alive; nil when stale
-	bytes     int64    // what members and events hold, kept as they grow
-	left      int      // members that left gracefully
-	events    []Event
+	nalive    int                 // members alive
+	alive     []string            // their sorted names; nil when stale
+	digest    *Digest             // of alive; nil when stale
+	bytes     int64               // what members and events hold, kept as they grow
+	left      int                 // members that left gracefully, forgotten ones included
+	forgotten map[string]struct{} // names of left members no longer held
+	events    []Event             // a ring of at most MaxEvents
+	head      int                 // where the oldest event is once the ring is full
+	pruned    time.Time
+	now       func() time.Time
 	formed    time.Time
 	maxAlive  int
 	leaving   map[string]time.Time // peers that announced a graceful leave
@@ -94,11 +113,13 @@ type change struct {
 // NewState returns the state manager of the node named self.
 func NewState(self string) *State {
 	s := &State{
-		self:    self,
-		started: time.Now(),
-		members: map[string]*Member{},
-		leaving: map[string]time.Time{},
-		wake:    make(chan struct{}, 1),
+		self:      self,
+		started:   time.Now(),
+		members:   map[string]*Member{},
+		leaving:   map[string]time.Time{},
+		forgotten: map[string]struct{}{},
+		wake:      make(chan struct{}, 1),
+		now:       time.Now,
 	}
 	return s
 }
@@ -137,14 +158,24 @@ func (s *State) Run(done <-chan struct{}) {
 // nodeState shadows and never updates.
 func (s *State) MarkLeaving(peer string) {
 	s.mu.Lock()
-	s.leaving[peer] = time.Now()
+	s.leaving[peer] = s.now()
 	s.mu.Unlock()
 }
 
 func (s *State) record(kind string, n *memberlist.Node) {
-	now := time.Now()
+	now := s.now()
 	s.mu.Lock()
+	if now.Sub(s.pruned) > LeftRetention/10 {
+		s.pruneLocked(now)
+	}
 	m := s.members[n.Name]
+	if _, ok := s.forgotten[n.Name]; ok && m == nil {
+		// A forgotten member is back: it had left, as far as counts go.
+		delete(s.forgotten, n.Name)
+		m = &Member{Name: n.Name, Status: StatusLeft}
+		s.members[n.Name] = m
+		s.bytes += int64(unsafe.Sizeof(*m)) + 16 + 2*int64(len(n.Name)) + int64(len(n.Address()))
+	}
 	if m == nil {
 		m = &Member{Name: n.Name}
 		s.members[n.Name] = m
@@ -192,8 +223,7 @@ func (s *State) record(kind string, n *memberlist.Node) {
 	}
 	ev := Event{At: now, Node: s.self, Kind: kind, Peer: n.Name}
 	if n.Name != s.self {
-		s.events = append(s.events, ev)
-		s.bytes += int64(unsafe.Sizeof(ev)) + int64(len(ev.Node)+len(ev.Kind)+len(ev.Peer))
+		s.addEventLocked(ev)
 	}
 	if len(s.listeners) > 0 {
 		s.pending = append(s.pending, change{ev, *m})
@@ -202,6 +232,45 @@ func (s *State) record(kind string, n *memberlist.Node) {
 	select {
 	case s.wake <- struct{}{}:
 	default: // run is already due to look
+	}
+}
+
+func len64(name string) int64 { return int64(len(name)) }
+
+func eventBytes(ev Event) int64 {
+	return int64(unsafe.Sizeof(ev)) + int64(len(ev.Node)+len(ev.Kind)+len(ev.Peer))
+}
+
+// addEventLocked appends to the log, overwriting the oldest event once it
+// holds MaxEvents.
+func (s *State) addEventLocked(ev Event) {
+	s.bytes += eventBytes(ev)
+	if len(s.events) < MaxEvents {
+		s.events = append(s.events, ev)
+		return
+	}
+	s.bytes -= eventBytes(s.events[s.head])
+	s.events[s.head] = ev
+	s.head = (s.head + 1) % MaxEvents
+}
+
+// pruneLocked forgets members that left more than LeftRetention ago,
+// keeping their names so that one coming back counts as it would have,
+// and leave announcements never followed by a leave.
+func (s *State) pruneLocked(now time.Time) {
+	s.pruned = now
+	for name, m := range s.members {
+		if m.Status == StatusLeft && now.Sub(m.Since) > LeftRetention {
+			delete(s.members, name)
+			s.forgotten[name] = struct{}{}
+			// Less what the member held; its name stays, in forgotten.
+			s.bytes -= int64(unsafe.Sizeof(*m)) + 16 + len64(m.Name) + int64(len(m.Addr))
+		}
+	}
+	for name, at := range s.leaving {
+		if now.Sub(at) > leavingRetention {
+			delete(s.leaving, name)
+		}
 	}
 }
 
@@ -305,11 +374,21 @@ func (s *State) Member(name string) (Member, bool) {
 	return *m, true
 }
 
-// Events returns the event log in time order.
+// Events returns the event log in time order: the last MaxEvents events.
 func (s *State) Events() []Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Event(nil), s.events...)
+	out := make([]Event, 0, len(s.events))
+	out = append(out, s.events[s.head:]...)
+	return append(out, s.events[:s.head]...)
+}
+
+// Len returns the number of members the state manager holds, left ones
+// included until they are forgotten.
+func (s *State) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.members)
 }
 
 // Mode is "single_node" when this node sees no other alive member, else

@@ -249,3 +249,26 @@ func TestHordeQuickRestartOrphansPreviousIncarnation(t *testing.T) {
 		return true
 	})
 }
+
+// The horde forgets a dead member once its children run elsewhere and
+// memberlist has stopped gossiping about it: its bookkeeping grows with
+// the cluster, not with time.
+func TestHordeForgetsDeadMembers(t *testing.T) {
+	nodes := startCluster(t, 3)
+	for i := range 5 {
+		startChild(t, nodes[0], map[string]any{"name": fmt.Sprintf("c%d", i), "placement": "n3"})
+	}
+	waitFor(t, 5*time.Second, "registries to agree", func() bool { return registriesAgree(nodes, 5) })
+	if !slices.Contains(nodes[0].Horde().Tracked(), "n3") {
+		t.Fatalf("n1 tracks %v, want n3 among them", nodes[0].Horde().Tracked())
+	}
+	nodes[2].Shutdown()
+	live := nodes[:2]
+	waitFor(t, 5*time.Second, "every child to run on a survivor", func() bool { return registriesAgree(live, 5) })
+	waitFor(t, 15*time.Second, "n3 to be forgotten", func() bool {
+		return !slices.Contains(live[0].Horde().Tracked(), "n3") && !slices.Contains(live[1].Horde().Tracked(), "n3")
+	})
+	if !registriesAgree(live, 5) {
+		t.Fatal("forgetting n3 lost a registration")
+	}
+}
