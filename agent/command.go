@@ -71,14 +71,11 @@ func action(c *cli.Context, reg *node.Registry) error {
 		return usage(c, "agent: %v", err)
 	}
 	if pj := c.String("profile-json"); pj != "" {
-		var p membership.Profile
-		if err := json.Unmarshal([]byte(pj), &p); err != nil {
+		// The runner's whole profile, base included: a real node runs
+		// what a simulated one given the same profile runs.
+		if profile, err = membership.ProfileFromJSON([]byte(pj)); err != nil {
 			return usage(c, "agent: --profile-json: %v", err)
 		}
-		profile = profile.Override(p)
-	}
-	if err := profile.Validate(); err != nil {
-		return usage(c, "agent: profile %s: %v", profile.Name, err)
 	}
 	var logw io.Writer
 	if f := c.String("log-file"); f != "" {

@@ -1,10 +1,13 @@
 package membership
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log"
 	"math"
+	"reflect"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -16,6 +19,10 @@ import (
 type Profile struct {
 	// Name is the name scenarios use (profile="test").
 	Name string `json:"name" yaml:"-"`
+	// Base names the memberlist preset ("local", "lan" or "wan") that
+	// supplies every setting the profile does not name (indirect checks,
+	// retransmits, queue depths...). Empty means "local".
+	Base string `json:"base,omitempty" yaml:"-"`
 	// GossipInterval is how often a node gossips queued broadcasts to
 	// GossipNodes random peers. Shorter spreads news faster and costs more
 	// packets.
@@ -55,8 +62,13 @@ type Profile struct {
 	// memberlist's handler queue is sized for that burst instead of
 	// dropping messages and then suspecting the senders.
 	ClusterSize int `json:"cluster_size,omitempty" yaml:"-"`
+}
 
-	base func() *memberlist.Config
+// presets are memberlist's presets by the names profiles use as Base.
+var presets = map[string]func() *memberlist.Config{
+	"local": memberlist.DefaultLocalConfig,
+	"lan":   memberlist.DefaultLANConfig,
+	"wan":   memberlist.DefaultWANConfig,
 }
 
 // builtinProfile returns a built-in profile. "local", "lan" and "wan" are
@@ -76,22 +88,23 @@ func builtinProfile(name string) (Profile, bool) {
 			RejoinInterval:      250 * time.Millisecond,
 			TCPTimeout:          5 * time.Second,
 			ScaleAbove:          20,
-			base:                memberlist.DefaultLocalConfig,
+			Base:                "local",
 		}, true
 	case "local":
-		return fromPreset(name, memberlist.DefaultLocalConfig, time.Second), true
+		return fromPreset(name, time.Second), true
 	case "lan":
-		return fromPreset(name, memberlist.DefaultLANConfig, 5*time.Second), true
+		return fromPreset(name, 5*time.Second), true
 	case "wan":
-		return fromPreset(name, memberlist.DefaultWANConfig, 15*time.Second), true
+		return fromPreset(name, 15*time.Second), true
 	}
 	return Profile{}, false
 }
 
-func fromPreset(name string, base func() *memberlist.Config, rejoin time.Duration) Profile {
-	c := base()
+func fromPreset(name string, rejoin time.Duration) Profile {
+	c := presets[name]()
 	return Profile{
 		Name:                name,
+		Base:                name,
 		GossipInterval:      c.GossipInterval,
 		GossipNodes:         c.GossipNodes,
 		ProbeInterval:       c.ProbeInterval,
@@ -101,8 +114,24 @@ func fromPreset(name string, base func() *memberlist.Config, rejoin time.Duratio
 		GossipToTheDeadTime: c.GossipToTheDeadTime,
 		RejoinInterval:      rejoin,
 		TCPTimeout:          c.TCPTimeout,
-		base:                base,
 	}
+}
+
+// ProfileFromJSON decodes a whole profile, as the runner hands it to an
+// agent (--profile-json), and validates it. Nothing is taken from any
+// other profile: a real node runs exactly what a simulated node given the
+// same profile runs.
+func ProfileFromJSON(data []byte) (Profile, error) {
+	var p Profile
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&p); err != nil {
+		return Profile{}, fmt.Errorf("profile: %w", err)
+	}
+	if err := p.Validate(); err != nil {
+		return Profile{}, fmt.Errorf("profile %s: %w", p.Name, err)
+	}
+	return p, nil
 }
 
 // LookupProfile returns a built-in profile by name.
@@ -198,6 +227,9 @@ func (p Profile) Validate() error {
 			return fmt.Errorf("%s must be positive and at most %s, got %s", d.key, MaxProfileInterval, d.v)
 		}
 	}
+	if _, ok := presets[p.Base]; !ok && p.Base != "" {
+		return fmt.Errorf("base must be local, lan or wan, got %q", p.Base)
+	}
 	switch {
 	case p.ProbeTimeout >= p.ProbeInterval:
 		return fmt.Errorf("probe_timeout must be less than probe_interval, got %s and %s", p.ProbeTimeout, p.ProbeInterval)
@@ -216,7 +248,7 @@ func (p Profile) Validate() error {
 // MemberlistConfig returns memberlist's configuration for the node named
 // name under this profile, logging to logOut (discarded when nil).
 func (p Profile) MemberlistConfig(name string, logOut io.Writer) *memberlist.Config {
-	base := p.base
+	base := presets[p.Base]
 	if base == nil {
 		base = memberlist.DefaultLocalConfig
 	}
@@ -278,4 +310,26 @@ func (p Profile) DetectionTime(n int) (best, worst time.Duration) {
 	best = p.ProbeInterval + p.SuspicionTimeout(n)
 	worst = time.Duration(max(n-1, 1))*p.ProbeInterval + best + p.GossipInterval
 	return best, worst
+}
+
+// Settings returns memberlist's settings in c as plain values, by field
+// name: every number, duration, flag and string it holds, less the node's
+// name and what is not a setting (delegates, the transport, the logger,
+// keys). Two nodes that should behave alike compare these.
+func Settings(c *memberlist.Config) map[string]any {
+	out := map[string]any{}
+	v := reflect.ValueOf(c).Elem()
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		if !f.IsExported() || f.Name == "Name" {
+			continue
+		}
+		switch fv := v.Field(i); fv.Kind() {
+		case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+			reflect.Float32, reflect.Float64, reflect.String:
+			out[f.Name] = fv.Interface()
+		}
+	}
+	return out
 }

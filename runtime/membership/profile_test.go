@@ -1,6 +1,9 @@
 package membership
 
 import (
+	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -33,5 +36,48 @@ func TestSuspicionAndDetectionTimes(t *testing.T) {
 		if best, worst := p.DetectionTime(tc.n); best != tc.best || worst != tc.worst {
 			t.Errorf("%s, %d nodes: detection %s..%s, want %s..%s", tc.profile, tc.n, best, worst, tc.best, tc.worst)
 		}
+	}
+}
+
+// The JSON the runner hands an agent rebuilds the profile exactly, for a
+// big cluster too (its size sizes memberlist's queues): the agent runs
+// the memberlist settings the runner's profile makes.
+func TestProfileSurvivesJSON(t *testing.T) {
+	for _, name := range ProfileNames() {
+		for _, size := range []int{3, 200} {
+			p, err := LookupProfile(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p = p.ForSize(size)
+			b, err := json.Marshal(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q, err := ProfileFromJSON(b)
+			if err != nil {
+				t.Fatalf("%s/%d: %v", name, size, err)
+			}
+			want, got := Settings(p.MemberlistConfig("n1", nil)), Settings(q.MemberlistConfig("n1", nil))
+			for k, v := range want {
+				if fmt.Sprint(got[k]) != fmt.Sprint(v) {
+					t.Errorf("%s/%d: %s = %v after JSON, want %v", name, size, k, got[k], v)
+				}
+			}
+		}
+	}
+	for in, want := range map[string]string{
+		`{"name":"x","gossip_intervall":1}`: `unknown field "gossip_intervall"`,
+		`{"name":"x"}`:                      "gossip_interval must be positive",
+		`[1]`:                               "cannot unmarshal array",
+	} {
+		if _, err := ProfileFromJSON([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", in, err, want)
+		}
+	}
+	lan, _ := LookupProfile("lan")
+	lan.Base = "moon"
+	if err := lan.Validate(); err == nil {
+		t.Error("an unknown base was accepted")
 	}
 }

@@ -116,6 +116,9 @@ func (n *Node) registerControl() {
 		}
 		return nil, nil
 	})
+	n.Handle("ctl.gossip_settings", func(context.Context, json.RawMessage) (any, error) {
+		return n.GossipSettings(), nil
+	})
 	n.Handle("ctl.fault_decisions", func(context.Context, json.RawMessage) (any, error) {
 		return n.FaultDecisions(), nil
 	})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"sync"
 
 	"github.com/hashicorp/memberlist"
@@ -58,6 +59,7 @@ type Node struct {
 	procs  *process.Table
 	ars    *arsenal.Arsenal
 	horde  *horde.Horde
+	gossip map[string]any // memberlist's settings, as started
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -116,6 +118,7 @@ func Start(cfg Config) (*Node, error) {
 	}
 
 	mc := cfg.Profile.MemberlistConfig(cfg.Name, cfg.Log)
+	n.gossip = membership.Settings(mc)
 	mc.Transport = n.tr
 	mc.Events = n.state
 	mc.SecretKey = rpc.DeriveKey(cfg.Cookie, "memberlist")
@@ -167,6 +170,11 @@ func (n *Node) Cluster() string { return n.cfg.Cluster }
 
 // Profile returns the gossip profile the node runs.
 func (n *Node) Profile() membership.Profile { return n.cfg.Profile }
+
+// GossipSettings returns the memberlist settings the node runs (see
+// membership.Settings): a real agent and a simulated node started with
+// the same profile report the same.
+func (n *Node) GossipSettings() map[string]any { return maps.Clone(n.gossip) }
 
 // State returns the node's cluster state manager.
 func (n *Node) State() *membership.State { return n.state }
