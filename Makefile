@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/clusterscript
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build demo demo-real test test-go test-scenarios test-examples bench fmt vet clean
+.PHONY: build demo demo-real test test-go test-scenarios test-examples fuzz fuzz-ci bench fmt vet clean
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/clusterscript
@@ -18,9 +18,9 @@ demo-real: build
 
 # Everything CI runs: vet, the Go tests under the race detector (real agent
 # processes included; the example service's scenarios on both backends),
-# every scenario on both backends, and the example's scenarios on its own
-# built binary.
-test: vet test-go test-scenarios test-examples
+# every scenario on both backends, the example's scenarios on its own
+# built binary, and every fuzz target for 10s.
+test: vet test-go test-scenarios test-examples fuzz-ci
 
 test-go:
 	$(GO) test -race -count=1 -timeout 15m ./...
@@ -33,6 +33,25 @@ test-scenarios: build
 test-examples: build
 	$(GO) build -o bin/leased ./examples/lease/cmd/leased
 	$(BIN) run --agent bin/leased examples/lease/scenarios/ --backend real --no-color
+
+# Go native fuzzing: package:target. Each seed corpus (f.Add and
+# testdata/fuzz/) also runs as a plain test in test-go.
+FUZZ_TARGETS := runtime/rpc:FuzzReadFrame runtime/rpc:FuzzServerHandshake \
+	runtime/transport:FuzzClassify builtins:FuzzFromStarlark config:FuzzParse \
+	scenario:FuzzCheck
+FUZZTIME ?= 2m
+
+# Every fuzz target for FUZZTIME each (make fuzz FUZZTIME=30m for longer).
+# Minimising a newly found input is capped by count: with the default (up
+# to a minute per input) FuzzClassify's workers spent whole runs minimising.
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} ($${t%%:*}, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 200x ./$${t%%:*}; \
+	done
+
+fuzz-ci:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=10s
 
 # Figures, not pass/fail: convergence, failure detection, operation latency,
 # and virtual time against the real clock for simulated clusters.

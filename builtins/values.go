@@ -3,6 +3,7 @@ package builtins
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
 	"time"
 
@@ -170,6 +171,9 @@ func (c *converter) convert(v starlark.Value) (any, error) {
 		}
 		return nil, fmt.Errorf("integer %s is too large", v)
 	case starlark.Float:
+		if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, fmt.Errorf("%v is not a number JSON can carry", f)
+		}
 		return float64(v), nil
 	case startime.Duration:
 		return time.Duration(v).String(), nil

@@ -129,6 +129,9 @@ func TestLoadCycleIsAScriptError(t *testing.T) {
 	if errs := Check(filepath.Join(dir, "self.star"), nil); len(errs) != 1 || !strings.Contains(errs[0].Error(), "cycle in load graph") {
 		t.Fatalf("self.star: %v", errs)
 	}
+	if errs := Check(writeOne(t, dir, "dev.star", "load(\"/dev/zero\", \"x\")\n"), nil); len(errs) != 1 || !strings.Contains(errs[0].Error(), "/dev/zero is not a regular file") {
+		t.Fatalf("dev.star: %v", errs)
+	}
 	// Two paths to one file are not a cycle.
 	if errs := Check(filepath.Join(dir, "shared.star"), nil); len(errs) != 0 {
 		t.Fatalf("shared.star: %v", errs)
@@ -137,4 +140,13 @@ func TestLoadCycleIsAScriptError(t *testing.T) {
 	if _, ok := err.(*ScriptError); !ok {
 		t.Fatalf("Run: %v, want a script error", err)
 	}
+}
+
+func writeOne(t *testing.T, dir, name, src string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -106,8 +106,14 @@ func check(file string, ops []arsenal.OpSpec, visited map[string]bool, loading [
 				errs = append(errs, fmt.Errorf("%s: load: cycle in load graph: %s", pos, strings.Join(cycle, " loads ")))
 				continue
 			}
-			if _, err := os.Stat(target); err != nil {
+			fi, err := os.Stat(target)
+			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: load: cannot find %q (looked for %s)", pos, load.ModuleName(), target))
+				continue
+			}
+			if !fi.Mode().IsRegular() {
+				// /dev/zero would be read forever.
+				errs = append(errs, fmt.Errorf("%s: load: %s is not a regular file", pos, target))
 				continue
 			}
 			errs = append(errs, check(target, ops, visited, loading)...)
