@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -99,9 +100,10 @@ func (c *Cluster) converged(ctx context.Context) bool {
 //
 // Two running nodes reach each other when a chain of running nodes joins
 // them in which every link carries traffic both ways. A link is cut when
-// a partition puts its ends in different groups, or when it loses every
-// packet (set_link loss=1.0); latency, jitter and partial loss only slow
-// it. A chain suffices because memberlist probes a peer it cannot reach
+// a partition puts its ends in different groups, when it loses every
+// packet (set_link loss=1.0), or when one end blocks its traffic to the
+// other (block: memberlist's probes need their acks back); latency,
+// jitter and partial loss only slow it. A chain suffices because memberlist probes a peer it cannot reach
 // directly through others (indirect probes) and spreads news by gossip, so
 // a node does not declare dead a peer that a third node still reaches for
 // it. With no cut link every running node is in one group.
@@ -170,9 +172,10 @@ func (c *Cluster) cutLocked() func(a, b string) bool {
 			lost[k] = true
 		}
 	}
-	if len(c.groups) == 0 && len(lost) == 0 {
+	if len(c.groups) == 0 && len(lost) == 0 && len(c.blocks) == 0 {
 		return nil
 	}
+	blocked := maps.Clone(c.blocks)
 	return func(a, b string) bool {
 		// A node added after the partition is in no group: the grouped
 		// nodes drop its traffic.
@@ -181,7 +184,7 @@ func (c *Cluster) cutLocked() func(a, b string) bool {
 		if ina != inb || ga != gb {
 			return true
 		}
-		return lost[[2]string{a, b}] || lost[[2]string{b, a}]
+		return lost[[2]string{a, b}] || lost[[2]string{b, a}] || blocked[[2]string{a, b}] || blocked[[2]string{b, a}]
 	}
 }
 

@@ -21,8 +21,8 @@ func TestCheckFindsMisusedBuiltins(t *testing.T) {
 		{"missing argument", "assert.eq(1)\n", []string{`1:10: assert.eq: missing argument b: assert.eq(a, b, msg=None)`}},
 		{"operation parameter", "def f(n):\n    arsenal.process_list(n, lmit=3)\n", []string{`2:29: arsenal.process_list: unexpected keyword argument "lmit" (did you mean limit?)`}},
 		{"the asked node is positional", "def f(n):\n    arsenal.node_info(n=n, node=\"n2\")\n", []string{
-			`2:23: arsenal.node_info: unexpected keyword argument "n" (it takes include_processes, node, process_limit)`,
-			`2:22: arsenal.node_info: missing argument n: arsenal.node_info(n, node, include_processes=False, process_limit=50)`}},
+			`2:23: arsenal.node_info: unexpected keyword argument "n" (it takes include_processes, node, process_limit, timeout)`,
+			`2:22: arsenal.node_info: missing argument n: arsenal.node_info(n, node, include_processes=False, process_limit=50, timeout="2s")`}},
 		// What is fine at run time passes.
 		{"positional operation parameters", "def f(n, pid):\n    arsenal.send_message(n, pid, \"hi\", \"call\")\n    arsenal.node_info(n, \"n2\")\n", nil},
 		{"whereis by keyword", "def f(n):\n    horde.whereis(node=n, name=\"x\")\n", nil},
