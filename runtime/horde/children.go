@@ -14,6 +14,7 @@ func (h *Horde) stopLocked(name string) {
 	delete(h.pids, name)
 	h.version++
 	h.stops++
+	h.observeLocked(ObserveRelease, name, pid, ReasonHordeConflict)
 	if pid != "" {
 		_, _ = h.host.Processes().Retire(pid, ReasonHordeConflict)
 	}
@@ -53,6 +54,7 @@ func (h *Horde) startLocked(name, kind, placement string) (hordeClaim, error) {
 	h.local[name] = c
 	h.pids[name] = p.PID
 	h.version++
+	h.observeLocked(ObserveClaim, name, p.PID, "")
 	go h.watch(p.PID, name)
 	return c, nil
 }
@@ -88,10 +90,12 @@ func (h *Horde) watch(pid, name string) {
 		c.PID = next
 		h.local[name] = c
 		h.pids[name] = next
+		h.observeLocked(ObserveClaim, name, next, "")
 		go h.watch(next, name)
 	} else {
 		delete(h.local, name)
 		delete(h.pids, name)
+		h.observeLocked(ObserveRelease, name, pid, "exited")
 	}
 	h.version++
 	h.mu.Unlock()

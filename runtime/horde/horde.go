@@ -81,6 +81,7 @@ import (
 	"github.com/clusterscript/clusterscript/runtime/arsenal"
 	"github.com/clusterscript/clusterscript/runtime/errcode"
 	"github.com/clusterscript/clusterscript/runtime/membership"
+	"github.com/clusterscript/clusterscript/runtime/observe"
 	"github.com/clusterscript/clusterscript/runtime/rpc"
 )
 
@@ -174,6 +175,32 @@ type Horde struct {
 	gone     map[string]time.Time  // member -> when it was seen down or gone
 	restarts int                   // orphans this node restarted
 	stops    int                   // local children stopped by the conflict rule
+	journal  *observe.Journal      // where claims taken and given up are published
+}
+
+// Observation kinds the horde publishes: this node took a name (or its
+// child restarted under a new pid), or gave it up. Fields: "name", "pid",
+// and for a release the "reason".
+const (
+	ObserveClaim   = "horde_claim"
+	ObserveRelease = "horde_release"
+)
+
+// Observe publishes every name this node takes or gives up to j. Call it
+// before the node serves requests.
+func (h *Horde) Observe(j *observe.Journal) {
+	h.mu.Lock()
+	h.journal = j
+	h.mu.Unlock()
+}
+
+// observeLocked publishes a claim or a release.
+func (h *Horde) observeLocked(kind, name, pid, reason string) {
+	f := map[string]any{"name": name, "pid": pid}
+	if reason != "" {
+		f["reason"] = reason
+	}
+	h.journal.Add(time.Now(), kind, "", f)
 }
 
 // New returns the horde of the node host and subscribes it to the node's

@@ -17,6 +17,8 @@ import (
 	"unsafe"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/clusterscript/clusterscript/runtime/observe"
 )
 
 // Member statuses as the state manager records them.
@@ -32,6 +34,9 @@ const (
 	EventJoin  = "join"
 	EventLeave = "leave"
 	EventFail  = "fail"
+	// EventMode is published to the journal only (see Observe): the
+	// node's mode changed; the record's "mode" field is the new one.
+	EventMode = "mode"
 )
 
 // Partition statuses: minority when fewer than half of the expected
@@ -103,6 +108,7 @@ type State struct {
 	listeners []Listener
 	pending   []change      // changes not yet delivered to listeners
 	wake      chan struct{} // signals run that pending has changes
+	journal   *observe.Journal
 }
 
 type change struct {
@@ -128,6 +134,16 @@ func NewState(self string) *State {
 func (s *State) Subscribe(l Listener) {
 	s.mu.Lock()
 	s.listeners = append(s.listeners, l)
+	s.mu.Unlock()
+}
+
+// Observe publishes every change this state manager records to j, as it
+// records it (inside memberlist's callback, which Journal.Add allows): a
+// peer's join, failure or leave, and every change of mode. Call it before
+// memberlist starts.
+func (s *State) Observe(j *observe.Journal) {
+	s.mu.Lock()
+	s.journal = j
 	s.mu.Unlock()
 }
 
@@ -197,6 +213,7 @@ func (s *State) record(kind string, n *memberlist.Node) {
 		}
 	}
 	m.Since = now
+	wasMulti := s.nalive > 1
 	if isAlive := m.Status == StatusAlive; isAlive != wasAlive {
 		// Rebuilt on demand: a big join changes it a thousand times
 		// before anyone asks.
@@ -224,6 +241,14 @@ func (s *State) record(kind string, n *memberlist.Node) {
 	ev := Event{At: now, Node: s.self, Kind: kind, Peer: n.Name}
 	if n.Name != s.self {
 		s.addEventLocked(ev)
+		s.journal.Add(now, kind, n.Name, nil)
+	}
+	if isMulti := s.nalive > 1; isMulti != wasMulti {
+		mode := ModeSingle
+		if isMulti {
+			mode = ModeMulti
+		}
+		s.journal.Add(now, EventMode, "", map[string]any{"mode": mode})
 	}
 	if len(s.listeners) > 0 {
 		s.pending = append(s.pending, change{ev, *m})

@@ -27,6 +27,7 @@ func TestLayering(t *testing.T) {
 		"process":    {engine + "rpc", engine + "transport", engine + "membership", engine + "arsenal", engine + "horde", "github.com/hashicorp/memberlist", "net"},
 		"arsenal":    {engine + "horde"},
 		"horde":      nil,
+		"observe":    {engine + "errcode", engine + "transport", engine + "rpc", engine + "membership", engine + "process", engine + "arsenal", engine + "horde", "github.com/hashicorp/memberlist"},
 	}
 	for pkg, forbidden := range rules {
 		out, err := exec.Command(goCmd, "list", "-deps", "-f", "{{.ImportPath}}", engine+pkg).CombinedOutput()

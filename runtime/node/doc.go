@@ -6,6 +6,9 @@
 //
 //   - errcode: the error codes callers branch on, and the one format of
 //     an operation's failure, "<op>: <code>: <message>".
+//   - observe: the journal of what a node observed (joins, failures,
+//     leaves, mode changes, horde claims), sequenced and bounded, which
+//     membership and horde publish into and ctl.observe streams out.
 //   - transport: the Network (UDP+TCP sockets, or sim's in-memory
 //     endpoints), the fault layer every outgoing packet and stream passes
 //     through, and memberlist's transport over both.
@@ -26,7 +29,8 @@
 // Builtin(), which holds the built-in ones registered the same way, and
 // passes the registry in Config (see the Registry example).
 //
-// membership, rpc and transport never import process, arsenal or horde;
+// observe imports nothing of the engine; membership, rpc and transport
+// never import process, arsenal or horde;
 // arsenal never imports horde (Builtin registers the operations of both);
 // nothing under runtime/ imports Starlark or this package. A test checks
 // these rules (deps_test.go).

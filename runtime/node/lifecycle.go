@@ -50,9 +50,16 @@ func (n *Node) Join(ctx context.Context, addrs []string) (int, error) {
 		}
 	}
 	if !checked {
+		n.log.Printf("[WARN] engine: join: no seed of %d answered: %v", len(seeds), lastErr)
 		return 0, fmt.Errorf("join: no seed answered: %w", lastErr)
 	}
-	return n.pushPull(ctx, seeds)
+	k, err := n.pushPull(ctx, seeds)
+	if err != nil {
+		n.log.Printf("[WARN] engine: join %d seeds: %v", len(seeds), err)
+	} else {
+		n.log.Printf("[INFO] engine: joined through %d of %d seeds", k, len(seeds))
+	}
+	return k, err
 }
 
 // joinWorkers bounds the push/pulls one Join runs at once.
@@ -143,6 +150,7 @@ func (n *Node) rejoinLoop() {
 			addrs = addrs[:rejoinBatch]
 		}
 		if len(addrs) > 0 {
+			n.log.Printf("[DEBUG] engine: rejoin: retrying %d down peers", len(addrs))
 			_, _ = n.pushPull(n.ctx, addrs)
 		}
 	}
@@ -171,6 +179,7 @@ func (n *Node) leave(ctx context.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, n.LeaveTimeout())
 		defer cancel()
 	}
+	n.log.Printf("[INFO] engine: leaving the cluster")
 	var wg sync.WaitGroup
 	for _, m := range n.state.Members() {
 		if m.Name == n.Name() || m.Status != membership.StatusAlive {

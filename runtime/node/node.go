@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"maps"
 	"sync"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/clusterscript/clusterscript/runtime/errcode"
 	"github.com/clusterscript/clusterscript/runtime/horde"
 	"github.com/clusterscript/clusterscript/runtime/membership"
+	"github.com/clusterscript/clusterscript/runtime/observe"
 	"github.com/clusterscript/clusterscript/runtime/process"
 	"github.com/clusterscript/clusterscript/runtime/rpc"
 	"github.com/clusterscript/clusterscript/runtime/transport"
@@ -61,6 +63,9 @@ type Node struct {
 	horde  *horde.Horde
 	gossip map[string]any // memberlist's settings, as started
 
+	journal *observe.Journal // what the node observed, for whoever follows it
+	log     *log.Logger      // the engine's lines in the node's log
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -104,13 +109,18 @@ func Start(cfg Config) (*Node, error) {
 		state: membership.NewState(cfg.Name),
 		procs: procs,
 	}
+	n.journal, n.log = observe.New(0), newLogger(cfg.Name, cfg.Log)
+	n.state.Observe(n.journal)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.tr = transport.New(cfg.Network, cfg.Name)
 	n.client = rpc.NewClient(cfg.Cookie, cfg.Name, n.tr.Dial)
 	n.server = rpc.NewServer(n.ctx, cfg.Cookie, cfg.Name)
 	n.horde = horde.New(n.ctx, n, horde.Epoch(cfg.Incarnation))
+	n.horde.Observe(n.journal)
 	n.ars = arsenal.New(n, reg.operations())
 	n.registerControl()
+	n.registerObserve()
+	n.logMembership()
 	for _, methods := range []map[string]rpc.Handler{n.ars.Methods(), n.horde.Methods()} {
 		for name, h := range methods {
 			n.server.Handle(name, h)
@@ -136,6 +146,7 @@ func Start(cfg Config) (*Node, error) {
 			n.client.Forget(m.Addr)
 		}
 	})
+	n.log.Printf("[INFO] engine: node %s started on %s (cluster %s, profile %s)", cfg.Name, n.Addr(), cfg.Cluster, cfg.Profile.Name)
 	n.addSystemProcesses()
 	for _, req := range reg.boot {
 		if _, err := n.procs.Spawn(req); err != nil {
@@ -207,6 +218,7 @@ func (n *Node) CallOp(ctx context.Context, op string, params map[string]any) (an
 
 // SetFaults replaces the network faults the node applies.
 func (n *Node) SetFaults(f transport.Faults) {
+	n.logFaults(f)
 	n.tr.SetFaults(f)
 	for _, p := range append(f.Blocked, f.BlockedTo...) {
 		n.client.Forget(p.Addr)
@@ -260,6 +272,7 @@ func (n *Node) Shutdown() {
 	}
 	n.stopped = true
 	n.mu.Unlock()
+	n.log.Printf("[INFO] engine: shutting down")
 	n.cancel()
 	// Release whatever waits at a paused node's gate, so that stopping
 	// never waits for a resume.

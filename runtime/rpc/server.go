@@ -21,6 +21,9 @@ type request struct {
 type response struct {
 	Result json.RawMessage `json:"result,omitempty"`
 	Error  *errcode.Error  `json:"error,omitempty"`
+	// More marks one item of a stream; the stream's last frame has it
+	// unset (see stream.go).
+	More bool `json:"more,omitempty"`
 }
 
 // Limits on what a server holds, so that nothing a peer does can exhaust
@@ -53,6 +56,7 @@ type Server struct {
 	handlers map[string]Handler
 	delay    time.Duration
 	delayed  func(method string) bool
+	streams  map[string]StreamHandler
 }
 
 // NewServer returns a server for the node named self that admits callers
@@ -60,7 +64,7 @@ type Server struct {
 // and serving stops when it ends.
 func NewServer(ctx context.Context, cookie, self string) *Server {
 	return &Server{
-		key: DeriveKey(cookie, "rpc"), self: self, ctx: ctx, handlers: map[string]Handler{},
+		key: DeriveKey(cookie, "rpc"), self: self, ctx: ctx, handlers: map[string]Handler{}, streams: map[string]StreamHandler{},
 		conns: make(chan struct{}, MaxConns), handshaking: make(chan struct{}, MaxHandshaking),
 	}
 }
@@ -151,6 +155,10 @@ func (s *Server) serveConn(c net.Conn) {
 		var req request
 		_ = c.SetReadDeadline(time.Now().Add(IdleTimeout))
 		if err := readFrame(c, &req, maxFrame); err != nil {
+			return
+		}
+		if h := s.streamHandler(req.Method); h != nil {
+			s.serveStream(c, req, h) // the stream keeps the connection to the end
 			return
 		}
 		resp := s.dispatch(req)
