@@ -1,0 +1,188 @@
+package history
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// The checks, by the name a Finding carries.
+const (
+	// CheckUnexplainedFailure: a node observed a peer fail although no
+	// fault could explain it: the peer was not killed, stopped or paused,
+	// the observer was not paused, and no partition, block or degraded
+	// link stood between them (now, or within the convergence bound
+	// before).
+	CheckUnexplainedFailure = "unexplained_failure"
+	// CheckViewsDiffer: after the last heal and the actions that followed
+	// it, a running node's view still differed from the running nodes
+	// longer than the profile's convergence bound.
+	CheckViewsDiffer = "views_differ_after_heal"
+	// CheckHordeNameHeldTwice: a horde name was held by two live nodes
+	// while the cluster had been converged for longer than the bound.
+	CheckHordeNameHeldTwice = "horde_name_held_twice"
+)
+
+// DefaultBound is the convergence bound, in seconds, for a history that
+// does not say (its cluster_start record carries the profile's).
+const DefaultBound = 5.0
+
+// Finding is one thing a check found wrong: which check, when, on which
+// node, why, and the records that show it.
+type Finding struct {
+	Check   string   `json:"check"`
+	T       float64  `json:"t"`
+	Node    string   `json:"node"`
+	Message string   `json:"message"`
+	Records []Record `json:"records"`
+}
+
+// Check runs every check over one cluster's records (in time order), as
+// of now (seconds since the case started), and returns what it found, in
+// time order; none when all hold.
+func Check(recs []Record, now float64) []Finding {
+	bound := DefaultBound
+	for _, r := range recs {
+		if r.Kind == KindClusterStart && r.Num("bound") > 0 {
+			bound = r.Num("bound")
+		}
+	}
+	faults := faultSpans(recs)
+	var out []Finding
+	for _, r := range recs {
+		if r.Kind == KindFail && r.Peer != "" && !explained(faults, r.Node, r.Peer, r.T, bound) {
+			out = append(out, unexplained(recs, r, bound))
+		}
+	}
+	out = append(out, replay(recs, now, bound, faults)...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].T < out[j].T })
+	return out
+}
+
+// span is a fault from one time to another (+Inf while it lasts).
+type span struct {
+	rec      Record
+	from, to float64
+	nodes    []string       // who it touches
+	groups   map[string]int // a partition's group of each node
+}
+
+// faultSpans returns every fault of the history with its extent.
+func faultSpans(recs []Record) []*span {
+	var all []*span
+	open := map[string]*span{} // key: what a later record ends it by
+	start := func(key string, s *span) {
+		if o := open[key]; o != nil {
+			o.to = s.from
+		}
+		open[key] = s
+		all = append(all, s)
+	}
+	end := func(key string, t float64) {
+		if o := open[key]; o != nil {
+			o.to = t
+			delete(open, key)
+		}
+	}
+	for _, r := range recs {
+		s := &span{rec: r, from: r.T, to: math.Inf(1), nodes: []string{r.Node}}
+		switch r.Kind {
+		case KindKill, KindStop:
+			start("down "+r.Node, s)
+		case KindStart, KindRestart:
+			end("down "+r.Node, r.T)
+		case KindPause:
+			start("pause "+r.Node, s)
+		case KindResume:
+			end("pause "+r.Node, r.T)
+		case KindPartition:
+			s.groups = map[string]int{}
+			for i, g := range r.Groups() {
+				for _, n := range g {
+					s.groups[n] = i
+				}
+			}
+			start("partition", s)
+		case KindBlock:
+			s.nodes = []string{r.Node, r.Peer}
+			start("block "+r.Node+" "+r.Peer, s)
+		case KindSetLink:
+			s.nodes = []string{r.Node, r.Peer}
+			key := "link " + strings.Join(sorted(r.Node, r.Peer), " ")
+			if r.Num("latency") == 0 && r.Num("jitter") == 0 && r.Num("loss") == 0 {
+				end(key, r.T)
+			} else {
+				start(key, s)
+			}
+		case KindHeal:
+			for key := range open {
+				if strings.HasPrefix(key, "partition") || strings.HasPrefix(key, "block ") || strings.HasPrefix(key, "link ") {
+					end(key, r.T)
+				}
+			}
+		}
+		if r.Kind == KindKill || r.Kind == KindStop {
+			end("pause "+r.Node, r.T)
+		}
+	}
+	return all
+}
+
+func sorted(a, b string) []string {
+	if b < a {
+		return []string{b, a}
+	}
+	return []string{a, b}
+}
+
+// explained reports whether a fault could make observer see peer fail at t.
+func explained(faults []*span, observer, peer string, t, bound float64) bool {
+	for _, f := range faults {
+		if f.from > t || t > f.to+bound {
+			continue
+		}
+		switch f.rec.Kind {
+		case KindKill, KindStop:
+			if f.rec.Node == peer {
+				return true
+			}
+		case KindPause, KindSetLink:
+			if slices.Contains(f.nodes, peer) || slices.Contains(f.nodes, observer) {
+				return true
+			}
+		case KindBlock:
+			if slices.Contains(f.nodes, peer) && slices.Contains(f.nodes, observer) {
+				return true
+			}
+		case KindPartition:
+			go1, ok1 := f.groups[observer]
+			go2, ok2 := f.groups[peer]
+			if !ok1 || !ok2 || go1 != go2 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func unexplained(recs []Record, fail Record, bound float64) Finding {
+	shown := []Record{fail}
+	for i := len(recs) - 1; i >= 0; i-- {
+		r := recs[i]
+		if r.T <= fail.T && r.Node == fail.Peer && (r.Kind == KindStart || r.Kind == KindRestart) {
+			shown = append([]Record{r}, shown...)
+			break
+		}
+	}
+	return Finding{
+		Check: CheckUnexplainedFailure,
+		T:     fail.T,
+		Node:  fail.Node,
+		Message: fmt.Sprintf("%s saw %s fail at t=%.3fs, but no fault explains it: %s was not killed, stopped or paused, "+
+			"%s was not paused, and no partition, block or degraded link stood between them then or in the %.1fs before",
+			fail.Node, fail.Peer, fail.T, fail.Peer, fail.Node, bound),
+		Records: shown,
+	}
+}

@@ -1,0 +1,134 @@
+package history
+
+import (
+	"encoding/json"
+	"sort"
+	"sync"
+	"time"
+)
+
+// DefaultLimit bounds the records one case keeps: a thousand-node
+// cluster's formation alone is a million observations.
+const DefaultLimit = 2_000_000
+
+// Recorder is a case's history as it is made. The cluster's goroutines add
+// to it while the scenario reads it; it keeps records in time order (a
+// node's observation may reach the runner after a later action).
+type Recorder struct {
+	origin time.Time
+	limit  int
+
+	mu      sync.Mutex
+	recs    []Record
+	dropped int
+}
+
+// NewRecorder returns an empty history whose t counts from origin, the
+// start of the case.
+func NewRecorder(origin time.Time) *Recorder {
+	return &Recorder{origin: origin, limit: DefaultLimit}
+}
+
+// Origin is the time t counts from.
+func (r *Recorder) Origin() time.Time { return r.origin }
+
+// Since returns the t of a time.
+func (r *Recorder) Since(at time.Time) float64 { return Seconds(at.Sub(r.origin)) }
+
+// Add records rec as of at (its T is set from at). Fields are kept as JSON
+// values. Past the limit, records are counted and dropped.
+func (r *Recorder) Add(at time.Time, rec Record) {
+	rec.T = r.Since(at)
+	rec.Fields = jsonValues(rec.Fields)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.recs) >= r.limit {
+		r.dropped++
+		return
+	}
+	// Nearly always an append; otherwise a short walk back.
+	i := len(r.recs)
+	for i > 0 && r.recs[i-1].T > rec.T {
+		i--
+	}
+	r.recs = append(r.recs, Record{})
+	copy(r.recs[i+1:], r.recs[i:])
+	r.recs[i] = rec
+}
+
+// Records returns a copy of every record, in time order.
+func (r *Recorder) Records() []Record {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Record(nil), r.recs...)
+}
+
+// Dropped is how many records the limit turned away.
+func (r *Recorder) Dropped() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.dropped
+}
+
+// Of returns the records of one cluster.
+func Of(recs []Record, cluster string) []Record {
+	var out []Record
+	for _, rec := range recs {
+		if rec.Cluster == cluster {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// Sort orders records by time, keeping the order of equal times.
+func Sort(recs []Record) {
+	sort.SliceStable(recs, func(i, j int) bool { return recs[i].T < recs[j].T })
+}
+
+// jsonValues returns fields holding only JSON values, so that a record
+// reads the same whether it was recorded here or read back from a file.
+func jsonValues(fields map[string]any) map[string]any {
+	if len(fields) == 0 {
+		return nil
+	}
+	plain := true
+	for _, v := range fields {
+		if !isJSONValue(v) {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return fields
+	}
+	b, err := json.Marshal(fields)
+	if err != nil {
+		return map[string]any{"unencodable": err.Error()}
+	}
+	var out map[string]any
+	_ = json.Unmarshal(b, &out)
+	return out
+}
+
+func isJSONValue(v any) bool {
+	switch v := v.(type) {
+	case nil, string, float64, bool:
+		return true
+	case []any:
+		for _, x := range v {
+			if !isJSONValue(x) {
+				return false
+			}
+		}
+		return true
+	case map[string]any:
+		for _, x := range v {
+			if !isJSONValue(x) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
