@@ -62,7 +62,8 @@ type Config struct {
 	// WatchStdin makes the agent exit when its stdin closes: the runner
 	// holds the other end, so the agent dies with it.
 	WatchStdin bool
-	// Log receives memberlist's and the engine's log lines.
+	// Log receives memberlist's and the engine's log lines (standard
+	// error when nil, where the runner that started the agent reads them).
 	Log io.Writer
 	// Registry is what the node runs (node.Builtin() when nil).
 	Registry *node.Registry
@@ -72,6 +73,9 @@ type Config struct {
 // runner asks it to exit. Once the node is listening it prints the ready
 // line (cluster.Ready, one JSON object) on out.
 func Run(ctx context.Context, cfg Config, in io.Reader, out io.Writer) error {
+	if cfg.Log == nil {
+		cfg.Log = os.Stderr
+	}
 	nw, err := transport.ListenSocket(cfg.Bind)
 	if err != nil {
 		return err

@@ -138,10 +138,13 @@ func (l *AgentLauncher) launch(spec NodeSpec, addr string) (Process, error) {
 		return nil, err
 	}
 	stderr := &lockedBuffer{b: &bytes.Buffer{}}
-	cmd.Stderr = stderr
-	if l.Log != nil {
-		cmd.Stderr = io.MultiWriter(stderr, l.Log)
+	errOut := []io.Writer{stderr}
+	for _, w := range []io.Writer{l.Log, spec.Log} {
+		if w != nil {
+			errOut = append(errOut, w)
+		}
 	}
+	cmd.Stderr = io.MultiWriter(errOut...)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("agent %s: start %s: %w", spec.Name, binary, err)
 	}
@@ -169,8 +172,9 @@ func (l *AgentLauncher) launch(spec NodeSpec, addr string) (Process, error) {
 		readyTimeout = defaultReadyTimeout
 	}
 	stderrOf := func() string {
-		if s := strings.TrimSpace(p.stderr.String()); s != "" {
-			return "its stderr:\n" + s
+		// Its error comes last, after its log.
+		if s := lastLines(p.stderr.String(), 10); s != "" {
+			return "the end of its stderr:\n" + s
 		}
 		return "it wrote nothing on stderr"
 	}
@@ -304,4 +308,11 @@ func AgentOps(ctx context.Context, binary string) ([]arsenal.OpSpec, error) {
 		detail = "its stderr:\n" + truncate(s, 2000)
 	}
 	return nil, fmt.Errorf("agent binary %s: `%s ops --json` %s %s; %s", binary, filepath.Base(path), what, notAgent, detail)
+}
+
+// lastLines returns the last n lines of s: an agent's error comes after
+// its log.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sort"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/clusterscript/clusterscript/history"
 	"github.com/clusterscript/clusterscript/runtime/membership"
 	"github.com/clusterscript/clusterscript/runtime/rpc"
 	"github.com/clusterscript/clusterscript/runtime/transport"
@@ -49,6 +51,12 @@ type Options struct {
 	Seed    int64
 	// Nodes are the names of the nodes to start.
 	Nodes []string
+	// History, when set, receives every action taken on the cluster and
+	// every observation its nodes push (see history.go).
+	History *history.Recorder
+	// NodeLog, when set, returns the writer a node's log goes to (a
+	// simulated node's log writer, a real node's standard error).
+	NodeLog func(node string) io.Writer
 }
 
 // Cluster is the runner's handle on a set of nodes of one backend.
@@ -68,6 +76,12 @@ type Cluster struct {
 	clients map[string]*rpc.Client // by cookie
 
 	faulted atomic.Bool // a network fault was ever pushed
+
+	hist      *history.Recorder
+	nodeLog   func(string) io.Writer
+	followCtx context.Context // ends every follower
+	unfollow  context.CancelFunc
+	following sync.WaitGroup
 }
 
 // Node is one node of a cluster as the runner sees it.
@@ -83,7 +97,8 @@ type Node struct {
 	slow   time.Duration      // its slow_rpc delay, set again on restart
 	seen   []membership.Event // the node's own event log, as last fetched
 
-	incarnation uint64 // starts so far, the current one included
+	incarnation uint64    // starts so far, the current one included
+	watch       *follower // its journal, followed (with a history)
 }
 
 // NewCookie returns a fresh random cookie.
@@ -119,7 +134,14 @@ func Start(ctx context.Context, l Launcher, opts Options) (*Cluster, error) {
 		blocks:   map[[2]string]bool{},
 		links:    map[[2]string]transport.LinkFault{},
 		clients:  map[string]*rpc.Client{},
+		hist:     opts.History,
+		nodeLog:  opts.NodeLog,
 	}
+	c.followCtx, c.unfollow = context.WithCancel(context.Background())
+	c.Note(time.Now(), history.Record{Kind: history.KindClusterStart, Fields: map[string]any{
+		"backend": l.Backend(), "profile": c.profile.Name, "nodes": opts.Nodes,
+		"bound": history.Seconds(c.profile.ConvergenceBound()),
+	}})
 	nodes := make([]*Node, len(opts.Nodes))
 	for i, name := range opts.Nodes {
 		nodes[i] = &Node{c: c, name: name, cookie: opts.Cookie}
@@ -222,12 +244,6 @@ func (c *Cluster) client(cookie string) *rpc.Client {
 	return cl
 }
 
-func (c *Cluster) record(node, kind, peer string) {
-	c.mu.Lock()
-	c.events = append(c.events, membership.Event{At: time.Now(), Node: node, Kind: kind, Peer: peer})
-	c.mu.Unlock()
-}
-
 // Name returns the cluster's name.
 func (c *Cluster) Name() string { return c.name }
 
@@ -304,7 +320,10 @@ func (c *Cluster) AddNode(ctx context.Context, name, cookie string) (*Node, erro
 		addrs = append(addrs, p.Addr())
 	}
 	if err := n.join(ctx, addrs); err != nil {
-		_ = n.proc.Kill()
+		at := time.Now()
+		_ = n.end(Killed, Process.Kill)
+		n.c.recordAt(at, n.name, EventKill, "")
+		n.unfollow()
 		if errors.Is(err, rpc.ErrCookieMismatch) || strings.Contains(err.Error(), rpc.ErrCookieMismatch.Error()) {
 			return nil, fmt.Errorf("add node %s to cluster %s: its cookie differs from the cluster's: %w", name, c.name, err)
 		}
@@ -348,6 +367,7 @@ func (c *Cluster) Events(ctx context.Context) []membership.Event {
 // Stop stops every running node gracefully, in parallel, and releases the
 // cluster. It is safe to call more than once.
 func (c *Cluster) Stop() {
+	defer c.StopFollowing()
 	_ = parallel(c.live(), func(_ int, n *Node) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
@@ -363,12 +383,28 @@ func (c *Cluster) Stop() {
 
 // Kill kills every running node abruptly. It is what a timed-out case gets.
 func (c *Cluster) Kill() {
-	// Nobody reads a torn-down cluster's events: don't fetch them. Paused
-	// nodes are killed as they are.
+	// Nobody reads a torn-down cluster's events: don't fetch them. Its
+	// history is read (the case's artifacts): take what is on its way.
+	// Paused nodes are killed as they are.
+	if c.hist != nil {
+		c.catchUp(context.Background(), c.running())
+	}
 	_ = parallel(c.live(), func(_ int, n *Node) error {
+		at := time.Now()
 		err := n.end(Killed, Process.Kill)
-		n.c.record(n.name, EventKill, "")
+		n.c.recordAt(at, n.name, EventKill, "")
+		n.unfollow()
 		return err
 	})
 	c.launcher.Close()
+	c.StopFollowing()
+}
+
+// StopFollowing stops following the nodes' observations and waits until
+// every follower has ended. Stop and Kill do it too.
+func (c *Cluster) StopFollowing() {
+	if c.unfollow != nil {
+		c.unfollow()
+	}
+	c.following.Wait()
 }

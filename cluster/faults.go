@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/clusterscript/clusterscript/history"
 	"github.com/clusterscript/clusterscript/runtime/transport"
 )
 
@@ -37,9 +38,7 @@ func (c *Cluster) Partition(ctx context.Context, groups [][]string) error {
 	c.mu.Lock()
 	c.groups = groups
 	c.mu.Unlock()
-	for _, n := range c.running() {
-		c.record(n.name, EventPartition, "")
-	}
+	c.recordEach(nodeNames(c.running()), EventPartition, "groups", groups)
 	return c.pushFaults(ctx)
 }
 
@@ -62,6 +61,9 @@ func (c *Cluster) SetLink(ctx context.Context, a, b string, latency, jitter time
 		c.links[k] = lf
 	}
 	c.mu.Unlock()
+	c.Note(time.Now(), history.Record{Kind: history.KindSetLink, Node: a, Peer: b, Fields: map[string]any{
+		"latency": history.Seconds(latency), "jitter": history.Seconds(jitter), "loss": loss,
+	}})
 	return c.pushFaults(ctx)
 }
 
@@ -93,9 +95,7 @@ func (c *Cluster) Heal(ctx context.Context) error {
 	c.blocks = map[[2]string]bool{}
 	c.links = map[[2]string]transport.LinkFault{}
 	c.mu.Unlock()
-	for _, n := range c.running() {
-		c.record(n.name, EventHeal, "")
-	}
+	c.recordEach(nodeNames(c.running()), EventHeal)
 	return c.pushFaults(ctx)
 }
 

@@ -14,6 +14,7 @@
 package cluster
 
 import (
+	"io"
 	"net"
 	"time"
 
@@ -32,6 +33,9 @@ type NodeSpec struct {
 	// Incarnation counts the starts of the node under this name (1 for
 	// the first): its pids carry it, so they never repeat across restarts.
 	Incarnation uint64
+	// Log, when set, receives the node's log (memberlist's and the
+	// engine's lines).
+	Log io.Writer
 }
 
 // Launcher starts nodes of one backend.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/clusterscript/clusterscript/history"
 	"github.com/clusterscript/clusterscript/runtime/membership"
 )
 
@@ -13,14 +14,33 @@ func (n *Node) launch(addr string) error {
 	n.mu.Lock()
 	inc := n.incarnation + 1
 	n.mu.Unlock()
-	proc, err := n.c.launcher.Launch(NodeSpec{Name: n.name, Cluster: n.c.name, Cookie: n.cookie, Profile: n.c.profile, Addr: addr, Incarnation: inc})
+	spec := NodeSpec{Name: n.name, Cluster: n.c.name, Cookie: n.cookie, Profile: n.c.profile, Addr: addr, Incarnation: inc}
+	if n.c.nodeLog != nil {
+		spec.Log = n.c.nodeLog(n.name)
+	}
+	proc, err := n.c.launcher.Launch(spec)
 	if err != nil {
 		return err
 	}
 	n.mu.Lock()
+	again := n.proc != nil
 	n.proc, n.addr, n.status, n.incarnation = proc, proc.Addr(), Running, inc
 	n.mu.Unlock()
-	n.c.record(n.name, EventStart, "")
+	// c.events() says start either way; the history tells a restart.
+	at := time.Now()
+	n.c.mu.Lock()
+	n.c.events = append(n.c.events, membership.Event{At: at, Node: n.name, Kind: EventStart})
+	n.c.mu.Unlock()
+	kind := history.KindStart
+	if again {
+		kind = history.KindRestart
+	}
+	f := map[string]any{"addr": proc.Addr()}
+	if pid := proc.PID(); pid != 0 {
+		f["pid"] = pid
+	}
+	n.c.Note(at, history.Record{Kind: kind, Node: n.name, Fields: f})
+	n.follow(proc)
 	return nil
 }
 
@@ -154,9 +174,12 @@ func (n *Node) Kill() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		n.fetchEvents(ctx) // keep its event log
 		cancel()
+		n.c.catchUp(context.Background(), []*Node{n})
 	}
+	at := time.Now()
 	err := n.end(Killed, Process.Kill)
-	n.c.record(n.name, EventKill, "")
+	n.c.recordAt(at, n.name, EventKill, "")
+	n.unfollow()
 	return err
 }
 
@@ -169,10 +192,21 @@ func (n *Node) Stop(ctx context.Context) error {
 		}
 	}
 	n.fetchEvents(ctx)
+	n.c.catchUp(ctx, []*Node{n})
+	at := time.Now()
 	leaveErr := n.call(ctx, "ctl.leave", nil, nil)
 	err := n.end(Stopped, Process.Exit)
-	n.c.record(n.name, EventStop, "")
+	n.c.recordAt(at, n.name, EventStop, "")
+	n.unfollow()
 	return errors.Join(leaveErr, err)
+}
+
+// unfollow lets the ended incarnation's stream drain, then stops following
+// it.
+func (n *Node) unfollow() {
+	if f := n.follower(); f != nil {
+		f.finish()
+	}
 }
 
 // Restart starts a stopped or killed node again under the same name (and

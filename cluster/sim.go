@@ -40,6 +40,7 @@ func (l *SimLauncher) Launch(spec NodeSpec) (Process, error) {
 		Profile:     spec.Profile,
 		Network:     ep,
 		Simulated:   true,
+		Log:         spec.Log,
 		Incarnation: spec.Incarnation,
 		Registry:    l.reg,
 	})

@@ -11,10 +11,13 @@ import (
 // The checks, by the name a Finding carries.
 const (
 	// CheckUnexplainedFailure: a node observed a peer fail although no
-	// fault could explain it: the peer was not killed, stopped or paused,
-	// the observer was not paused, and no partition, block or degraded
-	// link stood between them (now, or within the convergence bound
-	// before).
+	// fault could explain it, then or within the convergence bound
+	// before: the peer was not killed, stopped or paused, the observer
+	// was not paused, no block or degraded link touched either of them,
+	// and no partition was in force. A partition explains failures on
+	// either side of it: when it heals, memberlist merges the other
+	// side's verdicts, so a node may briefly see a peer of its own side
+	// declared dead.
 	CheckUnexplainedFailure = "unexplained_failure"
 	// CheckViewsDiffer: after the last heal and the actions that followed
 	// it, a running node's view still differed from the running nodes
@@ -148,18 +151,12 @@ func explained(faults []*span, observer, peer string, t, bound float64) bool {
 			if f.rec.Node == peer {
 				return true
 			}
-		case KindPause, KindSetLink:
+		case KindPause, KindSetLink, KindBlock:
 			if slices.Contains(f.nodes, peer) || slices.Contains(f.nodes, observer) {
 				return true
 			}
-		case KindBlock:
-			if slices.Contains(f.nodes, peer) && slices.Contains(f.nodes, observer) {
-				return true
-			}
 		case KindPartition:
-			go1, ok1 := f.groups[observer]
-			go2, ok2 := f.groups[peer]
-			if !ok1 || !ok2 || go1 != go2 {
+			if len(f.groups) > 0 {
 				return true
 			}
 		}
@@ -181,7 +178,7 @@ func unexplained(recs []Record, fail Record, bound float64) Finding {
 		T:     fail.T,
 		Node:  fail.Node,
 		Message: fmt.Sprintf("%s saw %s fail at t=%.3fs, but no fault explains it: %s was not killed, stopped or paused, "+
-			"%s was not paused, and no partition, block or degraded link stood between them then or in the %.1fs before",
+			"%s was not paused, no block or degraded link touched either, and no partition was in force, then or in the %.1fs before",
 			fail.Node, fail.Peer, fail.T, fail.Peer, fail.Node, bound),
 		Records: shown,
 	}

@@ -101,6 +101,9 @@ func TestFaultsExplainFailures(t *testing.T) {
 		"just healed":     {"1.5 partition groups=n1|n2,n3", "1.8 heal", "2.5 fail n1 n3"},
 		"block":           {"1.5 block n3 n1", "2.0 fail n1 n3"},
 		"lossy link":      {"1.5 set_link n3 n2 loss=0.3", "2.0 fail n1 n3"},
+		// After a heal a node may take the other side's verdict on a
+		// peer of its own side.
+		"same side, at the heal": {"1.5 partition groups=n1,n3|n2", "2.0 heal", "2.1 fail n1 n3"},
 	} {
 		for _, f := range Check(h(t, with(lines...)...), 3) {
 			if f.Check == CheckUnexplainedFailure {
@@ -110,8 +113,8 @@ func TestFaultsExplainFailures(t *testing.T) {
 	}
 	for name, lines := range map[string][]string{
 		"long after the heal":  {"1.5 partition groups=n1|n2,n3", "1.8 heal", "2.9 fail n1 n3"},
-		"same side":            {"1.5 partition groups=n1,n3|n2", "2.0 fail n1 n3"},
-		"a block elsewhere":    {"1.5 block n2 n1", "2.0 fail n1 n3"},
+		"a block elsewhere":    {"1.5 block n2 n4", "2.0 fail n1 n3"},
+		"a link elsewhere":     {"1.5 set_link n2 n4 loss=0.5", "2.0 fail n1 n3"},
 		"killed and restarted": {"1.0 kill n3", "1.2 restart n3", "2.5 fail n1 n3"},
 	} {
 		var fs []Finding
