@@ -57,7 +57,9 @@ func callOp(s *Session, n *cluster.Node, op string, kwargs []starlark.Tuple) (st
 	ctx, cancel := context.WithTimeout(s.ctx(), opWait(params))
 	defer cancel()
 	var raw json.RawMessage
+	start := time.Now()
 	err := n.Call(ctx, "op.call", map[string]any{"op": op, "params": params}, &raw)
+	defer func() { noteOp(n, op, params, start, raw, err) }()
 	if err != nil {
 		if errcode.Code(err) == "" {
 			err = errcode.Errorf(errcode.NodeUnreachable, "%v", err)
@@ -324,11 +326,16 @@ func nodeSpawn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 	ctx, cancel := context.WithTimeout(s.ctx(), cluster.ControlTimeout)
 	defer cancel()
 	var raw json.RawMessage
-	if err := b.Receiver().(*Node).n.Call(ctx, "proc.spawn", params, &raw); err != nil {
+	n := b.Receiver().(*Node).n
+	start := time.Now()
+	if err := n.Call(ctx, "proc.spawn", params, &raw); err != nil {
 		if errcode.Code(err) == "" {
 			err = errcode.Errorf(errcode.NodeUnreachable, "%v", err)
 		}
-		return nil, errcode.Op("spawn", err)
+		err = errcode.Op("spawn", err)
+		noteOp(n, "spawn", params, start, nil, err)
+		return nil, err
 	}
+	noteOp(n, "spawn", params, start, raw, nil)
 	return decodeJSON(raw)
 }

@@ -55,5 +55,9 @@ func clusterAttach(thread *starlark.Thread, b *starlark.Builtin, args starlark.T
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
+	c.Follow(s.history())
+	s.mu.Lock()
+	s.attached = append(s.attached, c)
+	s.mu.Unlock()
 	return &Cluster{c: c, clock: s.clock()}, nil
 }

@@ -106,6 +106,7 @@ func clusterStart(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
+	opts.History, opts.NodeLog = s.history(), s.nodeLog(opts.Name)
 	c, err := cluster.Start(s.ctx(), l, opts)
 	if err != nil {
 		return nil, err
@@ -363,6 +364,8 @@ var clusterMethods = map[string]*starlark.Builtin{
 		b.Receiver().(*Cluster).c.Stop()
 		return starlark.None, nil
 	}),
+	"history": starlark.NewBuiltin("history", clusterHistory),
+	"check":   starlark.NewBuiltin("check", clusterCheck),
 }
 
 // nodeName accepts a node or its name.

@@ -114,6 +114,8 @@ var clusterMethodDocs = map[string][2]string{
 	"heal":           {"c.heal()", "Remove every partition, one-way block and link fault."},
 	"events":         {"c.events()", "The events so far, in time order: the runner's actions and what every node observed. Each event has the fields at (a time.time), node (the node that underwent or observed it), kind (start, stop, kill, join, leave, fail, partition, heal, block, pause, resume or slow_rpc) and peer (the member joined, left or failed, or the b of a block; else None). An event reads as a dict (e[\"kind\"], \"peer\" in e, e.get(\"peer\"), e.keys(), dict(e)) and as a struct (e.kind); type(e) is \"event\"."},
 	"stop":           {"c.stop()", "Stop every node (also done when the case ends)."},
+	"history":        {"c.history()", "The cluster's history so far, in time order, as dicts with t (seconds since the case started), kind, node and peer where they apply, and the kind's fields: actions (start, stop, kill, restart, partition, set_link, heal, op with op, params, result or code and error, duration) and what each node observed (join, leave, fail, mode, horde_claim, horde_release)."},
+	"check":          {"c.check()", "Run the checks over the history so far and return the findings as dicts {check, t, node, message, records}: a failure no fault explains (unexplained_failure), views still differing after the last heal beyond the profile's convergence bound (views_differ_after_heal), a horde name held by two live nodes after reconvergence (horde_name_held_twice). Empty when all hold."},
 }
 
 var nodeMethodDocs = map[string][2]string{

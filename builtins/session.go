@@ -29,6 +29,8 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/clusterscript/clusterscript/cluster"
+	"github.com/clusterscript/clusterscript/history"
+	"github.com/clusterscript/clusterscript/nodelog"
 	"github.com/clusterscript/clusterscript/runtime/membership"
 	"github.com/clusterscript/clusterscript/runtime/node"
 )
@@ -78,10 +80,16 @@ type Session struct {
 	// with ErrRealClock, and the runner runs the case again on the real
 	// clock.
 	VirtualClock bool
+	// History receives what the case's clusters did and observed (started
+	// on first use when nil).
+	History *history.Recorder
+	// Logs receive the logs of the case's nodes (not kept when nil).
+	Logs *nodelog.Set
 
 	mu       sync.Mutex
 	clusters []*cluster.Cluster
 	used     []*cluster.Cluster // every cluster started, torn down or not
+	attached []*cluster.Cluster // followed, not stopped, at the end
 }
 
 const sessionKey = "clusterscript.session"
@@ -175,7 +183,12 @@ func (s *Session) Teardown(abrupt bool) {
 	s.mu.Lock()
 	cs := s.clusters
 	s.clusters = nil
+	attached := s.attached
+	s.attached = nil
 	s.mu.Unlock()
+	for _, c := range attached {
+		c.StopFollowing()
+	}
 	var wg sync.WaitGroup
 	for _, c := range cs {
 		wg.Add(1)

@@ -37,14 +37,16 @@ func newCluster() *cluster {
 	}
 }
 
-func (c *cluster) apply(r Record) {
+// apply applies one record and reports whether a node's liveness changed
+// (which changes whether every view is complete).
+func (c *cluster) apply(r Record) (liveChanged bool) {
 	n := r.Node
 	switch r.Kind {
 	case KindStart, KindRestart:
 		c.started[n], c.running[n], c.paused[n] = true, true, false
 		c.dropClaims(n, r.T)
 		c.claims[n] = map[string]Record{}
-		c.setLive(n, r.T)
+		liveChanged = c.setLive(n, r.T)
 		c.views[n] = map[string]bool{n: true}
 		c.agree[n] = 1
 		c.shapedBy[n] = r
@@ -52,14 +54,14 @@ func (c *cluster) apply(r Record) {
 	case KindKill, KindStop:
 		c.running[n] = false
 		c.dropClaims(n, r.T)
-		c.setLive(n, r.T)
+		liveChanged = c.setLive(n, r.T)
 	case KindPause, KindResume:
 		c.paused[n] = r.Kind == KindPause
-		c.setLive(n, r.T)
+		liveChanged = c.setLive(n, r.T)
 	case KindJoin, KindFail, KindLeave:
 		v := c.views[n]
 		if v == nil || r.Peer == "" || v[r.Peer] == (r.Kind == KindJoin) {
-			return
+			return false
 		}
 		if r.Kind == KindJoin {
 			v[r.Peer] = true
@@ -93,13 +95,14 @@ func (c *cluster) apply(r Record) {
 			c.recheckName(name, r.T)
 		}
 	}
+	return liveChanged
 }
 
 // setLive brings n's liveness up to date, and with it every view's count.
-func (c *cluster) setLive(n string, t float64) {
+func (c *cluster) setLive(n string, t float64) bool {
 	now := c.started[n] && c.running[n] && !c.paused[n]
 	if now == c.live[n] {
-		return
+		return false
 	}
 	if now {
 		c.live[n] = true
@@ -122,6 +125,7 @@ func (c *cluster) setLive(n string, t float64) {
 	for name := range c.claims[n] {
 		c.recheckName(name, t)
 	}
+	return true
 }
 
 func (c *cluster) recheck(n string) {
@@ -269,3 +273,42 @@ func (c *cluster) heldTwice(name string, t, convergedSince float64) Finding {
 		Records: hs,
 	}
 }
+
+// Replayer rebuilds a cluster's state from its records, one at a time:
+// which nodes run, and what each sees. The timeline is drawn from it.
+type Replayer struct{ c *cluster }
+
+// NewReplayer returns the state before any record.
+func NewReplayer() *Replayer { return &Replayer{c: newCluster()} }
+
+// Apply applies the next record. It reports whether every node's state may
+// have changed (a node started, ended, paused or resumed); otherwise only
+// the record's node's may have.
+func (p *Replayer) Apply(r Record) (all bool) { return p.c.apply(r) }
+
+// NodeState is one node as the replay has it. It costs nothing to get;
+// the view itself is View.
+type NodeState struct {
+	// Running is false before its start and after its kill or stop.
+	Running, Paused bool
+	// Sees is how many members it sees alive, itself included.
+	Sees int
+	// Complete is true when it sees exactly the live nodes.
+	Complete bool
+	// Live is how many nodes run and are not paused.
+	Live int
+}
+
+// Node returns the state of node n.
+func (p *Replayer) Node(n string) NodeState {
+	c := p.c
+	st := NodeState{Running: c.running[n], Paused: c.paused[n], Live: len(c.live)}
+	if st.Running {
+		st.Sees = len(c.views[n])
+		st.Complete = c.live[n] && !c.differs[n]
+	}
+	return st
+}
+
+// View returns the sorted names node n sees alive.
+func (p *Replayer) View(n string) []string { return p.c.view(n) }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"io"
 	"time"
+
+	"github.com/clusterscript/clusterscript/nodelog"
 )
 
 // JSONReport is the document `run --json FILE` writes: one object per case
@@ -28,6 +30,10 @@ type JSONCase struct {
 	Backtrace   string   `json:"backtrace,omitempty"`
 	Logs        []string `json:"logs,omitempty"`
 	Seed        int64    `json:"seed"`
+	// Artifacts is the case's artifact directory (run --artifacts).
+	Artifacts string `json:"artifacts,omitempty"`
+	// NodeLogs are the last lines of each node's log, for a failure.
+	NodeLogs []nodelog.Tail `json:"node_logs,omitempty"`
 }
 
 // JSONSummary counts the cases; Line is the run's closing line.
@@ -52,7 +58,7 @@ func WriteJSON(w io.Writer, sum Summary, seed int64, elapsed time.Duration) erro
 		rep.Cases = append(rep.Cases, JSONCase{
 			File: r.File, Name: r.Name, Backend: r.Backend, Status: r.Status,
 			Clock: r.Clock, Seconds: r.Duration.Seconds(), WallSeconds: r.Wall.Seconds(), Message: r.Message, Backtrace: r.Backtrace,
-			Logs: r.Logs, Seed: r.Seed,
+			Logs: r.Logs, Seed: r.Seed, Artifacts: r.Artifacts, NodeLogs: r.NodeLogs,
 		})
 	}
 	enc := json.NewEncoder(w)

@@ -100,8 +100,8 @@ func WriteJUnit(w io.Writer, results []Result) error {
 			c.Skipped = &junitSkipped{Message: r.Message}
 			s.Skipped++
 		}
-		if len(r.Logs) > 0 {
-			c.SystemOut = &junitText{Text: strings.Join(r.Logs, "\n") + "\n"}
+		if out := systemOut(r); out != "" {
+			c.SystemOut = &junitText{Text: out}
 		}
 		s.Tests++
 		s.Cases = append(s.Cases, c)
@@ -133,4 +133,23 @@ func WriteJUnit(w io.Writer, results []Result) error {
 	}
 	_, err := io.WriteString(w, "\n")
 	return err
+}
+
+// systemOut is a case's <system-out>: its log() lines, where its artifacts
+// are, and for a failure the last lines of every node's log.
+func systemOut(r Result) string {
+	var b strings.Builder
+	for _, l := range r.Logs {
+		b.WriteString(l + "\n")
+	}
+	if r.Artifacts != "" {
+		fmt.Fprintf(&b, "artifacts: %s (timeline.html, history.jsonl, nodes/*.log)\n", r.Artifacts)
+	}
+	for _, t := range r.NodeLogs {
+		fmt.Fprintf(&b, "--- %s: last %d log lines\n", t.Node, len(t.Lines))
+		for _, l := range t.Lines {
+			b.WriteString(l + "\n")
+		}
+	}
+	return b.String()
 }

@@ -16,6 +16,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/clusterscript/clusterscript/builtins"
+	"github.com/clusterscript/clusterscript/nodelog"
 	"github.com/clusterscript/clusterscript/runtime/arsenal"
 	"github.com/clusterscript/clusterscript/runtime/membership"
 	"github.com/clusterscript/clusterscript/runtime/node"
@@ -73,6 +74,12 @@ type Options struct {
 	// Warn receives one-line warnings, such as a fallback to the real
 	// clock.
 	Warn func(string)
+	// NodeLog, when set, receives every node's log lines as they happen
+	// (for -v), stamped with the case's clock.
+	NodeLog func(c CaseID, node, line string)
+	// Artifacts, when set, is the directory every case writes its
+	// history, timeline and node logs under (see artifacts.go).
+	Artifacts string
 }
 
 // Clocks a case runs on.
@@ -113,6 +120,10 @@ type Result struct {
 	// Faults reports that the case put network faults in force (a
 	// partition or a degraded link): the seed replays their decisions.
 	Faults bool `json:"faults"`
+	// NodeLogs are the last lines of every node's log, for a failure.
+	NodeLogs []nodelog.Tail `json:"node_logs,omitempty"`
+	// Artifacts is the directory the case's artifacts were written to.
+	Artifacts string `json:"artifacts,omitempty"`
 }
 
 // Summary counts a run's results.
@@ -230,6 +241,7 @@ type runner struct {
 	stopping atomic.Bool // --fail-fast saw a failure
 	mu       sync.Mutex
 	summary  Summary
+	dirs     map[string]bool // artifact directories taken
 }
 
 func (r *runner) report(res Result) {
@@ -468,6 +480,8 @@ func (r *runner) runCase(ctx context.Context, id CaseID, wall *vtime.Wall, body 
 	s := r.newSession(cctx, id.Backend, logs)
 	s.Start = start
 	s.VirtualClock = wall != nil
+	rec := r.newCaseRecord(id, start, keep)
+	rec.attach(s)
 	thread, ld := r.newThread(id.File, s)
 	thread.Print = func(_ *starlark.Thread, msg string) { logs.add(msg) }
 	stopCancel := context.AfterFunc(cctx, func() { thread.Cancel(context.Cause(cctx).Error()) })
@@ -482,6 +496,7 @@ func (r *runner) runCase(ctx context.Context, id CaseID, wall *vtime.Wall, body 
 		defer stopWatch()
 	}
 	err := body(thread)
+	ended := time.Now()
 	stopCancel()
 	if err != nil && cctx.Err() != nil {
 		err = fmt.Errorf("%w: %v", context.Cause(cctx), err)
@@ -497,11 +512,15 @@ func (r *runner) runCase(ctx context.Context, id CaseID, wall *vtime.Wall, body 
 	lines := slices.Clone(logs.lines)
 	logs.mu.Unlock()
 	if errors.Is(err, builtins.ErrRealClock) {
+		rec.discard() // the case runs again, on the real clock
 		return caseResult{needsRealClock: true}, s
 	}
 	res := r.result(id, start, err, lines)
 	res.Wall = vtime.WallNow().Sub(wallStart)
 	res.Faults = s.Faulted()
+	if !keep || err != nil {
+		rec.finish(&res, err, ended)
+	}
 	return caseResult{Result: res}, s
 }
 

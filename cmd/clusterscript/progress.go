@@ -128,6 +128,7 @@ func (p *printer) result(r scenario.Result) {
 				fmt.Fprintf(&b, "      %s\n", l)
 			}
 		}
+		writeNodeLogs(&b, r)
 	}
 	p.mu.Lock()
 	switch r.Status {
@@ -140,6 +141,36 @@ func (p *printer) result(r scenario.Result) {
 	}
 	p.mu.Unlock()
 	p.write(b.String())
+}
+
+// maxTails bounds the nodes whose log tails a failure prints; the rest
+// are in the artifacts.
+const maxTails = 20
+
+// writeNodeLogs ends a failure's report: where its artifacts are, then the
+// last lines of each node's log.
+func writeNodeLogs(b *strings.Builder, r scenario.Result) {
+	if r.Artifacts != "" {
+		fmt.Fprintf(b, "    artifacts: %s (timeline.html, history.jsonl, nodes/*.log)\n", r.Artifacts)
+	}
+	for i, t := range r.NodeLogs {
+		if i == maxTails {
+			fmt.Fprintf(b, "    ... and %d more nodes' logs (run with --artifacts DIR to keep them all)\n", len(r.NodeLogs)-maxTails)
+			break
+		}
+		fmt.Fprintf(b, "    node %s, last %d log lines:\n", t.Node, len(t.Lines))
+		for _, l := range t.Lines {
+			fmt.Fprintf(b, "      %s\n", l)
+		}
+	}
+}
+
+// nodeLog shows a node's log line live (-v), prefixed by its node.
+func (p *printer) nodeLog(id scenario.CaseID, node, line string) {
+	if !p.verbose {
+		return
+	}
+	p.write(fmt.Sprintf("    [%s] %s | %s\n", id.Name, node, line))
 }
 
 func (p *printer) log(id scenario.CaseID, line string) {

@@ -39,6 +39,7 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "json", Usage: "write a JSON report to FILE"},
 			&cli.StringFlag{Name: "clock", Value: scenario.ClockVirtual, Usage: "clock of simulated cases: virtual (waiting costs no wall time) or real; real nodes always run on the real clock"},
 			agentFlag(),
+			&cli.StringFlag{Name: "artifacts", Usage: "write every case's history.jsonl, timeline.html and nodes/*.log under DIR/<file stem>/<case>-<backend>/"},
 		},
 		Action: runAction,
 	}
@@ -132,6 +133,12 @@ func runAction(c *cli.Context) error {
 	if err := checkReportPaths(c); err != nil {
 		return err
 	}
+	artifacts := c.String("artifacts")
+	if artifacts != "" {
+		if err := os.MkdirAll(artifacts, 0o755); err != nil {
+			return usage("--artifacts: %v", err)
+		}
+	}
 	binary, err := os.Executable()
 	if err != nil {
 		return usage("cannot find my own executable for real nodes: %v", err)
@@ -172,6 +179,8 @@ func runAction(c *cli.Context) error {
 		Log:        p.log,
 		Clock:      clock,
 		Warn:       func(line string) { fmt.Fprintln(c.App.ErrWriter, line) },
+		NodeLog:    p.nodeLog,
+		Artifacts:  artifacts,
 	})
 	p.close()
 	if err != nil {
