@@ -1,0 +1,246 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"github.com/clusterscript/clusterscript/history"
+)
+
+// skipBrowserEnv opts a machine without Chromium out of the browser test.
+// Without it a missing Chromium fails the test: CI installs it.
+const skipBrowserEnv = "CLUSTERSCRIPT_SKIP_BROWSER"
+
+// chromium finds Debian's chromium (or $CLUSTERSCRIPT_CHROMIUM).
+func chromium(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("CLUSTERSCRIPT_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv(skipBrowserEnv) != "" {
+		t.Skipf("no Chromium, and %s is set", skipBrowserEnv)
+	}
+	t.Fatalf("no Chromium to open the timeline in: install it (apt-get install chromium), "+
+		"point $CLUSTERSCRIPT_CHROMIUM at it, or set %s=1 to skip this test locally", skipBrowserEnv)
+	return ""
+}
+
+const splitAndKill = `
+def test_split_heal_kill():
+    c = cluster.start(nodes=5)
+    c.wait_converged()
+    c.partition(["n1", "n2"], ["n3", "n4", "n5"])
+    wait_until(lambda: c.node("n1").members() == ["n1", "n2"] and c.node("n3").members() == ["n3", "n4", "n5"], timeout="10s")
+    c.heal()
+    c.wait_converged()
+    c.node("n5").kill()
+    wait_until(lambda: "n5" not in c.node("n1").members(), timeout="10s")
+    arsenal.cluster_health(c.node("n1"))
+`
+
+// laneBox and friends are what the page reports of its own layout, in
+// CSS pixels from the SVG's top left corner.
+type geometry struct {
+	X0, Scale  float64
+	Left, Top  float64 // the SVG's place in the viewport
+	Lanes      []laneBox
+	Partitions []spanBox
+	Kills      []markBox
+}
+
+type laneBox struct {
+	Name        string
+	Top, Bottom float64
+}
+
+type spanBox struct {
+	Lane        string
+	Left, Right float64
+	Fill        string
+}
+
+type markBox struct {
+	Lane string
+	T    float64
+	X, Y float64
+}
+
+const measure = `(() => {
+  const svg = document.getElementById("timeline");
+  const box = svg.getBoundingClientRect();
+  const rel = (e) => { const r = e.getBoundingClientRect(); return {l: r.left - box.left, r: r.right - box.left, t: r.top - box.top, b: r.bottom - box.top}; };
+  const laneOf = (e) => e.closest("g.lane").dataset.lane;
+  return {
+    x0: +svg.dataset.x0, scale: +svg.dataset.scale, left: box.left, top: box.top,
+    lanes: [...svg.querySelectorAll("g.lane")].map((g) => { const r = rel(g.querySelector(".lane-bg")); return {name: g.dataset.lane, top: r.t, bottom: r.b}; }),
+    partitions: [...svg.querySelectorAll("rect.fault-partition")].map((e) => { const r = rel(e); return {lane: laneOf(e), left: r.l, right: r.r, fill: e.getAttribute("fill")}; }),
+    kills: [...svg.querySelectorAll("g.mark-kill")].map((e) => { const r = rel(e); return {lane: laneOf(e), t: +e.dataset.t, x: (r.l + r.r) / 2, y: (r.t + r.b) / 2}; }),
+  };
+})()`
+
+// TestTimelineInAHeadlessBrowser runs a partition, a heal and a kill with
+// --artifacts, opens the case's timeline.html in headless Chromium, and
+// checks what a person would see against the history written beside it:
+// one lane per node, the partition's shading and the kill's mark at the
+// history's times on the right lanes, the kill's record on hover, and not
+// one network request.
+func TestTimelineInAHeadlessBrowser(t *testing.T) {
+	chrome := chromium(t)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "split.star"), splitAndKill)
+	out, code := runCLI(t, dir, "run", "--artifacts", "out", "split.star")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	caseDir := filepath.Join(dir, "out", "split", "test_split_heal_kill-sim")
+	f, err := os.Open(filepath.Join(caseDir, "history.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := history.ReadJSONL(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nodes []string
+	var partition, heal, kill history.Record
+	for _, r := range recs {
+		switch {
+		case r.Kind == history.KindStart:
+			nodes = append(nodes, r.Node)
+		case r.Kind == history.KindPartition:
+			partition = r
+		case r.Kind == history.KindHeal:
+			heal = r
+		case r.Kind == history.KindKill && r.Node == "n5" && kill.Kind == "":
+			kill = r
+		}
+	}
+	if len(nodes) != 5 || partition.Kind == "" || heal.Kind == "" || kill.Kind == "" {
+		t.Fatalf("the history lacks what the scenario did:\n%v", recs)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 900))
+	defer cancelAlloc()
+	var mu sync.Mutex
+	var requests []string
+	// Listening from the tab's start: not one request may slip by.
+	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithListener(func(ev any) {
+		if e, ok := ev.(*network.EventRequestWillBeSent); ok {
+			mu.Lock()
+			requests = append(requests, e.Request.URL)
+			mu.Unlock()
+		}
+	}))
+	defer cancelBrowser()
+	page := "file://" + filepath.Join(caseDir, "timeline.html")
+	if err := chromedp.Do(bctx, chromedp.Navigate(page), chromedp.WaitVisible(chromedp.ID("timeline"))); err != nil {
+		t.Fatalf("open %s in %s: %v", page, chrome, err)
+	}
+	g, err := chromedp.Run(bctx, chromedp.Evaluate[geometry](measure))
+	if err != nil {
+		t.Fatalf("measure the page: %v", err)
+	}
+
+	var lanes []string
+	for _, l := range g.Lanes {
+		lanes = append(lanes, l.Name)
+	}
+	if !slices.Equal(lanes, nodes) {
+		t.Errorf("lanes %v, want the nodes %v", lanes, nodes)
+	}
+	x := func(t float64) float64 { return g.X0 + t*g.Scale }
+	near := func(a, b float64) bool { return math.Abs(a-b) <= 1.5 }
+	side := map[string]int{}
+	for i, grp := range partition.Groups() {
+		for _, n := range grp {
+			side[n] = i
+		}
+	}
+	fills := map[int]string{}
+	for _, n := range nodes {
+		var found bool
+		for _, p := range g.Partitions {
+			if p.Lane != n {
+				continue
+			}
+			found = true
+			if !near(p.Left, x(partition.T)) || !near(p.Right, x(heal.T)) {
+				t.Errorf("%s: the partition is shaded from x=%.1f to %.1f, the history says %.1f (t=%.3f) to %.1f (t=%.3f)",
+					n, p.Left, p.Right, x(partition.T), partition.T, x(heal.T), heal.T)
+			}
+			if f, ok := fills[side[n]]; ok && f != p.Fill {
+				t.Errorf("%s is shaded %s, its side %s", n, p.Fill, f)
+			}
+			fills[side[n]] = p.Fill
+		}
+		if !found {
+			t.Errorf("lane %s has no partition shading", n)
+		}
+	}
+	if fills[0] == fills[1] {
+		t.Errorf("both sides of the partition are shaded alike (%s)", fills[0])
+	}
+	var mark *markBox
+	for i, k := range g.Kills {
+		if k.Lane == kill.Node && k.T == kill.T {
+			mark = &g.Kills[i]
+		}
+	}
+	if mark == nil {
+		t.Fatalf("no kill mark on lane %s at t=%g: %+v", kill.Node, kill.T, g.Kills)
+	}
+	if !near(mark.X, x(kill.T)) {
+		t.Errorf("the kill mark is at x=%.1f, the history says %.1f (t=%.3f)", mark.X, x(kill.T), kill.T)
+	}
+	lane := g.Lanes[slices.Index(lanes, kill.Node)]
+	if mark.Y < lane.Top || mark.Y > lane.Bottom {
+		t.Errorf("the kill mark is at y=%.1f, outside lane %s (%.1f..%.1f)", mark.Y, kill.Node, lane.Top, lane.Bottom)
+	}
+
+	// Hovering the mark shows its record.
+	if err := chromedp.Do(bctx, chromedp.MouseEvent(chromedp.MouseMoved, g.Left+mark.X, g.Top+mark.Y)); err != nil {
+		t.Fatal(err)
+	}
+	tip, err := chromedp.Run(bctx, chromedp.Text(chromedp.ID("tip")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(tip, `"kind": "kill"`) || !strings.Contains(tip, `"node": "n5"`) || !strings.Contains(tip, fmt.Sprintf(`"t": %g`, kill.T)) {
+		t.Errorf("hovering the kill shows %q", tip)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(requests) == 0 {
+		t.Fatal("saw no request at all: the listener is not working")
+	}
+	for _, u := range requests {
+		if u != page {
+			t.Errorf("the page made a request: %s", u)
+		}
+	}
+}
