@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -79,12 +80,13 @@ type Tail struct {
 	Lines []string `json:"lines"`
 }
 
-// Tails returns the last lines of every node's log, in the order the nodes
-// first wrote.
+// Tails returns the last lines of every node's log, by node name with
+// numbers in their order (n2 before n10).
 func (s *Set) Tails() []Tail {
 	s.mu.Lock()
 	order := append([]string(nil), s.order...)
 	s.mu.Unlock()
+	sort.SliceStable(order, func(i, j int) bool { return naturalLess(order[i], order[j]) })
 	var out []Tail
 	for _, n := range order {
 		out = append(out, Tail{Node: n, Lines: s.Writer(n).tail()})
@@ -250,4 +252,35 @@ func trimPrefix(line string) string {
 		return line
 	}
 	return rest[16:]
+}
+
+// naturalLess orders names with their digit runs compared as numbers.
+func naturalLess(a, b string) bool {
+	for a != "" && b != "" {
+		da, db := digits(a), digits(b)
+		if da > 0 && db > 0 {
+			na, nb := strings.TrimLeft(a[:da], "0"), strings.TrimLeft(b[:db], "0")
+			if len(na) != len(nb) {
+				return len(na) < len(nb)
+			}
+			if na != nb {
+				return na < nb
+			}
+			a, b = a[da:], b[db:]
+			continue
+		}
+		if a[0] != b[0] {
+			return a[0] < b[0]
+		}
+		a, b = a[1:], b[1:]
+	}
+	return len(a) < len(b)
+}
+
+func digits(s string) int {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return i
 }

@@ -74,3 +74,17 @@ func TestWithoutADirectoryNothingIsWritten(t *testing.T) {
 		t.Fatalf("tail %+v", tl)
 	}
 }
+
+func TestTailsAreInNodeOrder(t *testing.T) {
+	s := New(Options{})
+	for _, n := range []string{"n10", "n2", "c2/n1", "n1"} {
+		fmt.Fprintln(s.Writer(n), "x")
+	}
+	var got []string
+	for _, tl := range s.Tails() {
+		got = append(got, tl.Node)
+	}
+	if strings.Join(got, " ") != "c2/n1 n1 n2 n10" {
+		t.Fatalf("order %v", got)
+	}
+}

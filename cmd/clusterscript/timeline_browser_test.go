@@ -123,8 +123,10 @@ func TestTimelineInAHeadlessBrowser(t *testing.T) {
 	var partition, heal, kill history.Record
 	for _, r := range recs {
 		switch {
-		case r.Kind == history.KindStart:
-			nodes = append(nodes, r.Node)
+		case r.Kind == history.KindClusterStart:
+			for _, n := range r.Fields["nodes"].([]any) {
+				nodes = append(nodes, n.(string))
+			}
 		case r.Kind == history.KindPartition:
 			partition = r
 		case r.Kind == history.KindHeal:

@@ -115,6 +115,9 @@ func build(p Page) *model {
 	byCluster := map[string][]int{}
 	var order []string
 	for i, r := range p.Records {
+		if r.Cluster == "" && r.Node == "" {
+			continue // the case's own records (its failure): not a cluster's
+		}
 		if _, ok := byCluster[r.Cluster]; !ok {
 			order = append(order, r.Cluster)
 		}
@@ -139,17 +142,27 @@ func (m *model) ref(i int) int {
 func (m *model) buildCluster(name string, idx []int, prefix bool) *clusterModel {
 	recs := m.page.Records
 	c := &clusterModel{name: name, laneOf: map[string]*lane{}}
+	// Lanes in the order the cluster was started with, then the nodes
+	// added later as they appear.
 	var nodes []string
 	seen := map[string]bool{}
+	add := func(n string) {
+		if n != "" && !seen[n] {
+			seen[n] = true
+			nodes = append(nodes, n)
+		}
+	}
 	for _, i := range idx {
 		r := recs[i]
 		if r.Kind == history.KindClusterStart {
 			c.header = fmt.Sprintf("cluster %s · %s · profile %s", name, r.Str("backend"), r.Str("profile"))
+			list, _ := r.Fields["nodes"].([]any)
+			for _, n := range list {
+				s, _ := n.(string)
+				add(s)
+			}
 		}
-		if r.Node != "" && !seen[r.Node] {
-			seen[r.Node] = true
-			nodes = append(nodes, r.Node)
-		}
+		add(r.Node)
 	}
 	if c.header == "" {
 		c.header = "cluster " + name
@@ -369,8 +382,12 @@ func (m *model) actions(c *clusterModel, idx []int) {
 			if l != nil {
 				open.start("pause "+r.Node, l, fault{t0: r.T, kind: r.Kind, rec: m.ref(i), label: r.Node + " paused"})
 			}
-		case history.KindResume, history.KindKill, history.KindStop:
+		case history.KindResume:
 			open.end("pause "+r.Node, r.T)
+		case history.KindKill, history.KindStop:
+			if l != nil && len(l.nodes) == 1 {
+				open.endLane(l, r.T) // a fault cuts no node that is gone
+			}
 		case history.KindHeal:
 			for k := range open {
 				if !strings.HasPrefix(k.key, "pause ") {
@@ -398,6 +415,16 @@ func (o openFaults) start(key string, l *lane, f fault) {
 		key  string
 		lane *lane
 	}{key, l}] = len(l.fault) - 1
+}
+
+// endLane closes every open fault of one lane at t.
+func (o openFaults) endLane(l *lane, t float64) {
+	for k, i := range o {
+		if k.lane == l {
+			l.fault[i].t1 = t
+			delete(o, k)
+		}
+	}
 }
 
 // end closes every open fault under key at t.

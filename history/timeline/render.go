@@ -62,7 +62,8 @@ func (r *renderer) page() {
 		r.printf("<p class=\"status status-%s\">%s</p>\n", esc(strings.ToLower(p.Status)), esc(p.Status))
 	}
 	if f := p.Failure; f != nil {
-		r.printf("<p class=\"failure-text\">failed at t=%.3fs, <b>%s</b>: %s</p>\n", f.T, esc(f.Pos), esc(f.Message))
+		msg := strings.TrimPrefix(f.Message, f.Pos+": ")
+		r.printf("<p class=\"failure-text\">failed at t=%.3fs, <b>%s</b>: %s</p>\n", f.T, esc(f.Pos), esc(msg))
 	}
 	nodes, lanes := 0, 0
 	for _, c := range r.m.clusters {
