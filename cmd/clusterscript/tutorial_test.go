@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,8 +21,9 @@ import (
 //	<!-- test: run -->         run each command of the block with sh; each
 //	<!-- test: run exit=N -->  must exit 0 (or N)
 //	<!-- test: output -->      the output of the last command run, line by
-//	                           line; "..." matches anything and durations
-//	                           such as 363ms match any duration
+//	                           line; "..." matches anything (a line of
+//	                           only "..." any lines, none included) and
+//	                           durations such as 363ms match any duration
 //	<!-- test: repl -->        a REPL transcript: its first line starts the
 //	                           REPL, ">>> " lines are typed into it, and the
 //	                           other lines must be printed, in that order
@@ -162,15 +164,30 @@ var durationText = regexp.MustCompile(`[0-9]+(\\\.[0-9]+)?(µs|ms|s)`)
 func matchLines(want, got string, subsequence bool) string {
 	gotLines := strings.Split(strings.TrimRight(got, "\n"), "\n")
 	wantLines := strings.Split(strings.TrimRight(want, "\n"), "\n")
-	if !subsequence && len(gotLines) != len(wantLines) {
+	if !subsequence && len(gotLines) != len(wantLines) && !slices.Contains(wantLines, "...") {
 		return strconv.Itoa(len(gotLines)) + " lines, want " + strconv.Itoa(len(wantLines))
 	}
-	g := 0
-	for _, w := range wantLines {
+	line := func(w string) *regexp.Regexp {
 		pattern := regexp.QuoteMeta(w)
 		pattern = strings.ReplaceAll(pattern, `\.\.\.`, `.*`)
 		pattern = durationText.ReplaceAllString(pattern, `[0-9.]+(µs|ms|s)`)
-		re := regexp.MustCompile("^" + pattern + "$")
+		return regexp.MustCompile("^" + pattern + "$")
+	}
+	g := 0
+	for i, w := range wantLines {
+		if w == "..." {
+			// Any lines, up to the one the next wanted line matches.
+			if i+1 == len(wantLines) {
+				g = len(gotLines)
+				continue
+			}
+			next := line(wantLines[i+1])
+			for g < len(gotLines) && !next.MatchString(gotLines[g]) {
+				g++
+			}
+			continue
+		}
+		re := line(w)
 		for g < len(gotLines) && !re.MatchString(gotLines[g]) {
 			if !subsequence {
 				return "line " + strconv.Itoa(g+1) + " does not match " + strconv.Quote(w)
@@ -181,6 +198,9 @@ func matchLines(want, got string, subsequence bool) string {
 			return "no line matches " + strconv.Quote(w)
 		}
 		g++
+	}
+	if !subsequence && g < len(gotLines) {
+		return "line " + strconv.Itoa(g+1) + " is more than wanted: " + strconv.Quote(gotLines[g])
 	}
 	return ""
 }

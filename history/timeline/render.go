@@ -7,6 +7,7 @@ import (
 	"html"
 	"io"
 	"math"
+	"sort"
 	"strings"
 
 	"github.com/clusterscript/clusterscript/history"
@@ -26,7 +27,9 @@ const (
 	barH    = 12.0 // and its height; faults shade the lane around it
 )
 
-var partialColours = []string{"#4a7fd4", "#9b59b6", "#e69b2f", "#2aa1a1", "#c0587e", "#7f8c3a", "#8d6e63", "#5c6bc0"}
+// partialColours tell partial views apart; none is the amber of a brief
+// view or the green and red of a complete or lonely one.
+var partialColours = []string{"#4a7fd4", "#9b59b6", "#2aa1a1", "#c0587e", "#7f8c3a", "#8d6e63", "#5c6bc0", "#d4774a"}
 
 var catColours = map[string]string{
 	catFull: "#3a9d5d", catAlone: "#d9534f", catPaused: "#9e9e9e", catPartial: "#e6b43c",
@@ -37,15 +40,17 @@ func Render(w io.Writer, p Page) error {
 	m := build(p)
 	bw := bufio.NewWriter(w)
 	r := &renderer{w: bw, m: m, scale: plotW / m.end, colours: map[string]string{}}
+	r.assignColours()
 	r.page()
 	return bw.Flush()
 }
 
 type renderer struct {
-	w       *bufio.Writer
-	m       *model
-	scale   float64
-	colours map[string]string // partial view -> its colour
+	w         *bufio.Writer
+	m         *model
+	scale     float64
+	colours   map[string]string // partial view -> its colour
+	viewOrder []string          // the views with a colour, longest held first
 }
 
 func (r *renderer) x(t float64) float64 { return labelW + math.Max(0, t)*r.scale }
@@ -106,7 +111,10 @@ func (r *renderer) legend() {
 		return fmt.Sprintf("<svg width=\"18\" height=\"12\"><rect width=\"18\" height=\"12\" fill=\"%s\"/></svg>", fill)
 	}
 	item(box(catColours[catFull]), "sees every live node")
-	item(box(catColours[catPartial])+box(partialColours[0])+box(partialColours[1]), "sees some (one colour per distinct view)")
+	item(box(catColours[catPartial]), "sees some, briefly")
+	for _, k := range r.viewOrder {
+		item(box(r.colours[k]), "sees ["+k+"]")
+	}
 	item(box(catColours[catAlone]), "sees only itself")
 	item(box(catColours[catPaused]), "paused")
 	stripes := func(id string) string {
@@ -211,15 +219,45 @@ func (r *renderer) lane(c *clusterModel, l *lane, y float64) {
 	r.printf("</g>\n")
 }
 
-// partialColour gives every distinct partial view its own colour, so the
-// lanes on one side of a partition share one.
+// partialColour is the colour of a partial view: the views held longest
+// (summed over lanes) get a colour each, so the lanes on one side of a
+// partition share one; brief views in between are all amber.
 func (r *renderer) partialColour(key string) string {
 	if c, ok := r.colours[key]; ok {
 		return c
 	}
-	c := partialColours[len(r.colours)%len(partialColours)]
-	r.colours[key] = c
-	return c
+	return catColours[catPartial]
+}
+
+// assignColours picks the views that get their own colour.
+func (r *renderer) assignColours() {
+	held := map[string]float64{}
+	for _, c := range r.m.clusters {
+		if c.grouped {
+			continue
+		}
+		for _, l := range c.lanes {
+			for _, s := range l.spans {
+				if s.cat == catPartial {
+					held[s.key] += s.t1 - s.t0
+				}
+			}
+		}
+	}
+	keys := make([]string, 0, len(held))
+	for k := range held {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if held[keys[i]] != held[keys[j]] {
+			return held[keys[i]] > held[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	for i, k := range keys[:min(len(keys), len(partialColours))] {
+		r.colours[k] = partialColours[i]
+		r.viewOrder = append(r.viewOrder, k)
+	}
 }
 
 // glyph draws a mark centred on 0,0.
