@@ -38,7 +38,7 @@ func Command(reg *node.Registry) *cli.Command {
 			&cli.StringFlag{Name: "profile-json", Hidden: true, Usage: "the full gossip profile as JSON (set by the runner)"},
 			&cli.StringSliceFlag{Name: "join", Usage: "address of a running node to join (repeatable)"},
 			&cli.BoolFlag{Name: "watch-stdin", Hidden: true, Usage: "exit when stdin closes (set by the runner)"},
-			&cli.StringFlag{Name: "log-file", Usage: "write memberlist's log here"},
+			&cli.StringFlag{Name: "log-file", Usage: "write memberlist's and the engine's log here (default: standard error)"},
 			&cli.Uint64Flag{Name: "incarnation", Usage: "this start's number, part of every pid; must grow with each restart under the same name (default: the start time in Unix seconds)"},
 		},
 		Action: func(c *cli.Context) error { return action(c, reg) },

@@ -172,3 +172,20 @@ func TestShippedPartitionScenarioLeavesItsArtifacts(t *testing.T) {
 		}
 	}
 }
+
+// TestVerboseShowsNodeLogsLive: -v prints every node's log line as it is
+// written, stamped and prefixed by its case and node.
+func TestVerboseShowsNodeLogsLive(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "two.star"), "def test_two():\n    c = cluster.start(nodes=2)\n    c.wait_converged()\n")
+	out, code := runCLI(t, dir, "run", "-v", "two.star")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	for _, n := range []string{"n1", "n2"} {
+		live := regexp.MustCompile(`(?m)^    \[test_two\] ` + n + ` \| +\d+\.\d{3}s \[INFO\] engine: node ` + n + ` started`)
+		if !live.MatchString(out) {
+			t.Errorf("no live log line of %s:\n%s", n, out)
+		}
+	}
+}
