@@ -23,7 +23,11 @@ func (s *Session) history() *history.Recorder {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.History == nil {
-		s.History = history.NewRecorder(time.Now())
+		origin := s.Start
+		if origin.IsZero() {
+			origin = time.Now()
+		}
+		s.History = history.NewRecorder(origin)
 	}
 	return s.History
 }
