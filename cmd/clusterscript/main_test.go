@@ -106,7 +106,7 @@ func TestExitCodesAndMessages(t *testing.T) {
 func TestSeedLineOnlyAfterFaults(t *testing.T) {
 	plain := writeScenario(t, "def test_x():\n    c = cluster.start(nodes=2)\n    assert.eq(1, 2)\n")
 	faulted := writeScenario(t, "def test_x():\n    c = cluster.start(nodes=2)\n    c.partition([\"n1\"])\n    c.heal()\n    assert.eq(1, 2)\n")
-	if out, code := cliRun(t, "run", "--seed", "7", plain); code != 1 || strings.Contains(out, "seed") {
+	if out, code := cliRun(t, "run", "--seed", "7", plain); code != 1 || strings.Contains(out, "replay with --seed") {
 		t.Errorf("no faults: exit %d, output:\n%s", code, out)
 	}
 	if out, code := cliRun(t, "run", "--seed", "7", faulted); code != 1 || !strings.Contains(out, "seed 7 (replay with --seed 7)") {
