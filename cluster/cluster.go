@@ -403,8 +403,13 @@ func (c *Cluster) Kill() {
 // StopFollowing stops following the nodes' observations and waits until
 // every follower has ended. Stop and Kill do it too.
 func (c *Cluster) StopFollowing() {
-	if c.unfollow != nil {
-		c.unfollow()
+	c.mu.Lock()
+	stop := c.unfollow
+	// A node restarted later is followed afresh.
+	c.followCtx, c.unfollow = context.WithCancel(context.Background())
+	c.mu.Unlock()
+	if stop != nil {
+		stop()
 	}
 	c.following.Wait()
 }

@@ -141,7 +141,10 @@ func (n *Node) follow(proc Process) {
 	if c.hist == nil {
 		return
 	}
-	ctx, cancel := context.WithCancel(c.followCtx)
+	c.mu.Lock()
+	parent := c.followCtx
+	c.mu.Unlock()
+	ctx, cancel := context.WithCancel(parent)
 	f := &follower{n: n, proc: proc, ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	n.mu.Lock()
 	n.watch = f
