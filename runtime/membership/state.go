@@ -419,7 +419,11 @@ func (s *State) Len() int {
 // Mode is "single_node" when this node sees no other alive member, else
 // "multi_node".
 func (s *State) Mode() string {
-	if len(s.Alive()) > 1 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// The count, not the list: the list is rebuilt after every change, and
+	// the node asks for the mode after every change.
+	if s.nalive > 1 {
 		return ModeMulti
 	}
 	return ModeSingle
