@@ -304,6 +304,6 @@ func (n *Node) SlowRPC(ctx context.Context, delay time.Duration) error {
 	n.mu.Lock()
 	n.slow = delay
 	n.mu.Unlock()
-	n.c.record(n.name, EventSlowRPC, "")
+	n.c.record(n.name, EventSlowRPC, "", "delay", history.Seconds(delay))
 	return nil
 }
