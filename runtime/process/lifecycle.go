@@ -44,15 +44,24 @@ func (t *Table) Follow(ctx context.Context, pid string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if p == nil {
-		return rec.replaced, nil
+	// A process leaves the table before its supervisor has restarted it:
+	// wait for the decision either way.
+	var done <-chan struct{}
+	if p != nil {
+		done = p.done
+	} else {
+		done = rec.done
 	}
 	select {
-	case <-p.done:
+	case <-done:
 	case <-ctx.Done():
 		return "", errcode.Errorf(errcode.Timeout, "%s: %v", pid, ctx.Err())
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return p.replacedBy, nil
+	if p != nil {
+		return p.replacedBy, nil
+	}
+	return rec.replaced, nil
 }
+

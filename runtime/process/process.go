@@ -61,7 +61,8 @@ type exitRecord struct {
 	info     ProcessInfo
 	exitedAt time.Time
 	reason   string
-	replaced string
+	replaced string        // guarded by the table's mu
+	done     chan struct{} // the process's: closed once its restart is decided
 }
 
 // panicked is a behaviour's panic, recovered.
@@ -257,7 +258,7 @@ func (p *process) terminate() {
 			}
 		}
 	}
-	rec := &exitRecord{info: info, exitedAt: time.Now(), reason: reason}
+	rec := &exitRecord{info: info, exitedAt: time.Now(), reason: reason, done: p.done}
 	t.exited[p.seq] = rec
 	t.exitFIFO = append(t.exitFIFO, p.seq)
 	if len(t.exitFIFO) > exitedKept {
