@@ -64,4 +64,3 @@ func (t *Table) Follow(ctx context.Context, pid string) (string, error) {
 	}
 	return rec.replaced, nil
 }
-
