@@ -199,6 +199,19 @@ func attrNames(fields []string, methods map[string]*starlark.Builtin) []string {
 	return names
 }
 
+// linkEnds reads the two ends of a link fault, nodes or names.
+func linkEnds(b *starlark.Builtin, a, bn starlark.Value) (string, string, error) {
+	an, err := nodeName(a)
+	if err != nil {
+		return "", "", fmt.Errorf("%s: a: %w", b.Name(), err)
+	}
+	bname, err := nodeName(bn)
+	if err != nil {
+		return "", "", fmt.Errorf("%s: b: %w", b.Name(), err)
+	}
+	return an, bname, nil
+}
+
 var clusterMethods = map[string]*starlark.Builtin{
 	"nodes": starlark.NewBuiltin("nodes", func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
@@ -284,13 +297,9 @@ var clusterMethods = map[string]*starlark.Builtin{
 		if err := starlark.UnpackArgs(b.Name(), args, kwargs, "a", &a, "b", &bn, "latency?", &lat, "jitter?", &jit, "loss?", &loss); err != nil {
 			return nil, err
 		}
-		an, err := nodeName(a)
+		an, bname, err := linkEnds(b, a, bn)
 		if err != nil {
-			return nil, fmt.Errorf("%s: a: %w", b.Name(), err)
-		}
-		bname, err := nodeName(bn)
-		if err != nil {
-			return nil, fmt.Errorf("%s: b: %w", b.Name(), err)
+			return nil, err
 		}
 		latency, err := duration(b.Name(), "latency", lat)
 		if err != nil {
@@ -315,13 +324,9 @@ var clusterMethods = map[string]*starlark.Builtin{
 		if err := starlark.UnpackArgs(b.Name(), args, kwargs, "a", &a, "b", &bn); err != nil {
 			return nil, err
 		}
-		an, err := nodeName(a)
+		an, bname, err := linkEnds(b, a, bn)
 		if err != nil {
-			return nil, fmt.Errorf("%s: a: %w", b.Name(), err)
-		}
-		bname, err := nodeName(bn)
-		if err != nil {
-			return nil, fmt.Errorf("%s: b: %w", b.Name(), err)
+			return nil, err
 		}
 		s, err := session(thread)
 		if err != nil {
