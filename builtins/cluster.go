@@ -335,20 +335,14 @@ var clusterMethods = map[string]*starlark.Builtin{
 		return starlark.None, b.Receiver().(*Cluster).c.Block(s.ctx(), an, bname)
 	}),
 	"heal": starlark.NewBuiltin("heal", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-		if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
-			return nil, err
-		}
-		s, err := session(thread)
+		s, err := sessionNoArgs(thread, b, args, kwargs)
 		if err != nil {
 			return nil, err
 		}
 		return starlark.None, b.Receiver().(*Cluster).c.Heal(s.ctx())
 	}),
 	"events": starlark.NewBuiltin("events", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-		if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
-			return nil, err
-		}
-		s, err := session(thread)
+		s, err := sessionNoArgs(thread, b, args, kwargs)
 		if err != nil {
 			return nil, err
 		}
@@ -448,10 +442,7 @@ func (n *Node) AttrNames() []string {
 
 func nodeMethod(name string, f func(s *Session, n *cluster.Node) (starlark.Value, error)) *starlark.Builtin {
 	return starlark.NewBuiltin(name, func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-		if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
-			return nil, err
-		}
-		s, err := session(thread)
+		s, err := sessionNoArgs(thread, b, args, kwargs)
 		if err != nil {
 			return nil, err
 		}

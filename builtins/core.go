@@ -58,10 +58,7 @@ func sleepFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 // nowFn is now(): the case's time. time.Now reads the case's clock: the
 // virtual one when the case runs in a synctest bubble.
 func nowFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
-		return nil, err
-	}
-	s, err := session(thread)
+	s, err := sessionNoArgs(thread, b, args, kwargs)
 	if err != nil {
 		return nil, err
 	}

@@ -78,10 +78,7 @@ func recordValue(r history.Record) starlark.Value {
 }
 
 func clusterHistory(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
-		return nil, err
-	}
-	s, err := session(thread)
+	s, err := sessionNoArgs(thread, b, args, kwargs)
 	if err != nil {
 		return nil, err
 	}
@@ -93,10 +90,7 @@ func clusterHistory(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 }
 
 func clusterCheck(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
-		return nil, err
-	}
-	s, err := session(thread)
+	s, err := sessionNoArgs(thread, b, args, kwargs)
 	if err != nil {
 		return nil, err
 	}

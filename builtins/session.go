@@ -132,6 +132,15 @@ func session(thread *starlark.Thread) (*Session, error) {
 	return s, nil
 }
 
+// sessionNoArgs checks that b was called with no arguments and returns
+// the thread's session.
+func sessionNoArgs(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (*Session, error) {
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
+		return nil, err
+	}
+	return session(thread)
+}
+
 func (s *Session) ctx() context.Context {
 	if s.Ctx == nil {
 		return context.Background()

@@ -249,23 +249,17 @@ func (n *Node) Restart(ctx context.Context) error {
 // so the others should see it failed. While paused it is left out of
 // convergence checks, fault updates and event fetches.
 func (n *Node) Pause(ctx context.Context) error {
-	n.mu.Lock()
-	if n.status != Running {
-		s := n.status
-		n.mu.Unlock()
-		return fmt.Errorf("pause %s: it is %s", n.name, s)
+	proc, err := n.procIn(Running)
+	if err != nil {
+		return fmt.Errorf("pause %s: %w", n.name, err)
 	}
-	proc := n.proc
-	n.mu.Unlock()
 	cctx, cancel := context.WithTimeout(ctx, time.Second)
 	n.fetchEvents(cctx) // what it saw until now
 	cancel()
 	if err := proc.Pause(); err != nil {
 		return fmt.Errorf("pause %s: %w", n.name, err)
 	}
-	n.mu.Lock()
-	n.status = Paused
-	n.mu.Unlock()
+	n.setStatus(Paused)
 	n.c.record(n.name, EventPause, "")
 	return nil
 }
@@ -273,20 +267,14 @@ func (n *Node) Pause(ctx context.Context) error {
 // Resume thaws a paused node and gives it the faults set while it was
 // paused.
 func (n *Node) Resume(ctx context.Context) error {
-	n.mu.Lock()
-	if n.status != Paused {
-		s := n.status
-		n.mu.Unlock()
-		return fmt.Errorf("resume %s: it is %s, not paused", n.name, s)
+	proc, err := n.procIn(Paused)
+	if err != nil {
+		return fmt.Errorf("resume %s: %w", n.name, err)
 	}
-	proc := n.proc
-	n.mu.Unlock()
 	if err := proc.Resume(); err != nil {
 		return fmt.Errorf("resume %s: %w", n.name, err)
 	}
-	n.mu.Lock()
-	n.status = Running
-	n.mu.Unlock()
+	n.setStatus(Running)
 	n.c.record(n.name, EventResume, "")
 	if err := n.call(ctx, "ctl.faults", n.c.faultsFor(n.name), nil); err != nil {
 		return fmt.Errorf("resume %s: %w", n.name, err)
@@ -306,4 +294,20 @@ func (n *Node) SlowRPC(ctx context.Context, delay time.Duration) error {
 	n.mu.Unlock()
 	n.c.record(n.name, EventSlowRPC, "", "delay", history.Seconds(delay))
 	return nil
+}
+
+// procIn returns the node's process if the node is in status want.
+func (n *Node) procIn(want string) (Process, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.status != want {
+		return nil, fmt.Errorf("it is %s, not %s", n.status, want)
+	}
+	return n.proc, nil
+}
+
+func (n *Node) setStatus(s string) {
+	n.mu.Lock()
+	n.status = s
+	n.mu.Unlock()
 }
