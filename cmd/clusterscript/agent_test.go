@@ -97,7 +97,11 @@ func TestAttachToAClusterOfAProgramsNodes(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "attach.star"), `
 def test_attach_finds_every_member():
-    c = cluster.attach(vars["seed"], vars["cookie"])
+    # a3 joined through a2: the seed a1 may not have heard of it yet.
+    def attached():
+        c = cluster.attach(vars["seed"], vars["cookie"])
+        return c if len(c.nodes()) == 3 else None
+    c = wait_until(attached, timeout="10s", msg="the seed should learn of a3")
     c.wait_converged()
     assert.eq([n.name for n in c.nodes()], ["a1", "a2", "a3"])
     assert.true(all([n.pid > 0 for n in c.nodes()]))
