@@ -32,12 +32,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/clusterscript/clusterscript/cluster"
 	"github.com/clusterscript/clusterscript/runtime/membership"
 	"github.com/clusterscript/clusterscript/runtime/node"
 	"github.com/clusterscript/clusterscript/runtime/transport"
@@ -71,7 +69,7 @@ type Config struct {
 
 // Run runs one real node until ctx ends, stdin closes (WatchStdin), or the
 // runner asks it to exit. Once the node is listening it prints the ready
-// line (cluster.Ready, one JSON object) on out.
+// line (Ready, one JSON object) on out.
 func Run(ctx context.Context, cfg Config, in io.Reader, out io.Writer) error {
 	if cfg.Log == nil {
 		cfg.Log = os.Stderr
@@ -96,15 +94,7 @@ func Run(ctx context.Context, cfg Config, in io.Reader, out io.Writer) error {
 		return err
 	}
 	defer n.Shutdown()
-	exit := make(chan struct{})
-	var exitOnce sync.Once
-	n.Handle("ctl.exit", func(context.Context, json.RawMessage) (any, error) {
-		// Answer first, then go: the reply travels on a stream the
-		// shutdown would cut.
-		time.AfterFunc(10*time.Millisecond, func() { exitOnce.Do(func() { close(exit) }) })
-		return nil, nil
-	})
-	if err := json.NewEncoder(out).Encode(cluster.Ready{Name: cfg.Name, Addr: n.Addr(), PID: os.Getpid()}); err != nil {
+	if err := json.NewEncoder(out).Encode(Ready{Name: cfg.Name, Addr: n.Addr(), PID: os.Getpid()}); err != nil {
 		return fmt.Errorf("write ready line: %w", err)
 	}
 	if len(cfg.Join) > 0 {
@@ -129,7 +119,7 @@ func Run(ctx context.Context, cfg Config, in io.Reader, out io.Writer) error {
 		defer cancel()
 		return n.Leave(lctx)
 	case <-stdinClosed:
-	case <-exit:
+	case <-n.ExitRequested():
 	}
 	return nil
 }

@@ -5,18 +5,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/clusterscript/clusterscript/cluster"
 	"github.com/clusterscript/clusterscript/runtime/arsenal"
+	"github.com/clusterscript/clusterscript/runtime/control"
+	"github.com/clusterscript/clusterscript/runtime/membership"
 	"github.com/clusterscript/clusterscript/runtime/node"
 	"github.com/clusterscript/clusterscript/runtime/rpc"
 )
@@ -51,7 +50,7 @@ func TestMainCommands(t *testing.T) {
 		{[]string{"svc", "agent", "--cookie", "c", "--profile", "fast"}, 2, `unknown gossip profile "fast"`},
 		{[]string{"svc", "ops"}, 0, "greet — say hello"},
 	} {
-		t.Setenv(cluster.CookieEnv, "")
+		t.Setenv(CookieEnv, "")
 		var out, errw bytes.Buffer
 		code := run(reg, tc.args, strings.NewReader(""), &out, &errw)
 		if code != tc.code || !strings.Contains(out.String()+errw.String(), tc.want) {
@@ -68,62 +67,128 @@ func TestMainCommands(t *testing.T) {
 	}
 }
 
-// The agent command prints its ready line, serves the program's
-// operations and the control channel, and exits when stdin closes.
-func TestAgentServesAndExitsWithItsRunner(t *testing.T) {
+// running is an agent command run in this process, as a runner sees it.
+type running struct {
+	ready  Ready
+	rpc    *rpc.Client
+	stdin  io.Closer // closing it is the runner going away
+	exited chan int  // the command's exit status
+}
+
+// runAgent runs the agent command with args over reg and waits for its
+// ready line; the cookie is "k".
+func runAgent(t *testing.T, reg *node.Registry, args ...string) *running {
+	t.Helper()
 	stdinR, stdinW := io.Pipe()
 	stdoutR, stdoutW := io.Pipe()
-	done := make(chan int, 1)
+	r := &running{stdin: stdinW, exited: make(chan int, 1)}
 	go func() {
-		done <- run(withOp(t), []string{"svc", "agent", "--name", "a1", "--cookie", "k", "--watch-stdin"}, stdinR, stdoutW, io.Discard)
+		r.exited <- run(reg, append([]string{"svc"}, args...), stdinR, stdoutW, io.Discard)
 		stdoutW.Close()
 	}()
 	sc := bufio.NewScanner(stdoutR)
 	if !sc.Scan() {
 		t.Fatal("no ready line")
 	}
-	var ready cluster.Ready
-	if err := json.Unmarshal(sc.Bytes(), &ready); err != nil || ready.Name != "a1" || ready.PID != os.Getpid() {
-		t.Fatalf("ready line %q: %v", sc.Text(), err)
+	var err error
+	if r.ready, err = ParseReady(sc.Bytes()); err != nil {
+		t.Fatal(err)
 	}
-	cl := rpc.NewClient("k", "test", func(addr string, timeout time.Duration) (net.Conn, error) {
+	go func() { _, _ = io.Copy(io.Discard, stdoutR) }()
+	r.rpc = rpc.NewClient("k", "test", rpc.DialWithin(func(addr string, timeout time.Duration) (net.Conn, error) {
 		return net.DialTimeout("tcp", addr, timeout)
+	}))
+	t.Cleanup(func() {
+		r.rpc.Close()
+		stdinW.Close()
 	})
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var greeting string
-	if err := cl.Call(ctx, ready.Addr, "op.call", map[string]any{"op": "greet", "params": map[string]any{"who": "you"}}, &greeting); err != nil || greeting != "hello you from a1" {
-		t.Fatalf("greet: %q %v", greeting, err)
-	}
-	var pid int
-	if err := cl.Call(ctx, ready.Addr, "ctl.pid", nil, &pid); err != nil || pid != os.Getpid() {
-		t.Fatalf("ctl.pid: %d %v", pid, err)
-	}
-	stdinW.Close()
+	return r
+}
+
+// control returns a client of the agent's control channel.
+func (r *running) control() control.Client { return control.NewClient(r.rpc, r.ready.Addr) }
+
+// waitExit waits for the command to end with status 0 after why.
+func (r *running) waitExit(t *testing.T, why string) {
+	t.Helper()
 	select {
-	case code := <-done:
+	case code := <-r.exited:
 		if code != 0 {
-			t.Fatalf("exit %d after stdin closed", code)
+			t.Fatalf("exit %d after %s", code, why)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("the agent did not exit when its stdin closed")
+		t.Fatalf("the agent did not exit after %s", why)
 	}
 }
 
-// A program's agent binary links the engine, not the Starlark runner.
-func TestAgentLinksNoStarlark(t *testing.T) {
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
+// The agent command prints its ready line, serves the program's
+// operations and the control channel, and exits when stdin closes.
+func TestAgentServesAndExitsWithItsRunner(t *testing.T) {
+	a := runAgent(t, withOp(t), "agent", "--name", "a1", "--cookie", "k", "--watch-stdin")
+	if a.ready.Name != "a1" || a.ready.PID != os.Getpid() {
+		t.Fatalf("ready line %+v", a.ready)
 	}
-	out, err := exec.Command(goCmd, "list", "-deps", ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, out)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var greeting string
+	if err := a.rpc.Call(ctx, a.ready.Addr, "op.call", map[string]any{"op": "greet", "params": map[string]any{"who": "you"}}, &greeting); err != nil || greeting != "hello you from a1" {
+		t.Fatalf("greet: %q %v", greeting, err)
 	}
-	for _, bad := range []string{"go.starlark.net/starlark", "github.com/clusterscript/clusterscript/builtins", "github.com/clusterscript/clusterscript/scenario"} {
-		if strings.Contains(string(out)+"\n", bad+"\n") {
-			t.Errorf("package agent imports %s: a service's binary would carry the scenario runner", bad)
+	if pid, err := a.control().PID(ctx); err != nil || pid != os.Getpid() {
+		t.Fatalf("pid over the control channel: %d %v", pid, err)
+	}
+	a.stdin.Close()
+	a.waitExit(t, "its stdin closed")
+}
+
+// An agent that the runner did not start (found with cluster.attach) is
+// ended by asking it over its control channel.
+func TestAgentExitsWhenAsked(t *testing.T) {
+	a := runAgent(t, withOp(t), "agent", "--name", "a1", "--cookie", "k")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.control().Exit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a.waitExit(t, "being asked to exit")
+}
+
+// The command line a runner builds (Launch.Args) is the one the agent
+// command parses: a node started with it runs the runner's profile.
+func TestLaunchArgsAreTheAgentsFlags(t *testing.T) {
+	prof := membership.LANProfile()
+	prof.ClusterSize = 7
+	args, err := Launch{Name: "n7", Cluster: "c9", Bind: "127.0.0.1:0", Profile: prof, Incarnation: 4, Cookie: "k"}.Args()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(CookieEnv, "k")
+	a := runAgent(t, node.Builtin(), args...)
+	if a.ready.Name != "n7" {
+		t.Fatalf("ready line %+v", a.ready)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got, err := a.control().GossipSettings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := json.Marshal(membership.Settings(prof.MemberlistConfig("n7", nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want map[string]any
+	if err := json.Unmarshal(raw, &want); err != nil {
+		t.Fatal(err)
+	}
+	if len(want) < 20 || len(got) != len(want) {
+		t.Fatalf("the agent reports %d settings, the runner's profile makes %d", len(got), len(want))
+	}
+	for k, v := range want {
+		if fmt.Sprint(got[k]) != fmt.Sprint(v) {
+			t.Errorf("%s: the agent runs %v, the runner gave %v", k, got[k], v)
 		}
 	}
+	a.stdin.Close() // --watch-stdin: the agent goes with its runner
+	a.waitExit(t, "its stdin closed")
 }

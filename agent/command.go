@@ -13,7 +13,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/clusterscript/clusterscript/cluster"
 	"github.com/clusterscript/clusterscript/runtime/arsenal"
 	"github.com/clusterscript/clusterscript/runtime/membership"
 	"github.com/clusterscript/clusterscript/runtime/node"
@@ -24,22 +23,22 @@ import (
 // clusterscript's own `agent` command is this one over node.Builtin().
 func Command(reg *node.Registry) *cli.Command {
 	return &cli.Command{
-		Name:  "agent",
+		Name:  CommandName,
 		Usage: "run one real node (started by the runner, or by hand on any host to form a cluster)",
-		Description: "The cookie comes from $" + cluster.CookieEnv + " (or --cookie). Once listening the agent prints\n" +
+		Description: "The cookie comes from $" + CookieEnv + " (or --cookie). Once listening the agent prints\n" +
 			`one JSON line {"name", "addr", "pid"} on stdout. Start agents on several hosts with --bind on a` + "\n" +
 			"reachable address and --join pointing at any running agent to span machines.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "name", Usage: "node name (default: the host name)"},
-			&cli.StringFlag{Name: "cluster", Value: "cluster", Usage: "cluster name, for reports"},
-			&cli.StringFlag{Name: "bind", Value: "127.0.0.1:0", Usage: "host:port for gossip and RPC (UDP and TCP); loopback unless told otherwise"},
-			&cli.StringFlag{Name: "cookie", Usage: "shared secret (prefer $" + cluster.CookieEnv + ": argv is visible to other users)"},
-			&cli.StringFlag{Name: "profile", Value: "test", Usage: "gossip profile: " + strings.Join(membership.ProfileNames(), ", ")},
-			&cli.StringFlag{Name: "profile-json", Hidden: true, Usage: "the full gossip profile as JSON (set by the runner)"},
-			&cli.StringSliceFlag{Name: "join", Usage: "address of a running node to join (repeatable)"},
-			&cli.BoolFlag{Name: "watch-stdin", Hidden: true, Usage: "exit when stdin closes (set by the runner)"},
-			&cli.StringFlag{Name: "log-file", Usage: "write memberlist's and the engine's log here (default: standard error)"},
-			&cli.Uint64Flag{Name: "incarnation", Usage: "this start's number, part of every pid; must grow with each restart under the same name (default: the start time in Unix seconds)"},
+			&cli.StringFlag{Name: FlagName, Usage: "node name (default: the host name)"},
+			&cli.StringFlag{Name: FlagCluster, Value: "cluster", Usage: "cluster name, for reports"},
+			&cli.StringFlag{Name: FlagBind, Value: "127.0.0.1:0", Usage: "host:port for gossip and RPC (UDP and TCP); loopback unless told otherwise"},
+			&cli.StringFlag{Name: FlagCookie, Usage: "shared secret (prefer $" + CookieEnv + ": argv is visible to other users)"},
+			&cli.StringFlag{Name: FlagProfile, Value: membership.DefaultProfile, Usage: "gossip profile: " + strings.Join(membership.ProfileNames(), ", ")},
+			&cli.StringFlag{Name: FlagProfileJSON, Hidden: true, Usage: "the full gossip profile as JSON (set by the runner)"},
+			&cli.StringSliceFlag{Name: FlagJoin, Usage: "address of a running node to join (repeatable)"},
+			&cli.BoolFlag{Name: FlagWatchStdin, Hidden: true, Usage: "exit when stdin closes (set by the runner)"},
+			&cli.StringFlag{Name: FlagLogFile, Usage: "write memberlist's and the engine's log here (default: standard error)"},
+			&cli.Uint64Flag{Name: FlagIncarnation, Usage: "this start's number, part of every pid; must grow with each restart under the same name (default: the start time in Unix seconds)"},
 		},
 		Action: func(c *cli.Context) error { return action(c, reg) },
 	}
@@ -51,42 +50,42 @@ func usage(c *cli.Context, format string, args ...any) error {
 }
 
 func action(c *cli.Context, reg *node.Registry) error {
-	cookie := c.String("cookie")
+	cookie := c.String(FlagCookie)
 	if cookie == "" {
-		cookie = os.Getenv(cluster.CookieEnv)
+		cookie = os.Getenv(CookieEnv)
 	}
 	if cookie == "" {
-		return usage(c, "agent: no cookie: set $%s or --cookie", cluster.CookieEnv)
+		return usage(c, "agent: no cookie: set $%s or --%s", CookieEnv, FlagCookie)
 	}
-	name := c.String("name")
+	name := c.String(FlagName)
 	if name == "" {
 		h, err := os.Hostname()
 		if err != nil {
-			return usage(c, "agent: --name is required: %v", err)
+			return usage(c, "agent: --"+FlagName+" is required: %v", err)
 		}
 		name = h
 	}
-	profile, err := membership.LookupProfile(c.String("profile"))
+	profile, err := membership.LookupProfile(c.String(FlagProfile))
 	if err != nil {
 		return usage(c, "agent: %v", err)
 	}
-	if pj := c.String("profile-json"); pj != "" {
+	if pj := c.String(FlagProfileJSON); pj != "" {
 		// The runner's whole profile, base included: a real node runs
 		// what a simulated one given the same profile runs.
 		if profile, err = membership.ProfileFromJSON([]byte(pj)); err != nil {
-			return usage(c, "agent: --profile-json: %v", err)
+			return usage(c, "agent: --"+FlagProfileJSON+": %v", err)
 		}
 	}
 	var logw io.Writer
-	if f := c.String("log-file"); f != "" {
+	if f := c.String(FlagLogFile); f != "" {
 		lf, err := os.OpenFile(f, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
-			return usage(c, "agent: --log-file: %v", err)
+			return usage(c, "agent: --"+FlagLogFile+": %v", err)
 		}
 		defer lf.Close()
 		logw = lf
 	}
-	incarnation := c.Uint64("incarnation")
+	incarnation := c.Uint64(FlagIncarnation)
 	if incarnation == 0 {
 		// Started by hand: a restart a second later still gets new pids.
 		incarnation = uint64(time.Now().Unix())
@@ -95,12 +94,12 @@ func action(c *cli.Context, reg *node.Registry) error {
 	defer stop()
 	err = Run(ctx, Config{
 		Name:       name,
-		Cluster:    c.String("cluster"),
+		Cluster:    c.String(FlagCluster),
 		Cookie:     cookie,
-		Bind:       c.String("bind"),
+		Bind:       c.String(FlagBind),
 		Profile:    profile,
-		Join:       c.StringSlice("join"),
-		WatchStdin: c.Bool("watch-stdin"),
+		Join:       c.StringSlice(FlagJoin),
+		WatchStdin: c.Bool(FlagWatchStdin),
 		Log:        logw,
 		Registry:   reg,
 
@@ -117,7 +116,7 @@ func action(c *cli.Context, reg *node.Registry) error {
 // reads, the same JSON `clusterscript ops --json` prints.
 func OpsCommand(reg *node.Registry) *cli.Command {
 	return &cli.Command{
-		Name:  "ops",
+		Name:  OpsCommandName,
 		Usage: "list arsenal operations with their parameters, types, defaults, and results",
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "machine-readable output"}},
 		Action: func(c *cli.Context) error {

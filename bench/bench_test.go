@@ -46,7 +46,7 @@ func startCluster(b *testing.B, backend string, n int) (*cluster.Cluster, time.D
 		b.Fatal(err)
 	}
 	if _, err := c.WaitConverged(context.Background(), 5*time.Minute); err != nil {
-		c.Kill()
+		c.Kill(context.Background())
 		b.Fatal(err)
 	}
 	return c, time.Since(t0)
@@ -67,7 +67,7 @@ func BenchmarkConverge(b *testing.B) {
 			for range b.N {
 				c, took := startCluster(b, tc.backend, tc.n)
 				total += took
-				c.Kill()
+				c.Kill(context.Background())
 			}
 			b.ReportMetric(ms(total/time.Duration(b.N)), "ms/converge")
 			b.ReportMetric(0, "ns/op")
@@ -85,11 +85,11 @@ func BenchmarkFailureDetection(b *testing.B) {
 				c, _ := startCluster(b, backend, 5)
 				nodes := c.Nodes()
 				t0 := time.Now()
-				_ = nodes[4].Kill()
+				_ = nodes[4].Kill(context.Background())
 				want := names(4)
 				waitAll(b, c, nodes[:4], want)
 				total += time.Since(t0)
-				c.Kill()
+				c.Kill(context.Background())
 			}
 			b.ReportMetric(ms(total/time.Duration(b.N)), "ms/detect")
 			b.ReportMetric(0, "ns/op")
@@ -120,7 +120,7 @@ func BenchmarkPartitionHeal(b *testing.B) {
 					b.Fatal(err)
 				}
 				total += time.Since(t0)
-				c.Kill()
+				c.Kill(context.Background())
 			}
 			b.ReportMetric(ms(total/time.Duration(b.N)), "ms/heal")
 			b.ReportMetric(0, "ns/op")
@@ -145,7 +145,7 @@ func waitAll(b *testing.B, c *cluster.Cluster, nodes []*cluster.Node, want []str
 			return
 		}
 		if time.Now().After(deadline) {
-			c.Kill()
+			c.Kill(context.Background())
 			b.Fatalf("nodes did not all see %v in time", want)
 		}
 		time.Sleep(time.Millisecond)

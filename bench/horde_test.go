@@ -59,13 +59,13 @@ func BenchmarkHordeFailover(b *testing.B) {
 				for i := range children {
 					params := map[string]any{"name": fmt.Sprintf("child%d", i), "placement": "n3"}
 					if err := nodes[0].Call(ctx, "op.call", map[string]any{"op": "horde_start_child", "params": params}, nil); err != nil {
-						c.Kill()
+						c.Kill(context.Background())
 						b.Fatal(err)
 					}
 				}
 				waitUntil(b, c, func() bool { return registriesAgree(ctx, nodes, children, "") })
 				t0 := time.Now()
-				_ = nodes[2].Kill()
+				_ = nodes[2].Kill(context.Background())
 				seen := time.Duration(0)
 				waitUntil(b, c, func() bool {
 					if seen == 0 {
@@ -79,7 +79,7 @@ func BenchmarkHordeFailover(b *testing.B) {
 				})
 				total += time.Since(t0)
 				detect += seen
-				c.Kill()
+				c.Kill(context.Background())
 			}
 			b.ReportMetric(ms(total/time.Duration(b.N)), "ms/failover")
 			b.ReportMetric(ms(detect/time.Duration(b.N)), "ms/detect")
@@ -93,7 +93,7 @@ func waitUntil(b *testing.B, c *cluster.Cluster, cond func() bool) {
 	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			c.Kill()
+			c.Kill(context.Background())
 			b.Fatal("timed out")
 		}
 		time.Sleep(time.Millisecond)

@@ -70,7 +70,7 @@ func BenchmarkSimConverge(b *testing.B) {
 							failed = err
 							return
 						}
-						defer c.Kill()
+						defer c.Kill(context.Background())
 						if _, err := c.WaitConverged(context.Background(), 10*time.Minute); err != nil {
 							failed = err
 							return
@@ -112,14 +112,14 @@ func BenchmarkLanFailureDetection(b *testing.B) {
 						failed = err
 						return
 					}
-					defer c.Kill()
+					defer c.Kill(context.Background())
 					if _, err := c.WaitConverged(ctx, time.Minute); err != nil {
 						failed = err
 						return
 					}
 					nodes := c.Nodes()
 					w0, v0 := vtime.WallNow(), time.Now()
-					_ = nodes[4].Kill()
+					_ = nodes[4].Kill(context.Background())
 					for !allSee(ctx, nodes[:4], names(4)) {
 						time.Sleep(10 * time.Millisecond)
 						if time.Since(v0) > time.Minute {
@@ -164,7 +164,7 @@ func BenchmarkShippedSuite(b *testing.B) {
 			var wall time.Duration
 			for range b.N {
 				w0 := vtime.WallNow()
-				sum, err := scenario.Run(context.Background(), files, scenario.Options{Backends: []string{"sim"}, Clock: clock, Binary: binary})
+				sum, err := scenario.Run(context.Background(), files, scenario.Options{Backends: []cluster.Backend{cluster.Sim}, Clock: clock, Settings: cluster.Settings{Agent: binary}})
 				if err != nil || sum.Failed > 0 {
 					b.Fatalf("%v: %s", err, sum.Line())
 				}

@@ -92,23 +92,20 @@ func opNode(b *starlark.Builtin, v starlark.Value) (*cluster.Node, error) {
 	return n.n, nil
 }
 
-func arsenalCall(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	if len(args) != 2 {
-		return nil, fmt.Errorf("%s: want (node, op, **params), got %d positional arguments", b.Name(), len(args))
-	}
-	n, err := opNode(b, args[0])
+func arsenalCall(thread *starlark.Thread, b *starlark.Builtin, a Args) (starlark.Value, error) {
+	n, err := opNode(b, a.Value("node"))
 	if err != nil {
 		return nil, err
 	}
-	op, ok := args[1].(starlark.String)
+	op, ok := a.Value("op").(starlark.String)
 	if !ok {
-		return nil, fmt.Errorf("%s: op: want a string, got %s", b.Name(), args[1].Type())
+		return nil, fmt.Errorf("%s: op: want a string, got %s", b.Name(), a.Value("op").Type())
 	}
 	s, err := session(thread)
 	if err != nil {
 		return nil, err
 	}
-	return callOp(s, n, string(op), kwargs)
+	return callOp(s, n, string(op), a.Kwargs)
 }
 
 // opFunc is the builtin name(n, *params, **params) that asks node n to run
@@ -166,25 +163,22 @@ func positional(name string, spec arsenal.OpSpec, args starlark.Tuple, kwargs []
 }
 
 // arsenalOps implements arsenal.ops() over ops.
-func arsenalOps(ops []arsenal.OpSpec) starlark.Value {
-	return starlark.NewBuiltin("arsenal.ops", func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-		if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
-			return nil, err
-		}
+func arsenalOps(ops []arsenal.OpSpec) impl {
+	return func(*starlark.Thread, *starlark.Builtin, Args) (starlark.Value, error) {
 		var names []string
 		for _, o := range ops {
 			names = append(names, o.Name)
 		}
 		sort.Strings(names)
 		return stringList(names), nil
-	})
+	}
 }
 
 // arsenalDescribe implements arsenal.describe(op) over ops.
-func arsenalDescribe(ops []arsenal.OpSpec) starlark.Value {
-	return starlark.NewBuiltin("arsenal.describe", func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-		var op string
-		if err := starlark.UnpackArgs(b.Name(), args, kwargs, "op", &op); err != nil {
+func arsenalDescribe(ops []arsenal.OpSpec) impl {
+	return func(_ *starlark.Thread, _ *starlark.Builtin, a Args) (starlark.Value, error) {
+		op, err := a.String("op")
+		if err != nil {
 			return nil, err
 		}
 		spec, err := arsenal.Describe(ops, op)
@@ -196,7 +190,7 @@ func arsenalDescribe(ops []arsenal.OpSpec) starlark.Value {
 			return nil, err
 		}
 		return decodeJSON(raw)
-	})
+	}
 }
 
 // askedNode names, in signatures, the node an operation is asked of (whose
@@ -276,42 +270,39 @@ func starlarkRepr(v any) string {
 }
 
 func arsenalDocs(ops []arsenal.OpSpec) []Doc {
-	docs := []Doc{
-		{Module: "arsenal", Name: "ops", Signature: "arsenal.ops()", Summary: "The names of every arsenal operation: the built-in ones and, with --agent or from go test, the program's own.", fn: arsenalOps(ops)},
-		{Module: "arsenal", Name: "describe", Signature: "arsenal.describe(op)", Summary: "The operation's schema: summary, parameters (type, default, range or allowed values) and result fields.", fn: arsenalDescribe(ops)},
-		{Module: "arsenal", Name: "call", Signature: "arsenal.call(node, op, **params)", Summary: "Run an operation on node (the node whose view answers); returns plain dicts, lists, strings and numbers. Errors read \"<op>: <code>: <message>\".", fn: starlark.NewBuiltin("arsenal.call", arsenalCall)},
-	}
+	docs := declare([]Doc{
+		{Module: "arsenal", Name: "ops", Signature: "arsenal.ops()", Summary: "The names of every arsenal operation: the built-in ones and, with --agent or from go test, the program's own.", impl: arsenalOps(ops)},
+		{Module: "arsenal", Name: "describe", Signature: "arsenal.describe(op)", Summary: "The operation's schema: summary, parameters (type, default, range or allowed values) and result fields.", impl: arsenalDescribe(ops)},
+		{Module: "arsenal", Name: "call", Signature: "arsenal.call(node, op, **params)", Summary: "Run an operation on node (the node whose view answers); returns plain dicts, lists, strings and numbers. Errors read \"<op>: <code>: <message>\".", impl: arsenalCall},
+	})
 	for _, spec := range ops {
 		docs = append(docs, Doc{Module: "arsenal", Name: spec.Name, Signature: opSignature("arsenal."+spec.Name, spec), Summary: spec.Summary + "; " + askedNode + " is the node asked.", Details: opDetails(spec), fn: opFunc("arsenal."+spec.Name, spec)})
 	}
 	return docs
 }
 
-func nodeCall(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	if len(args) != 1 {
-		return nil, fmt.Errorf("%s: want (op, **params), got %d positional arguments", b.Name(), len(args))
-	}
-	op, ok := args[0].(starlark.String)
+func nodeCall(thread *starlark.Thread, b *starlark.Builtin, a Args) (starlark.Value, error) {
+	op, ok := a.Value("op").(starlark.String)
 	if !ok {
-		return nil, fmt.Errorf("%s: op: want a string, got %s", b.Name(), args[0].Type())
+		return nil, fmt.Errorf("%s: op: want a string, got %s", b.Name(), a.Value("op").Type())
 	}
 	s, err := session(thread)
 	if err != nil {
 		return nil, err
 	}
-	return callOp(s, b.Receiver().(*Node).n, string(op), kwargs)
+	return callOp(s, nodeOf(b), string(op), a.Kwargs)
 }
 
-func nodeSpawn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var kind string
-	var name, supervisor, restart starlark.Value = starlark.None, starlark.None, starlark.None
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "kind", &kind, "name?", &name, "supervisor?", &supervisor, "restart?", &restart); err != nil {
+func nodeSpawn(thread *starlark.Thread, b *starlark.Builtin, a Args) (starlark.Value, error) {
+	kind, err := a.String("kind")
+	if err != nil {
 		return nil, err
 	}
 	s, err := session(thread)
 	if err != nil {
 		return nil, err
 	}
+	name, supervisor, restart := a.Value("name"), a.Value("supervisor"), a.Value("restart")
 	params := map[string]any{"kind": kind}
 	for k, v := range map[string]starlark.Value{"name": name, "supervisor": supervisor, "restart": restart} {
 		if v == starlark.None {
@@ -326,7 +317,7 @@ func nodeSpawn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 	ctx, cancel := context.WithTimeout(s.ctx(), cluster.ControlTimeout)
 	defer cancel()
 	var raw json.RawMessage
-	n := b.Receiver().(*Node).n
+	n := nodeOf(b)
 	start := time.Now()
 	if err := n.Call(ctx, "proc.spawn", params, &raw); err != nil {
 		if errcode.Code(err) == "" {

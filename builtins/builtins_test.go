@@ -12,6 +12,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/clusterscript/clusterscript/builtins"
+	"github.com/clusterscript/clusterscript/cluster"
 )
 
 // TestScripts runs testdata/*.star on the sim backend, as go.starlark.net
@@ -42,7 +43,7 @@ func TestScripts(t *testing.T) {
 func newThread(t *testing.T) *starlark.Thread {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	s := &builtins.Session{Ctx: ctx, Backend: "sim", Vars: map[string]string{"who": "tester"}, Log: func(l string) { t.Log(l) }, Start: time.Now()}
+	s := &builtins.Session{Ctx: ctx, Settings: cluster.Settings{Backend: cluster.Sim}, Vars: map[string]string{"who": "tester"}, Log: func(l string) { t.Log(l) }, Start: time.Now()}
 	t.Cleanup(func() {
 		s.Teardown(false)
 		cancel()

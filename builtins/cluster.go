@@ -2,7 +2,6 @@ package builtins
 
 import (
 	"fmt"
-	"os"
 	"sort"
 
 	startime "go.starlark.net/lib/time"
@@ -13,99 +12,82 @@ import (
 	"github.com/clusterscript/clusterscript/runtime/node"
 )
 
-func clusterStart(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+// clusterStart unpacks cluster.start's arguments into a request; the
+// session's settings resolve it (cluster.Settings.Resolve), the one place
+// the rules of a cluster's start live.
+func clusterStart(thread *starlark.Thread, b *starlark.Builtin, a Args) (starlark.Value, error) {
 	s, err := session(thread)
 	if err != nil {
 		return nil, err
 	}
-	var nodesV starlark.Value = starlark.None
-	var backend, cookie, name, topology, agentV starlark.Value = starlark.None, starlark.None, starlark.None, starlark.None, starlark.None
-	profile := "test"
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "nodes?", &nodesV, "backend?", &backend, "cookie?", &cookie, "profile?", &profile, "name?", &name, "topology?", &topology, "agent?", &agentV); err != nil {
-		return nil, err
-	}
-	opts := cluster.Options{Seed: s.Seed}
-	be := s.Backend
-	agent := ""
-	count := 3
-	if t, ok := topology.(starlark.String); ok {
-		top, found := s.Topologies[string(t)]
-		if !found {
-			return nil, fmt.Errorf("%s: topology %q is not defined (topologies come from ./clusterscript.yaml in the working directory, or the file --config names)", b.Name(), string(t))
-		}
-		if top.Nodes > 0 {
-			count = top.Nodes
-		}
-		if top.Backend != "" {
-			be = top.Backend
-		}
-		if top.Profile != "" {
-			profile = top.Profile
-		}
-		if top.Agent != "" {
-			agent = top.Agent
-		}
-		if top.CookieEnv != "" {
-			if s.Getenv != nil {
-				opts.Cookie = s.Getenv(top.CookieEnv)
-			}
-			if opts.Cookie == "" {
-				return nil, fmt.Errorf("%s: topology %q: cookie_env names $%s, which is not set (set it, or drop cookie_env for a fresh random cookie)", b.Name(), string(t), top.CookieEnv)
-			}
-		}
-	} else if topology != starlark.None {
-		return nil, fmt.Errorf("%s: topology: want a string, got %s", b.Name(), topology.Type())
-	}
-	switch v := nodesV.(type) {
+	// What the call does not say comes from the topology, then from the
+	// run: the signature's defaults are those of a plain call.
+	var req cluster.Request
+	switch v := a.Value("nodes").(type) {
 	case starlark.NoneType:
-		opts.Nodes = defaultNames(count)
 	case starlark.Int:
-		n, ok := v.Int64()
-		if !ok || n < 1 || n > 2000 {
-			return nil, fmt.Errorf("%s: nodes: must be from 1 to 2000, got %s", b.Name(), v)
+		if !a.Given("nodes") {
+			break
 		}
-		opts.Nodes = defaultNames(int(n))
+		n, ok := v.Int64()
+		if !ok || n < 1 || n > cluster.MaxNodes {
+			return nil, fmt.Errorf("%s: nodes: must be from 1 to %d, got %s", b.Name(), cluster.MaxNodes, v)
+		}
+		req.Count = int(n)
 	case *starlark.List, starlark.Tuple:
-		if opts.Nodes, err = stringItems(v, "node names (strings)"); err != nil {
+		if req.Nodes, err = stringItems(v, "node names (strings)"); err != nil {
 			return nil, fmt.Errorf("%s: nodes: %w", b.Name(), err)
 		}
 	default:
-		return nil, fmt.Errorf("%s: nodes: want a count or a list of names, got %s", b.Name(), nodesV.Type())
+		return nil, fmt.Errorf("%s: nodes: want a count or a list of names, got %s", b.Name(), v.Type())
 	}
-	if v, ok := backend.(starlark.String); ok {
-		be = string(v)
-	} else if backend != starlark.None {
-		return nil, fmt.Errorf("%s: backend: want \"sim\" or \"real\", got %s", b.Name(), backend.Type())
-	}
-	if v, ok := agentV.(starlark.String); ok {
-		if v == "" {
-			return nil, fmt.Errorf("%s: agent: must be the path of an executable, got \"\"", b.Name())
+	for _, p := range []struct {
+		name, want string
+		dst        *string
+	}{
+		{"backend", `"sim" or "real"`, (*string)(&req.Backend)},
+		{"cookie", "a string", &req.Cookie},
+		{"profile", "a profile's name", &req.Profile},
+		{"name", "a string", &req.Name},
+		{"topology", "a string", &req.Topology},
+		{"agent", "the path of an executable", &req.Agent},
+	} {
+		if !a.Given(p.name) {
+			continue
 		}
-		agent = string(v)
-		if backend == starlark.None && topology == starlark.None {
-			be = "real" // an agent is a real node's executable
+		switch v := a.Value(p.name).(type) {
+		case starlark.NoneType:
+		case starlark.String:
+			if v == "" && p.name != "name" {
+				return nil, fmt.Errorf("%s: %s: must not be empty", b.Name(), p.name)
+			}
+			*p.dst = string(v)
+		default:
+			return nil, fmt.Errorf("%s: %s: want %s, got %s", b.Name(), p.name, p.want, v.Type())
 		}
-	} else if agentV != starlark.None {
-		return nil, fmt.Errorf("%s: agent: want the path of an executable, got %s", b.Name(), agentV.Type())
 	}
-	if v, ok := cookie.(starlark.String); ok {
-		if v == "" {
-			return nil, fmt.Errorf("%s: cookie: must not be empty", b.Name())
+	if req.Backend != "" {
+		if _, err := cluster.ParseBackend(string(req.Backend)); err != nil {
+			return nil, fmt.Errorf("%s: backend: %w", b.Name(), err)
 		}
-		opts.Cookie = string(v)
 	}
-	if v, ok := name.(starlark.String); ok {
-		opts.Name = string(v)
-	} else {
-		opts.Name = fmt.Sprintf("c%d", len(s.Clusters())+1)
+	if req.Name == "" {
+		req.Name = fmt.Sprintf("c%d", len(s.Clusters())+1)
 	}
-	if opts.Profile, err = s.profile(profile); err != nil {
-		return nil, fmt.Errorf("%s: profile: %w", b.Name(), err)
-	}
-	l, err := s.launcher(be, agent)
+	spec, err := s.Settings.Resolve(req)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
+	if spec.Backend == cluster.Real {
+		if err := s.needRealClock(); err != nil {
+			return nil, err
+		}
+	}
+	l, err := spec.Launcher()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+	}
+	opts := spec.Options()
 	opts.History, opts.NodeLog = s.history(), s.nodeLog(opts.Name)
 	c, err := cluster.Start(s.ctx(), l, opts)
 	if err != nil {
@@ -113,43 +95,6 @@ func clusterStart(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	}
 	s.addCluster(c)
 	return &Cluster{c: c, clock: s.clock()}, nil
-}
-
-func defaultNames(n int) []string {
-	names := make([]string, n)
-	for i := range names {
-		names[i] = fmt.Sprintf("n%d", i+1)
-	}
-	return names
-}
-
-// launcher returns a launcher for the backend; agent, when set, is the
-// executable real nodes run instead of the session's.
-func (s *Session) launcher(backend, agent string) (cluster.Launcher, error) {
-	switch backend {
-	case "", "sim":
-		if agent != "" {
-			return nil, fmt.Errorf("agent: %s would run real nodes, but the backend is sim: simulated nodes run in this process, with its own kinds and operations (run the scenarios from go test to simulate a program's own; see docs/testing-your-own-service.md)", agent)
-		}
-		return cluster.NewSimLauncher(s.Registry), nil
-	case "real":
-		if err := s.needRealClock(); err != nil {
-			return nil, err
-		}
-		bin := agent
-		if bin == "" {
-			bin = s.Binary
-		}
-		if bin == "" {
-			exe, err := os.Executable()
-			if err != nil {
-				return nil, fmt.Errorf("backend real: cannot find the clusterscript binary: %w", err)
-			}
-			bin = exe
-		}
-		return &cluster.AgentLauncher{Binary: bin}, nil
-	}
-	return nil, fmt.Errorf("backend: want \"sim\" or \"real\", got %q", backend)
 }
 
 // Cluster is the Starlark value of a cluster.
@@ -199,172 +144,165 @@ func attrNames(fields []string, methods map[string]*starlark.Builtin) []string {
 	return names
 }
 
+var (
+	clusterMethods = methodsOf("cluster")
+	nodeMethods    = methodsOf("node")
+)
+
+// clusterOf is the cluster a method was called on.
+func clusterOf(b *starlark.Builtin) *cluster.Cluster { return b.Receiver().(*Cluster).c }
+
+// nodeOf is the node a method was called on.
+func nodeOf(b *starlark.Builtin) *cluster.Node { return b.Receiver().(*Node).n }
+
+var clusterDocs = []Doc{
+	{Receiver: "cluster", Name: "name", Signature: "c.name", Summary: "The cluster's name (the name= given to cluster.start, else generated).", Value: true},
+	{Receiver: "cluster", Name: "backend", Signature: "c.backend", Summary: `"sim" or "real".`, Value: true},
+	{Receiver: "cluster", Name: "clock", Signature: "c.clock", Summary: `"virtual" when the case runs on virtual time (simulated clusters; waiting costs no wall time), else "real".`, Value: true},
+	{Receiver: "cluster", Name: "add_node", Signature: "c.add_node(name=None, cookie=None)", Summary: "Start one more node joined to the others and return it; with another cookie the join fails saying the cookies differ.",
+		impl: func(thread *starlark.Thread, b *starlark.Builtin, a Args) (starlark.Value, error) {
+			name, err := a.String("name")
+			if err != nil {
+				return nil, err
+			}
+			cookie, err := a.String("cookie")
+			if err != nil {
+				return nil, err
+			}
+			return withSession(thread, func(s *Session) (starlark.Value, error) {
+				n, err := clusterOf(b).AddNode(s.ctx(), name, cookie)
+				if err != nil {
+					return nil, err
+				}
+				return &Node{n: n}, nil
+			})
+		}},
+	{Receiver: "cluster", Name: "block", Signature: "c.block(a, b)", Summary: "Drop all traffic from a to b (replies included) while b to a still flows; c.heal() clears it. memberlist needs both ways: with no third node to probe through, a and b both declare the other failed; with one, its indirect probes keep them alive to each other (see docs/faults.md).",
+		impl: func(thread *starlark.Thread, b *starlark.Builtin, a Args) (starlark.Value, error) {
+			an, bn, err := linkEnds(b, a)
+			if err != nil {
+				return nil, err
+			}
+			return withSession(thread, func(s *Session) (starlark.Value, error) {
+				return starlark.None, clusterOf(b).Block(s.ctx(), an, bn)
+			})
+		}},
+	{Receiver: "cluster", Name: "check", Signature: "c.check()", Summary: "Run the checks over the history so far and return the findings as dicts {check, t, node, message, records}: a failure no fault explains (unexplained_failure), views still differing after the last heal beyond the profile's convergence bound (views_differ_after_heal), a horde name held by two live nodes after reconvergence (horde_name_held_twice). Empty when all hold.", impl: clusterCheck},
+	{Receiver: "cluster", Name: "events", Signature: "c.events()", Summary: "The events so far, in time order: a view of c.history(), its membership and fault records, in the same order, read a node at a time. Each event has the fields at (a time.time), node (the node that underwent or observed it), kind (start, stop, kill, join, leave, fail, partition, heal, block, pause, resume or slow_rpc) and peer (the member joined, left or failed, or the b of a block; else None). A restart reads as a start, and a partition or a heal as one event per node running then. An event reads as a dict (e[\"kind\"], \"peer\" in e, e.get(\"peer\"), e.keys(), dict(e)) and as a struct (e.kind); type(e) is \"event\".",
+		impl: func(thread *starlark.Thread, b *starlark.Builtin, _ Args) (starlark.Value, error) {
+			return withSession(thread, func(s *Session) (starlark.Value, error) {
+				c := clusterOf(b)
+				var out []starlark.Value
+				for _, e := range c.Events(s.ctx()) {
+					var peer starlark.Value = starlark.None
+					if e.Peer != "" {
+						peer = starlark.String(e.Peer)
+					}
+					out = append(out, newRecord("event", "at", startime.Time(e.At(c.Origin())), "node", starlark.String(e.Node), "kind", starlark.String(e.Kind), "peer", peer))
+				}
+				return starlark.NewList(out), nil
+			})
+		}},
+	{Receiver: "cluster", Name: "heal", Signature: "c.heal()", Summary: "Remove every partition, one-way block and link fault.",
+		impl: func(thread *starlark.Thread, b *starlark.Builtin, _ Args) (starlark.Value, error) {
+			return withSession(thread, func(s *Session) (starlark.Value, error) {
+				return starlark.None, clusterOf(b).Heal(s.ctx())
+			})
+		}},
+	{Receiver: "cluster", Name: "history", Signature: "c.history()", Summary: "The cluster's history so far, in time order, as dicts with t (seconds since the case started), kind, node and peer where they apply, and the kind's fields: actions (start, stop, kill, restart, partition, block, set_link, pause, resume, slow_rpc, heal, op with op, params, result or code and error, duration) and what each node observed (join, leave, fail, mode, horde_claim, horde_release).", impl: clusterHistory},
+	{Receiver: "cluster", Name: "node", Signature: "c.node(name)", Summary: "The node of that name.",
+		impl: func(_ *starlark.Thread, b *starlark.Builtin, a Args) (starlark.Value, error) {
+			name, err := a.String("name")
+			if err != nil {
+				return nil, err
+			}
+			n, err := clusterOf(b).Node(name)
+			if err != nil {
+				return nil, err
+			}
+			return &Node{n: n}, nil
+		}},
+	{Receiver: "cluster", Name: "nodes", Signature: "c.nodes()", Summary: "Every node started in the cluster, in start order (running or not).",
+		impl: func(_ *starlark.Thread, b *starlark.Builtin, _ Args) (starlark.Value, error) {
+			var out []starlark.Value
+			for _, n := range clusterOf(b).Nodes() {
+				out = append(out, &Node{n: n})
+			}
+			return starlark.NewList(out), nil
+		}},
+	{Receiver: "cluster", Name: "partition", Signature: "c.partition(*groups)", Summary: "Split the network: nodes in different groups exchange no traffic; nodes in no group form one more group.",
+		impl: func(thread *starlark.Thread, b *starlark.Builtin, a Args) (starlark.Value, error) {
+			if len(a.Rest) == 0 {
+				return nil, fmt.Errorf("%s: give at least one group of nodes", b.Name())
+			}
+			var groups [][]string
+			for i, g := range a.Rest {
+				names, err := nodeNames(g)
+				if err != nil {
+					return nil, fmt.Errorf("%s: group %d: %w", b.Name(), i+1, err)
+				}
+				groups = append(groups, names)
+			}
+			return withSession(thread, func(s *Session) (starlark.Value, error) {
+				return starlark.None, clusterOf(b).Partition(s.ctx(), groups)
+			})
+		}},
+	{Receiver: "cluster", Name: "set_link", Signature: `c.set_link(a, b, latency="0ms", jitter="0ms", loss=0.0)`, Summary: "Degrade the link between two nodes, both directions.",
+		impl: func(thread *starlark.Thread, b *starlark.Builtin, a Args) (starlark.Value, error) {
+			an, bn, err := linkEnds(b, a)
+			if err != nil {
+				return nil, err
+			}
+			latency, err := a.Duration("latency")
+			if err != nil {
+				return nil, err
+			}
+			jitter, err := a.Duration("jitter")
+			if err != nil {
+				return nil, err
+			}
+			loss, ok := starlark.AsFloat(a.Value("loss"))
+			if !ok {
+				return nil, fmt.Errorf("%s: loss: want a number from 0.0 to 1.0, got %s", b.Name(), a.Value("loss").Type())
+			}
+			return withSession(thread, func(s *Session) (starlark.Value, error) {
+				return starlark.None, clusterOf(b).SetLink(s.ctx(), an, bn, latency, jitter, loss)
+			})
+		}},
+	{Receiver: "cluster", Name: "stop", Signature: "c.stop()", Summary: "Stop every node (also done when the case ends).",
+		impl: func(thread *starlark.Thread, b *starlark.Builtin, _ Args) (starlark.Value, error) {
+			return withSession(thread, func(s *Session) (starlark.Value, error) {
+				clusterOf(b).Stop(s.ctx())
+				return starlark.None, nil
+			})
+		}},
+	{Receiver: "cluster", Name: "wait_converged", Signature: `c.wait_converged(timeout="10s")`, Summary: "Wait until every running node sees exactly the running nodes it can reach: all of them with no fault in force; under a partition, those of its own side (so right after c.partition() it waits for the split to be noticed); after c.heal(), all again. Two nodes reach each other when a chain of running nodes joins them whose every link carries traffic both ways (memberlist probes and gossips through third nodes); a partition cuts the links between its groups, set_link(loss=1.0) and c.block(a, b) cut one, latency and partial loss cut none; a paused node is not running. Returns the time taken; on timeout fails showing what each node should see and what it sees.",
+		impl: func(thread *starlark.Thread, b *starlark.Builtin, a Args) (starlark.Value, error) {
+			timeout, err := a.Duration("timeout")
+			if err != nil {
+				return nil, err
+			}
+			return withSession(thread, func(s *Session) (starlark.Value, error) {
+				took, err := clusterOf(b).WaitConverged(s.ctx(), timeout)
+				if err != nil {
+					return nil, err
+				}
+				return startime.Duration(took), nil
+			})
+		}},
+}
+
 // linkEnds reads the two ends of a link fault, nodes or names.
-func linkEnds(b *starlark.Builtin, a, bn starlark.Value) (string, string, error) {
-	an, err := nodeName(a)
+func linkEnds(b *starlark.Builtin, a Args) (string, string, error) {
+	an, err := nodeName(a.Value("a"))
 	if err != nil {
 		return "", "", fmt.Errorf("%s: a: %w", b.Name(), err)
 	}
-	bname, err := nodeName(bn)
+	bn, err := nodeName(a.Value("b"))
 	if err != nil {
 		return "", "", fmt.Errorf("%s: b: %w", b.Name(), err)
 	}
-	return an, bname, nil
-}
-
-var clusterMethods = map[string]*starlark.Builtin{
-	"nodes": starlark.NewBuiltin("nodes", func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-		if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
-			return nil, err
-		}
-		c := b.Receiver().(*Cluster)
-		var out []starlark.Value
-		for _, n := range c.c.Nodes() {
-			out = append(out, &Node{n: n})
-		}
-		return starlark.NewList(out), nil
-	}),
-	"node": starlark.NewBuiltin("node", func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-		var name string
-		if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name); err != nil {
-			return nil, err
-		}
-		n, err := b.Receiver().(*Cluster).c.Node(name)
-		if err != nil {
-			return nil, err
-		}
-		return &Node{n: n}, nil
-	}),
-	"add_node": starlark.NewBuiltin("add_node", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-		var name, cookie string
-		if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name?", &name, "cookie?", &cookie); err != nil {
-			return nil, err
-		}
-		s, err := session(thread)
-		if err != nil {
-			return nil, err
-		}
-		n, err := b.Receiver().(*Cluster).c.AddNode(s.ctx(), name, cookie)
-		if err != nil {
-			return nil, err
-		}
-		return &Node{n: n}, nil
-	}),
-	"wait_converged": starlark.NewBuiltin("wait_converged", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-		var tv starlark.Value = starlark.String("10s")
-		if err := starlark.UnpackArgs(b.Name(), args, kwargs, "timeout?", &tv); err != nil {
-			return nil, err
-		}
-		timeout, err := duration(b.Name(), "timeout", tv)
-		if err != nil {
-			return nil, err
-		}
-		s, err := session(thread)
-		if err != nil {
-			return nil, err
-		}
-		took, err := b.Receiver().(*Cluster).c.WaitConverged(s.ctx(), timeout)
-		if err != nil {
-			return nil, err
-		}
-		return startime.Duration(took), nil
-	}),
-	"partition": starlark.NewBuiltin("partition", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-		if len(kwargs) > 0 {
-			return nil, fmt.Errorf("%s: unexpected keyword argument %s", b.Name(), kwargs[0][0])
-		}
-		if len(args) == 0 {
-			return nil, fmt.Errorf("%s: give at least one group of nodes", b.Name())
-		}
-		var groups [][]string
-		for i, g := range args {
-			names, err := nodeNames(g)
-			if err != nil {
-				return nil, fmt.Errorf("%s: group %d: %w", b.Name(), i+1, err)
-			}
-			groups = append(groups, names)
-		}
-		s, err := session(thread)
-		if err != nil {
-			return nil, err
-		}
-		return starlark.None, b.Receiver().(*Cluster).c.Partition(s.ctx(), groups)
-	}),
-	"set_link": starlark.NewBuiltin("set_link", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-		var a, bn starlark.Value
-		var lat, jit starlark.Value = starlark.String("0ms"), starlark.String("0ms")
-		var loss starlark.Value = starlark.Float(0)
-		if err := starlark.UnpackArgs(b.Name(), args, kwargs, "a", &a, "b", &bn, "latency?", &lat, "jitter?", &jit, "loss?", &loss); err != nil {
-			return nil, err
-		}
-		an, bname, err := linkEnds(b, a, bn)
-		if err != nil {
-			return nil, err
-		}
-		latency, err := duration(b.Name(), "latency", lat)
-		if err != nil {
-			return nil, err
-		}
-		jitter, err := duration(b.Name(), "jitter", jit)
-		if err != nil {
-			return nil, err
-		}
-		lf, ok := starlark.AsFloat(loss)
-		if !ok {
-			return nil, fmt.Errorf("%s: loss: want a number from 0.0 to 1.0, got %s", b.Name(), loss.Type())
-		}
-		s, err := session(thread)
-		if err != nil {
-			return nil, err
-		}
-		return starlark.None, b.Receiver().(*Cluster).c.SetLink(s.ctx(), an, bname, latency, jitter, lf)
-	}),
-	"block": starlark.NewBuiltin("block", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-		var a, bn starlark.Value
-		if err := starlark.UnpackArgs(b.Name(), args, kwargs, "a", &a, "b", &bn); err != nil {
-			return nil, err
-		}
-		an, bname, err := linkEnds(b, a, bn)
-		if err != nil {
-			return nil, err
-		}
-		s, err := session(thread)
-		if err != nil {
-			return nil, err
-		}
-		return starlark.None, b.Receiver().(*Cluster).c.Block(s.ctx(), an, bname)
-	}),
-	"heal": starlark.NewBuiltin("heal", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-		s, err := sessionNoArgs(thread, b, args, kwargs)
-		if err != nil {
-			return nil, err
-		}
-		return starlark.None, b.Receiver().(*Cluster).c.Heal(s.ctx())
-	}),
-	"events": starlark.NewBuiltin("events", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-		s, err := sessionNoArgs(thread, b, args, kwargs)
-		if err != nil {
-			return nil, err
-		}
-		var out []starlark.Value
-		for _, e := range b.Receiver().(*Cluster).c.Events(s.ctx()) {
-			var peer starlark.Value = starlark.None
-			if e.Peer != "" {
-				peer = starlark.String(e.Peer)
-			}
-			out = append(out, newRecord("event", "at", startime.Time(e.At), "node", starlark.String(e.Node), "kind", starlark.String(e.Kind), "peer", peer))
-		}
-		return starlark.NewList(out), nil
-	}),
-	"stop": starlark.NewBuiltin("stop", func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-		if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
-			return nil, err
-		}
-		b.Receiver().(*Cluster).c.Stop()
-		return starlark.None, nil
-	}),
-	"history": starlark.NewBuiltin("history", clusterHistory),
-	"check":   starlark.NewBuiltin("check", clusterCheck),
+	return an, bn, nil
 }
 
 // nodeName accepts a node or its name.
@@ -440,67 +378,62 @@ func (n *Node) AttrNames() []string {
 	return attrNames([]string{"name", "addr", "backend", "pid"}, nodeMethods)
 }
 
-func nodeMethod(name string, f func(s *Session, n *cluster.Node) (starlark.Value, error)) *starlark.Builtin {
-	return starlark.NewBuiltin(name, func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-		s, err := sessionNoArgs(thread, b, args, kwargs)
-		if err != nil {
-			return nil, err
-		}
-		return f(s, b.Receiver().(*Node).n)
-	})
+// nodeAction is the body of a node method that takes no argument: f with
+// the case's session and the node.
+func nodeAction(f func(s *Session, n *cluster.Node) (starlark.Value, error)) impl {
+	return func(thread *starlark.Thread, b *starlark.Builtin, _ Args) (starlark.Value, error) {
+		return withSession(thread, func(s *Session) (starlark.Value, error) { return f(s, nodeOf(b)) })
+	}
 }
 
-var nodeMethods = map[string]*starlark.Builtin{
-	"call":  starlark.NewBuiltin("call", nodeCall),
-	"spawn": starlark.NewBuiltin("spawn", nodeSpawn),
-	"status": nodeMethod("status", func(_ *Session, n *cluster.Node) (starlark.Value, error) {
-		return starlark.String(n.Status()), nil
-	}),
-	"members": nodeMethod("members", func(s *Session, n *cluster.Node) (starlark.Value, error) {
-		m, err := n.Members(s.ctx())
-		if err != nil {
-			return nil, err
-		}
-		return stringList(m), nil
-	}),
-	"mode": nodeMethod("mode", func(s *Session, n *cluster.Node) (starlark.Value, error) {
-		m, err := n.Mode(s.ctx())
-		if err != nil {
-			return nil, err
-		}
-		return starlark.String(m), nil
-	}),
-	"kill": nodeMethod("kill", func(_ *Session, n *cluster.Node) (starlark.Value, error) {
-		return starlark.None, n.Kill()
-	}),
-	"stop": nodeMethod("stop", func(s *Session, n *cluster.Node) (starlark.Value, error) {
-		return starlark.None, n.Stop(s.ctx())
-	}),
-	"restart": nodeMethod("restart", func(s *Session, n *cluster.Node) (starlark.Value, error) {
-		return starlark.None, n.Restart(s.ctx())
-	}),
-	"pause": nodeMethod("pause", func(s *Session, n *cluster.Node) (starlark.Value, error) {
-		return starlark.None, n.Pause(s.ctx())
-	}),
-	"resume": nodeMethod("resume", func(s *Session, n *cluster.Node) (starlark.Value, error) {
-		return starlark.None, n.Resume(s.ctx())
-	}),
-	"slow_rpc": starlark.NewBuiltin("slow_rpc", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-		var dv starlark.Value
-		if err := starlark.UnpackArgs(b.Name(), args, kwargs, "delay", &dv); err != nil {
-			return nil, err
-		}
-		d, err := duration(b.Name(), "delay", dv)
-		if err != nil {
-			return nil, err
-		}
-		if d > node.MaxRPCDelay {
-			return nil, errcode.Op(b.Name(), errcode.Errorf(errcode.Validation, "delay: must be at most %s, got %s", node.MaxRPCDelay, dv))
-		}
-		s, err := session(thread)
-		if err != nil {
-			return nil, err
-		}
-		return starlark.None, b.Receiver().(*Node).n.SlowRPC(s.ctx(), d)
-	}),
+var nodeDocs = []Doc{
+	{Receiver: "node", Name: "name", Signature: "n.name", Summary: "The node's name (\"n1\", ...).", Value: true},
+	{Receiver: "node", Name: "addr", Signature: "n.addr", Summary: "The node's host:port (an in-memory address for a simulated node).", Value: true},
+	{Receiver: "node", Name: "backend", Signature: "n.backend", Summary: `"sim" or "real".`, Value: true},
+	{Receiver: "node", Name: "pid", Signature: "n.pid", Summary: "The OS process id of a real node; None for a simulated one.", Value: true},
+	{Receiver: "node", Name: "call", Signature: "n.call(op, **params)", Summary: "Run an arsenal operation on this node; same as arsenal.call(n, op, **params).", impl: nodeCall},
+	{Receiver: "node", Name: "kill", Signature: "n.kill()", Summary: "End the node abruptly (SIGKILL for a real node): no leave message.",
+		impl: nodeAction(func(s *Session, n *cluster.Node) (starlark.Value, error) { return starlark.None, n.Kill(s.ctx()) })},
+	{Receiver: "node", Name: "members", Signature: "n.members()", Summary: "Sorted names of the members this node sees alive, itself included.",
+		impl: nodeAction(func(s *Session, n *cluster.Node) (starlark.Value, error) {
+			m, err := n.Members(s.ctx())
+			if err != nil {
+				return nil, err
+			}
+			return stringList(m), nil
+		})},
+	{Receiver: "node", Name: "mode", Signature: "n.mode()", Summary: `"single_node" when the node sees no other alive member, else "multi_node".`,
+		impl: nodeAction(func(s *Session, n *cluster.Node) (starlark.Value, error) {
+			m, err := n.Mode(s.ctx())
+			if err != nil {
+				return nil, err
+			}
+			return starlark.String(m), nil
+		})},
+	{Receiver: "node", Name: "pause", Signature: "n.pause()", Summary: "Freeze the node (SIGSTOP for a real node; a simulated node's traffic is frozen, see docs/faults.md): it answers nothing and the others see it failed. A paused node is left out of wait_converged.",
+		impl: nodeAction(func(s *Session, n *cluster.Node) (starlark.Value, error) { return starlark.None, n.Pause(s.ctx()) })},
+	{Receiver: "node", Name: "restart", Signature: "n.restart()", Summary: "Start the node again under the same name and rejoin.",
+		impl: nodeAction(func(s *Session, n *cluster.Node) (starlark.Value, error) { return starlark.None, n.Restart(s.ctx()) })},
+	{Receiver: "node", Name: "resume", Signature: "n.resume()", Summary: "Thaw a paused node (SIGCONT); it rejoins the others.",
+		impl: nodeAction(func(s *Session, n *cluster.Node) (starlark.Value, error) { return starlark.None, n.Resume(s.ctx()) })},
+	{Receiver: "node", Name: "slow_rpc", Signature: `n.slow_rpc(delay)`, Summary: `Make the node's answers to operations and control calls take delay longer ("0s" clears it, at most 1h) while its gossip stays healthy; a restarted node keeps it.`,
+		impl: func(thread *starlark.Thread, b *starlark.Builtin, a Args) (starlark.Value, error) {
+			d, err := a.Duration("delay")
+			if err != nil {
+				return nil, err
+			}
+			if d > node.MaxRPCDelay {
+				return nil, errcode.Op(b.Name(), errcode.Errorf(errcode.Validation, "delay: must be at most %s, got %s", node.MaxRPCDelay, a.Value("delay")))
+			}
+			return withSession(thread, func(s *Session) (starlark.Value, error) {
+				return starlark.None, nodeOf(b).SlowRPC(s.ctx(), d)
+			})
+		}},
+	{Receiver: "node", Name: "spawn", Signature: `n.spawn(kind, name=None, supervisor=None, restart=None)`, Summary: "Start a process of a kind the node runs (built-in: echo, counter, kv, sleeper, supervisor; a program built on the engine adds its own) under supervisor (default: the root supervisor); restart is permanent, transient or temporary (default: the kind's, permanent for the built-in ones); returns {pid, name, node, type}.", impl: nodeSpawn},
+	{Receiver: "node", Name: "status", Signature: "n.status()", Summary: `"running", "stopped", "killed" or "paused".`,
+		impl: func(_ *starlark.Thread, b *starlark.Builtin, _ Args) (starlark.Value, error) {
+			return starlark.String(nodeOf(b).Status()), nil
+		}},
+	{Receiver: "node", Name: "stop", Signature: "n.stop()", Summary: "Leave the cluster gracefully, then stop.",
+		impl: nodeAction(func(s *Session, n *cluster.Node) (starlark.Value, error) { return starlark.None, n.Stop(s.ctx()) })},
 }

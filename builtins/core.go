@@ -32,12 +32,8 @@ func callerPos(thread *starlark.Thread) string {
 	return thread.CallFrame(1).Pos.String()
 }
 
-func sleepFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var dv starlark.Value
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "duration", &dv); err != nil {
-		return nil, err
-	}
-	d, err := duration(b.Name(), "duration", dv)
+func sleepFn(thread *starlark.Thread, b *starlark.Builtin, a Args) (starlark.Value, error) {
+	d, err := a.Duration("duration")
 	if err != nil {
 		return nil, err
 	}
@@ -57,8 +53,8 @@ func sleepFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 
 // nowFn is now(): the case's time. time.Now reads the case's clock: the
 // virtual one when the case runs in a synctest bubble.
-func nowFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	s, err := sessionNoArgs(thread, b, args, kwargs)
+func nowFn(thread *starlark.Thread, b *starlark.Builtin, _ Args) (starlark.Value, error) {
+	s, err := session(thread)
 	if err != nil {
 		return nil, err
 	}
@@ -68,21 +64,20 @@ func nowFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 	return starlark.Float(time.Since(s.Start).Seconds()), nil
 }
 
-func waitUntil(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var fn starlark.Callable
-	var timeoutV, intervalV starlark.Value = starlark.String("5s"), starlark.String("20ms")
-	var msg starlark.Value = starlark.None
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "fn", &fn, "timeout?", &timeoutV, "interval?", &intervalV, "msg?", &msg); err != nil {
-		return nil, err
-	}
-	timeout, err := duration(b.Name(), "timeout", timeoutV)
+func waitUntil(thread *starlark.Thread, b *starlark.Builtin, a Args) (starlark.Value, error) {
+	fn, err := a.Callable("fn")
 	if err != nil {
 		return nil, err
 	}
-	interval, err := duration(b.Name(), "interval", intervalV)
+	timeout, err := a.Duration("timeout")
 	if err != nil {
 		return nil, err
 	}
+	interval, err := a.Duration("interval")
+	if err != nil {
+		return nil, err
+	}
+	msg := a.Value("msg")
 	s, err := session(thread)
 	if err != nil {
 		return nil, err
@@ -114,10 +109,8 @@ func waitUntil(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 	}
 }
 
-func logFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	if len(kwargs) > 0 {
-		return nil, fmt.Errorf("%s: unexpected keyword argument %s", b.Name(), kwargs[0][0])
-	}
+func logFn(thread *starlark.Thread, _ *starlark.Builtin, a Args) (starlark.Value, error) {
+	args := a.Rest
 	parts := make([]string, len(args))
 	for i, a := range args {
 		if s, ok := a.(starlark.String); ok {
@@ -132,9 +125,9 @@ func logFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 	return starlark.None, nil
 }
 
-func skipFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var reason string
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "reason", &reason); err != nil {
+func skipFn(_ *starlark.Thread, _ *starlark.Builtin, a Args) (starlark.Value, error) {
+	reason, err := a.String("reason")
+	if err != nil {
 		return nil, err
 	}
 	return nil, &SkipError{Reason: reason}
@@ -157,22 +150,18 @@ func assertFail(thread *starlark.Thread, msg starlark.Value, format string, args
 	return &AssertionError{Pos: callerPos(thread), Msg: text}
 }
 
-func assertBinary(name string, test func(a, b starlark.Value) (bool, error), describe string) *starlark.Builtin {
-	return starlark.NewBuiltin("assert."+name, func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-		var x, y starlark.Value
-		var msg starlark.Value = starlark.None
-		if err := starlark.UnpackArgs(b.Name(), args, kwargs, "a", &x, "b", &y, "msg?", &msg); err != nil {
-			return nil, err
-		}
+func assertBinary(test func(a, b starlark.Value) (bool, error), describe string) impl {
+	return func(thread *starlark.Thread, b *starlark.Builtin, a Args) (starlark.Value, error) {
+		x, y := a.Value("a"), a.Value("b")
 		ok, err := test(x, y)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", b.Name(), err)
 		}
 		if !ok {
-			return nil, assertFail(thread, msg, "%s failed: %s %s %s", b.Name(), x.String(), describe, y.String())
+			return nil, assertFail(thread, a.Value("msg"), "%s failed: %s %s %s", b.Name(), x.String(), describe, y.String())
 		}
 		return starlark.None, nil
-	})
+	}
 }
 
 func compare(op func(int) bool) func(a, b starlark.Value) (bool, error) {
@@ -195,26 +184,18 @@ func compare(op func(int) bool) func(a, b starlark.Value) (bool, error) {
 	}
 }
 
-func assertTruth(name string, want bool) *starlark.Builtin {
-	return starlark.NewBuiltin("assert."+name, func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-		var x starlark.Value
-		var msg starlark.Value = starlark.None
-		if err := starlark.UnpackArgs(b.Name(), args, kwargs, "x", &x, "msg?", &msg); err != nil {
-			return nil, err
-		}
+func assertTruth(want bool) impl {
+	return func(thread *starlark.Thread, b *starlark.Builtin, a Args) (starlark.Value, error) {
+		x := a.Value("x")
 		if bool(x.Truth()) != want {
-			return nil, assertFail(thread, msg, "%s failed: got %s, want a %s value", b.Name(), x.String(), map[bool]string{true: "truthy", false: "falsy"}[want])
+			return nil, assertFail(thread, a.Value("msg"), "%s failed: got %s, want a %s value", b.Name(), x.String(), map[bool]string{true: "truthy", false: "falsy"}[want])
 		}
 		return starlark.None, nil
-	})
+	}
 }
 
-func assertContains(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var container, x starlark.Value
-	var msg starlark.Value = starlark.None
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "container", &container, "x", &x, "msg?", &msg); err != nil {
-		return nil, err
-	}
+func assertContains(thread *starlark.Thread, b *starlark.Builtin, a Args) (starlark.Value, error) {
+	container, x, msg := a.Value("container"), a.Value("x"), a.Value("msg")
 	in, err := starlark.Binary(syntax.IN, x, container)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
@@ -225,10 +206,13 @@ func assertContains(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	return starlark.None, nil
 }
 
-func assertFails(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var fn starlark.Callable
-	var pattern string
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "fn", &fn, "pattern", &pattern); err != nil {
+func assertFails(thread *starlark.Thread, b *starlark.Builtin, a Args) (starlark.Value, error) {
+	fn, err := a.Callable("fn")
+	if err != nil {
+		return nil, err
+	}
+	pattern, err := a.String("pattern")
+	if err != nil {
 		return nil, err
 	}
 	re, err := regexp.Compile(pattern)

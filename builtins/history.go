@@ -77,8 +77,8 @@ func recordValue(r history.Record) starlark.Value {
 	return v
 }
 
-func clusterHistory(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	s, err := sessionNoArgs(thread, b, args, kwargs)
+func clusterHistory(thread *starlark.Thread, b *starlark.Builtin, _ Args) (starlark.Value, error) {
+	s, err := session(thread)
 	if err != nil {
 		return nil, err
 	}
@@ -89,8 +89,8 @@ func clusterHistory(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	return starlark.NewList(out), nil
 }
 
-func clusterCheck(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	s, err := sessionNoArgs(thread, b, args, kwargs)
+func clusterCheck(thread *starlark.Thread, b *starlark.Builtin, _ Args) (starlark.Value, error) {
+	s, err := session(thread)
 	if err != nil {
 		return nil, err
 	}

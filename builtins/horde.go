@@ -31,21 +31,18 @@ func hordeDocs(ops []arsenal.OpSpec) []Doc {
 			Summary: spec.Summary + "; " + askedNode + " is the node asked. Parameters and result as arsenal." + spec.Name + ".", fn: opFunc("horde."+name, spec),
 		})
 	}
-	docs = append(docs, Doc{
+	docs = append(docs, declare([]Doc{{
 		Module: "horde", Name: "whereis", Signature: "horde.whereis(" + askedNode + ", name)",
 		Summary: "The pid registered under name as " + askedNode + " sees it, or None.",
-		fn:      starlark.NewBuiltin("horde.whereis", hordeWhereis),
+		impl:    hordeWhereis,
 
 		askedKeyword: "node",
-	})
+	}})...)
 	return docs
 }
 
-func hordeWhereis(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var node, name starlark.Value
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "node", &node, "name", &name); err != nil {
-		return nil, err
-	}
+func hordeWhereis(thread *starlark.Thread, b *starlark.Builtin, a Args) (starlark.Value, error) {
+	node, name := a.Value("node"), a.Value("name")
 	if _, ok := name.(starlark.String); !ok {
 		return nil, fmt.Errorf("%s: name: want a string, got %s", b.Name(), name.Type())
 	}

@@ -69,7 +69,7 @@ func profilesSection() string {
 			name, short(p.GossipInterval), p.GossipNodes, short(p.ProbeInterval), short(p.ProbeTimeout),
 			short(p.SuspicionTimeout(3)), short(best), short(worst), short(p.PushPullInterval), short(p.RejoinInterval))
 	}
-	test, _ := membership.LookupProfile("test")
+	test := membership.TestProfile()
 	fmt.Fprintf(&b, "\n`test` (the default) is for scenarios: fast timers for a handful of nodes on one machine; "+
 		"clusters of more than %d nodes stretch its timers by n/%d. `local`, `lan` and `wan` are memberlist's "+
 		"presets. \"rejoin\" is how often a node retries known peers it does not see, so a cluster re-forms "+

@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -31,44 +32,18 @@ import (
 	"github.com/clusterscript/clusterscript/cluster"
 	"github.com/clusterscript/clusterscript/history"
 	"github.com/clusterscript/clusterscript/nodelog"
-	"github.com/clusterscript/clusterscript/runtime/membership"
-	"github.com/clusterscript/clusterscript/runtime/node"
 )
-
-// Topology is a named cluster shape from the configuration file.
-type Topology struct {
-	Nodes     int
-	Backend   string
-	Profile   string
-	CookieEnv string
-	// Agent is the executable its real nodes run ("" for the session's).
-	Agent string
-}
 
 // Session is what the builtins of one case share: its context, the run's
 // settings, and the clusters it started.
 type Session struct {
 	// Ctx is cancelled when the case ends, times out or is interrupted.
 	Ctx context.Context
-	// Backend is the default backend for cluster.start ("sim" or "real").
-	Backend string
-	// Binary is the executable real nodes run: clusterscript itself, or a
-	// program built on the engine whose main hands control to the agent
-	// entry point (run --agent, or a go test binary).
-	Binary string
-	// Registry is what simulated nodes run: the kinds, operations and
-	// boot processes of the program under test (node.Builtin() when nil).
-	Registry *node.Registry
-	// Seed seeds fault decisions.
-	Seed int64
+	// Settings are the run's defaults for cluster.start: backend, agent
+	// executable, registry, seed, profiles, topologies.
+	Settings cluster.Settings
 	// Vars are the --var values.
 	Vars map[string]string
-	// Profiles are extra or overriding gossip profiles from the config.
-	Profiles map[string]membership.Profile
-	// Topologies are named clusters from the config.
-	Topologies map[string]Topology
-	// Getenv reads the environment (for topologies' cookie_env).
-	Getenv func(string) string
 	// Log receives log() lines.
 	Log func(string)
 	// Start is when the case began, read from the clock the case runs on
@@ -132,13 +107,21 @@ func session(thread *starlark.Thread) (*Session, error) {
 	return s, nil
 }
 
-// sessionNoArgs checks that b was called with no arguments and returns
-// the thread's session.
-func sessionNoArgs(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (*Session, error) {
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
+// withSession runs f with the thread's session.
+func withSession(thread *starlark.Thread, f func(*Session) (starlark.Value, error)) (starlark.Value, error) {
+	s, err := session(thread)
+	if err != nil {
 		return nil, err
 	}
-	return session(thread)
+	return f(s)
+}
+
+// getenv reads the environment as the settings do.
+func (s *Session) getenv(key string) string {
+	if s.Settings.Getenv != nil {
+		return s.Settings.Getenv(key)
+	}
+	return os.Getenv(key)
 }
 
 func (s *Session) ctx() context.Context {
@@ -163,8 +146,8 @@ func (s *Session) Backends() []string {
 	defer s.mu.Unlock()
 	var out []string
 	for _, c := range s.used {
-		if !slices.Contains(out, c.Backend()) {
-			out = append(out, c.Backend())
+		if b := string(c.Backend()); !slices.Contains(out, b) {
+			out = append(out, b)
 		}
 	}
 	slices.Sort(out)
@@ -186,8 +169,9 @@ func (s *Session) Clusters() []*cluster.Cluster {
 	return append([]*cluster.Cluster(nil), s.clusters...)
 }
 
-// Teardown stops every cluster the session started. A case that timed out
-// kills them instead of waiting for graceful leaves.
+// Teardown stops every cluster the session started, and lets go of those
+// it attached to. A case that ended kills them instead of waiting for
+// graceful leaves: nobody observes its departures.
 func (s *Session) Teardown(abrupt bool) {
 	s.mu.Lock()
 	cs := s.clusters
@@ -198,24 +182,20 @@ func (s *Session) Teardown(abrupt bool) {
 	for _, c := range attached {
 		c.StopFollowing()
 	}
+	// The case's context may have ended (that may be why it ends): the
+	// teardown has its own.
+	ctx := context.WithoutCancel(s.ctx())
 	var wg sync.WaitGroup
 	for _, c := range cs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if abrupt {
-				c.Kill()
+				c.Kill(ctx)
 			} else {
-				c.Stop()
+				c.Stop(ctx)
 			}
 		}()
 	}
 	wg.Wait()
-}
-
-func (s *Session) profile(name string) (membership.Profile, error) {
-	if p, ok := s.Profiles[name]; ok {
-		return p, nil
-	}
-	return membership.LookupProfile(name)
 }

@@ -1,6 +1,7 @@
 package builtins
 
 import (
+	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
 
 	"github.com/clusterscript/clusterscript/runtime/arsenal"
@@ -14,6 +15,10 @@ type Param struct {
 	// Keyword is the name that passes it by keyword; "" when it can only
 	// be passed by position (the node an operation asks).
 	Keyword string
+	// Default is its default value, when the signature writes it as a
+	// literal (None, a bool, a number, a string...); nil otherwise, and
+	// for a required parameter.
+	Default starlark.Value
 }
 
 // Sig is what a call of a builtin may pass: its parameters, in order, and
@@ -48,7 +53,8 @@ func (d Doc) Sig() (sig Sig, ok bool) {
 			sig.Params = append(sig.Params, p)
 		case *syntax.BinaryExpr:
 			if id, isIdent := a.X.(*syntax.Ident); isIdent && a.Op == syntax.EQ {
-				sig.Params = append(sig.Params, Param{Name: id.Name, Optional: true, Keyword: id.Name})
+				def, _ := literal(a.Y) // nil when not a literal
+				sig.Params = append(sig.Params, Param{Name: id.Name, Optional: true, Keyword: id.Name, Default: def})
 			}
 		case *syntax.UnaryExpr:
 			switch a.Op {
@@ -60,6 +66,18 @@ func (d Doc) Sig() (sig Sig, ok bool) {
 		}
 	}
 	return sig, true
+}
+
+// literal evaluates a default value as written in a signature: None, a
+// bool, a number, a string, or a list or tuple of them.
+func literal(e syntax.Expr) (starlark.Value, error) {
+	thread := &starlark.Thread{Name: "signature"}
+	v, err := starlark.EvalExprOptions(&syntax.FileOptions{}, thread, e, nil)
+	if err != nil {
+		return nil, err
+	}
+	v.Freeze()
+	return v, nil
 }
 
 // Lookup returns the builtin of a qualified name ("sleep",

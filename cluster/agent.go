@@ -12,29 +12,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/clusterscript/clusterscript/agent"
 	"github.com/clusterscript/clusterscript/runtime/arsenal"
 )
 
-// CookieEnv is the environment variable that hands an agent its cookie, so
-// that it never shows in a process listing.
-const CookieEnv = "CLUSTERSCRIPT_COOKIE"
-
-// Ready is the line an agent prints on stdout once it is listening: the
-// first line it writes there, one JSON object.
-type Ready struct {
-	Name string `json:"name"`
-	Addr string `json:"addr"`
-	PID  int    `json:"pid"`
-}
-
-// AgentLauncher starts real nodes as agent processes on loopback: `BINARY
-// agent --name ... --watch-stdin`, with the cookie in the environment.
+// AgentLauncher starts real nodes as agent processes on loopback: BINARY
+// with the command line, environment and ready line of agent.Launch.
 // BINARY is clusterscript itself, or a program built on the engine whose
 // main hands control to the agent entry point (package agent), which
 // answers the same command.
@@ -51,11 +39,16 @@ type AgentLauncher struct {
 }
 
 // Backend implements Launcher.
-func (l *AgentLauncher) Backend() string { return "real" }
+func (l *AgentLauncher) Backend() Backend { return Real }
 
 // Dial implements Launcher.
-func (l *AgentLauncher) Dial(addr string, timeout time.Duration) (net.Conn, error) {
-	return net.DialTimeout("tcp", addr, timeout)
+func (l *AgentLauncher) Dial(ctx context.Context, addr string) (net.Conn, error) {
+	return dialTCP(ctx, addr)
+}
+
+func dialTCP(ctx context.Context, addr string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", addr)
 }
 
 // Close implements Launcher.
@@ -96,17 +89,17 @@ func checkAgentBinary(binary string) (string, error) {
 }
 
 // Launch implements Launcher: it starts an agent and waits for its ready
-// line.
-func (l *AgentLauncher) Launch(spec NodeSpec) (Process, error) {
-	p, err := l.launch(spec, spec.Addr)
-	if err != nil && spec.Addr != "" {
+// line, until ctx ends (the agent is then killed).
+func (l *AgentLauncher) Launch(ctx context.Context, spec NodeSpec) (Process, error) {
+	p, err := l.launch(ctx, spec, spec.Addr)
+	if err != nil && spec.Addr != "" && ctx.Err() == nil {
 		// The old port is taken: come back on a fresh one.
-		p, err = l.launch(spec, "")
+		p, err = l.launch(ctx, spec, "")
 	}
 	return p, err
 }
 
-func (l *AgentLauncher) launch(spec NodeSpec, addr string) (Process, error) {
+func (l *AgentLauncher) launch(ctx context.Context, spec NodeSpec, addr string) (Process, error) {
 	binary, err := checkAgentBinary(l.Binary)
 	if err != nil {
 		return nil, err
@@ -119,15 +112,13 @@ func (l *AgentLauncher) launch(spec NodeSpec, addr string) (Process, error) {
 	if addr != "" {
 		bind = addr
 	}
-	prof, err := json.Marshal(spec.Profile)
+	launch := agent.Launch{Name: spec.Name, Cluster: spec.Cluster, Bind: bind, Profile: spec.Profile, Incarnation: spec.Incarnation, Cookie: spec.Cookie}
+	args, err := launch.Args()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(binary, "agent",
-		"--name", spec.Name, "--cluster", spec.Cluster, "--bind", bind,
-		"--profile-json", string(prof), "--watch-stdin",
-		"--incarnation", strconv.FormatUint(spec.Incarnation, 10))
-	cmd.Env = append(os.Environ(), CookieEnv+"="+spec.Cookie)
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), launch.Env()...)
 	cmd.SysProcAttr = agentSysProcAttr()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -153,13 +144,12 @@ func (l *AgentLauncher) launch(spec NodeSpec, addr string) (Process, error) {
 		p.waitErr = cmd.Wait()
 		close(p.exited)
 	}()
-	ready := make(chan Ready, 1)
+	ready := make(chan agent.Ready, 1)
 	bad := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		if sc.Scan() {
-			var r Ready
-			if json.Unmarshal(sc.Bytes(), &r) == nil && r.Addr != "" {
+			if r, err := agent.ParseReady(sc.Bytes()); err == nil {
 				ready <- r
 			} else {
 				bad <- sc.Text()
@@ -178,18 +168,23 @@ func (l *AgentLauncher) launch(spec NodeSpec, addr string) (Process, error) {
 		}
 		return "it wrote nothing on stderr"
 	}
+	timer := time.NewTimer(readyTimeout)
+	defer timer.Stop()
 	select {
 	case r := <-ready:
 		p.addr = r.Addr
 		return p, nil
 	case line := <-bad:
-		_ = p.Kill()
+		_ = p.Kill(context.Background())
 		return nil, fmt.Errorf("agent %s: %s printed %q instead of its ready line %s; %s", spec.Name, binary, truncate(line, 200), notAgent, stderrOf())
 	case <-p.exited:
 		return nil, fmt.Errorf("agent %s: %s exited (%s) before printing its ready line %s; %s", spec.Name, binary, p.cmd.ProcessState, notAgent, stderrOf())
-	case <-time.After(readyTimeout):
-		_ = p.Kill()
+	case <-timer.C:
+		_ = p.Kill(context.Background())
 		return nil, fmt.Errorf("agent %s: %s printed no ready line within %s %s; %s", spec.Name, binary, readyTimeout, notAgent, stderrOf())
+	case <-ctx.Done():
+		_ = p.Kill(context.Background())
+		return nil, fmt.Errorf("agent %s: %w", spec.Name, context.Cause(ctx))
 	}
 }
 
@@ -212,12 +207,17 @@ type agentProcess struct {
 func (p *agentProcess) Addr() string { return p.addr }
 func (p *agentProcess) PID() int     { return p.cmd.Process.Pid }
 
-// Kill implements Process: SIGKILL to the agent's process group.
-func (p *agentProcess) Kill() error {
+// Kill implements Process: SIGKILL to the agent's process group, then a
+// wait for it to be gone (the kernel does not take long).
+func (p *agentProcess) Kill(ctx context.Context) error {
 	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	<-p.exited
-	p.stdin.Close()
-	return nil
+	defer p.stdin.Close()
+	select {
+	case <-p.exited:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("agent %d killed, not yet gone: %w", p.cmd.Process.Pid, context.Cause(ctx))
+	}
 }
 
 // Pause implements Process: SIGSTOP to the agent. The kernel still
@@ -237,17 +237,24 @@ func (p *agentProcess) Resume() error {
 	return nil
 }
 
-// Exit implements Process: close stdin, which ends the agent, and wait; a
-// stuck agent is killed.
-func (p *agentProcess) Exit() error {
+// Exit implements Process: close stdin, which ends the agent, and wait; an
+// agent still there when ctx ends, or after exitTimeout, is killed.
+func (p *agentProcess) Exit(ctx context.Context) error {
 	p.stdin.Close()
+	t := time.NewTimer(exitTimeout)
+	defer t.Stop()
 	select {
 	case <-p.exited:
 		return nil
-	case <-time.After(3 * time.Second):
-		return errors.Join(errors.New("agent did not exit; killed it"), p.Kill())
+	case <-ctx.Done():
+		return p.Kill(context.WithoutCancel(ctx))
+	case <-t.C:
+		return errors.Join(errors.New("agent did not exit; killed it"), p.Kill(context.WithoutCancel(ctx)))
 	}
 }
+
+// exitTimeout bounds how long an agent whose stdin closed has to exit.
+const exitTimeout = 3 * time.Second
 
 // lockedBuffer is a bytes.Buffer safe for one writer and other readers.
 type lockedBuffer struct {
@@ -285,7 +292,7 @@ func AgentOps(ctx context.Context, binary string) ([]arsenal.OpSpec, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, opsTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, path, "ops", "--json")
+	cmd := exec.CommandContext(ctx, path, agent.OpsCommandName, "--json")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.WaitDelay = time.Second

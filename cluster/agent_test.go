@@ -31,7 +31,7 @@ func startWith(l cluster.Launcher, nodes ...string) error {
 	prof, _ := membership.LookupProfile("test")
 	c, err := cluster.Start(context.Background(), l, cluster.Options{Name: "c", Profile: prof, Nodes: nodes})
 	if err == nil {
-		c.Stop()
+		c.Stop(context.Background())
 	}
 	return err
 }

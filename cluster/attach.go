@@ -9,28 +9,22 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clusterscript/clusterscript/history"
+	"github.com/clusterscript/clusterscript/runtime/control"
 	"github.com/clusterscript/clusterscript/runtime/errcode"
 	"github.com/clusterscript/clusterscript/runtime/membership"
-	"github.com/clusterscript/clusterscript/runtime/node"
 	"github.com/clusterscript/clusterscript/runtime/rpc"
-	"github.com/clusterscript/clusterscript/runtime/transport"
-)
-
-// The control methods Attach uses, served by every engine node: the
-// members a node knows with their addresses, and its OS pid.
-const (
-	membersMethod = "ctl.members"
-	pidMethod     = "ctl.pid"
 )
 
 // Attach returns a Cluster for agents already running elsewhere (started
 // by hand with `clusterscript agent`, or a program built on the engine,
-// on this host or others). It asks the
-// first seed that answers for its members and their addresses; every
-// member alive in that seed's view becomes a node. The cluster cannot
-// start nodes; killing or stopping one of its nodes asks that agent to
-// exit over RPC ("ctl.exit").
-func Attach(ctx context.Context, name string, seeds []string, cookie string) (*Cluster, error) {
+// on this host or others). It asks the first seed that answers for its
+// members and their addresses; every member alive in that seed's view
+// becomes a node, followed into the history h from now on (a history of
+// the cluster's own when nil). The cluster cannot start nodes; killing or
+// stopping one of its nodes asks that agent to exit over its control
+// channel. StopFollowing lets go of it, leaving its agents running.
+func Attach(ctx context.Context, name string, seeds []string, cookie string, h *history.Recorder) (*Cluster, error) {
 	if len(seeds) == 0 {
 		return nil, errors.New("attach: give at least one seed address (host:port of a running agent)")
 	}
@@ -40,14 +34,7 @@ func Attach(ctx context.Context, name string, seeds []string, cookie string) (*C
 	if name == "" {
 		name = "attached"
 	}
-	c := &Cluster{
-		name:     name,
-		cookie:   cookie,
-		launcher: attachLauncher{},
-		blocks:   map[[2]string]bool{},
-		links:    map[[2]string]transport.LinkFault{},
-		clients:  map[string]*rpc.Client{},
-	}
+	c := newCluster(name, cookie, attachLauncher{}, h)
 	cl := c.client(cookie)
 	var errs []error
 	for _, seed := range seeds {
@@ -57,13 +44,19 @@ func Attach(ctx context.Context, name string, seeds []string, cookie string) (*C
 			continue
 		}
 		for _, m := range members {
-			p := &attachedProcess{addr: m.Addr, client: cl}
+			p := &attachedProcess{ctl: control.NewClient(cl, m.Addr)}
 			pctx, cancel := context.WithTimeout(ctx, ControlTimeout)
-			_ = cl.Call(pctx, m.Addr, pidMethod, nil, &p.pid) // 0 when unknown
+			p.pid, _ = p.ctl.PID(pctx) // 0 when unknown
 			cancel()
 			c.nodes = append(c.nodes, &Node{
 				c: c, name: m.Name, cookie: cookie, addr: m.Addr, status: Running, proc: p,
 			})
+		}
+		c.Note(time.Now(), history.Record{Kind: history.KindClusterStart, Fields: map[string]any{
+			"backend": string(Real), "nodes": nodeNames(c.nodes), "attached": true, "seed": seed,
+		}})
+		for _, n := range c.nodes {
+			n.follow(ctx, n.proc)
 		}
 		return c, nil
 	}
@@ -72,20 +65,22 @@ func Attach(ctx context.Context, name string, seeds []string, cookie string) (*C
 }
 
 // attachMembers returns the alive members the seed sees, by name, with
-// addresses. An agent without membersMethod yields only itself.
+// addresses. An agent that does not serve the member list yields only
+// itself.
 func attachMembers(ctx context.Context, cl *rpc.Client, seed string) ([]membership.Member, error) {
 	ctx, cancel := context.WithTimeout(ctx, ControlTimeout)
 	defer cancel()
-	var view node.NodeView
-	if err := cl.Call(ctx, seed, "ctl.view", nil, &view); err != nil {
+	ctl := control.NewClient(cl, seed)
+	view, err := ctl.View(ctx)
+	if err != nil {
 		if errors.Is(err, rpc.ErrCookieMismatch) {
 			return nil, fmt.Errorf("seed %s: the cookie differs from the agent's: %w", seed, err)
 		}
 		return nil, fmt.Errorf("seed %s: %w", seed, err)
 	}
 	self := membership.Member{Name: view.Name, Addr: seed, Status: membership.StatusAlive}
-	var all []membership.Member
-	if err := cl.Call(ctx, seed, membersMethod, nil, &all); err != nil {
+	all, err := ctl.Members(ctx)
+	if err != nil {
 		var rerr *errcode.Error
 		if errors.As(err, &rerr) && rerr.Code == errcode.OperationNotFound {
 			return []membership.Member{self}, nil
@@ -110,14 +105,14 @@ func attachMembers(ctx context.Context, cl *rpc.Client, seed string) ([]membersh
 // starts nothing.
 type attachLauncher struct{}
 
-func (attachLauncher) Backend() string { return "real" }
+func (attachLauncher) Backend() Backend { return Real }
 
-func (attachLauncher) Launch(spec NodeSpec) (Process, error) {
+func (attachLauncher) Launch(_ context.Context, spec NodeSpec) (Process, error) {
 	return nil, fmt.Errorf("node %s: an attached cluster cannot start nodes; start `clusterscript agent --join ADDR` on the host instead", spec.Name)
 }
 
-func (attachLauncher) Dial(addr string, timeout time.Duration) (net.Conn, error) {
-	return net.DialTimeout("tcp", addr, timeout)
+func (attachLauncher) Dial(ctx context.Context, addr string) (net.Conn, error) {
+	return dialTCP(ctx, addr)
 }
 
 func (attachLauncher) Close() {}
@@ -125,36 +120,35 @@ func (attachLauncher) Close() {}
 // attachedProcess is an agent this runner did not start: it ends it by
 // asking over RPC.
 type attachedProcess struct {
-	addr   string
-	pid    int
-	client *rpc.Client
+	ctl control.Client
+	pid int
 }
 
-func (p *attachedProcess) Addr() string { return p.addr }
+func (p *attachedProcess) Addr() string { return p.ctl.Addr() }
 func (p *attachedProcess) PID() int     { return p.pid }
 
 // Pause implements Process: an attached agent runs elsewhere and cannot
 // be sent signals.
 func (p *attachedProcess) Pause() error {
-	return fmt.Errorf("pause %s: only nodes this runner started can be paused", p.addr)
+	return fmt.Errorf("pause %s: only nodes this runner started can be paused", p.Addr())
 }
 
 // Resume implements Process.
 func (p *attachedProcess) Resume() error {
-	return fmt.Errorf("resume %s: only nodes this runner started can be paused", p.addr)
+	return fmt.Errorf("resume %s: only nodes this runner started can be paused", p.Addr())
 }
 
 // Kill asks the agent to exit at once (it shuts down without a leave).
-func (p *attachedProcess) Kill() error { return p.exit() }
+func (p *attachedProcess) Kill(ctx context.Context) error { return p.exit(ctx) }
 
 // Exit asks an agent that has left to exit.
-func (p *attachedProcess) Exit() error { return p.exit() }
+func (p *attachedProcess) Exit(ctx context.Context) error { return p.exit(ctx) }
 
-func (p *attachedProcess) exit() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+func (p *attachedProcess) exit(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, ControlTimeout)
 	defer cancel()
-	if err := p.client.Call(ctx, p.addr, "ctl.exit", nil, nil); err != nil {
-		return fmt.Errorf("ask %s to exit: %w", p.addr, err)
+	if err := p.ctl.Exit(ctx); err != nil {
+		return fmt.Errorf("ask %s to exit: %w", p.Addr(), err)
 	}
 	return nil
 }

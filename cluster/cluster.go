@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,7 +16,6 @@ import (
 	"github.com/clusterscript/clusterscript/history"
 	"github.com/clusterscript/clusterscript/runtime/membership"
 	"github.com/clusterscript/clusterscript/runtime/rpc"
-	"github.com/clusterscript/clusterscript/runtime/transport"
 )
 
 // Node statuses as the runner sees them.
@@ -30,19 +28,6 @@ const (
 	Paused = "paused"
 )
 
-// Runner-side event kinds.
-const (
-	EventStart     = "start"
-	EventStop      = "stop"
-	EventKill      = "kill"
-	EventPartition = "partition"
-	EventHeal      = "heal"
-	EventBlock     = "block"
-	EventPause     = "pause"
-	EventResume    = "resume"
-	EventSlowRPC   = "slow_rpc"
-)
-
 // Options configure a new cluster.
 type Options struct {
 	Name    string
@@ -51,8 +36,9 @@ type Options struct {
 	Seed    int64
 	// Nodes are the names of the nodes to start.
 	Nodes []string
-	// History, when set, receives every action taken on the cluster and
-	// every observation its nodes push (see history.go).
+	// History receives every action taken on the cluster and every
+	// observation its nodes push (see follow.go); nil: a history of the
+	// cluster's own, counting from its start.
 	History *history.Recorder
 	// NodeLog, when set, returns the writer a node's log goes to (a
 	// simulated node's log writer, a real node's standard error).
@@ -69,13 +55,10 @@ type Cluster struct {
 
 	mu      sync.Mutex
 	nodes   []*Node
-	events  []membership.Event
-	groups  [][]string         // current partition, by name
-	blocks  map[[2]string]bool // one-way blocks, from -> to
-	links   map[[2]string]transport.LinkFault
+	faults  *history.Faults        // the history's fault records, applied
 	clients map[string]*rpc.Client // by cookie
 
-	faulted atomic.Bool // a network fault was ever pushed
+	faulted atomic.Bool // a network fault was ever in force
 
 	hist      *history.Recorder
 	nodeLog   func(string) io.Writer
@@ -94,11 +77,28 @@ type Node struct {
 	proc   Process
 	addr   string
 	status string
-	slow   time.Duration      // its slow_rpc delay, set again on restart
-	seen   []membership.Event // the node's own event log, as last fetched
+	slow   time.Duration // its slow_rpc delay, set again on restart
 
 	incarnation uint64    // starts so far, the current one included
-	watch       *follower // its journal, followed (with a history)
+	watch       *follower // its journal, followed into the history
+}
+
+// newCluster returns a cluster with no nodes yet, recording into h (a
+// fresh history when nil).
+func newCluster(name, cookie string, l Launcher, h *history.Recorder) *Cluster {
+	if h == nil {
+		h = history.NewRecorder(time.Now())
+	}
+	c := &Cluster{
+		name:     name,
+		cookie:   cookie,
+		launcher: l,
+		faults:   history.NewFaults(),
+		clients:  map[string]*rpc.Client{},
+		hist:     h,
+	}
+	c.followCtx, c.unfollow = context.WithCancel(context.Background())
+	return c
 }
 
 // NewCookie returns a fresh random cookie.
@@ -110,7 +110,8 @@ func NewCookie() string {
 
 // Start launches the nodes of opts, then asks each to join the others. It
 // returns once every node is running and has joined, not necessarily
-// converged. On error every node it started is stopped.
+// converged. On error, or when ctx ends first, every node it started is
+// stopped (killed, once ctx has ended).
 func Start(ctx context.Context, l Launcher, opts Options) (*Cluster, error) {
 	if opts.Cookie == "" {
 		opts.Cookie = NewCookie()
@@ -125,21 +126,10 @@ func Start(ctx context.Context, l Launcher, opts Options) (*Cluster, error) {
 		}
 		seen[n] = true
 	}
-	c := &Cluster{
-		name:     opts.Name,
-		cookie:   opts.Cookie,
-		profile:  opts.Profile.ForSize(len(opts.Nodes)),
-		seed:     opts.Seed,
-		launcher: l,
-		blocks:   map[[2]string]bool{},
-		links:    map[[2]string]transport.LinkFault{},
-		clients:  map[string]*rpc.Client{},
-		hist:     opts.History,
-		nodeLog:  opts.NodeLog,
-	}
-	c.followCtx, c.unfollow = context.WithCancel(context.Background())
+	c := newCluster(opts.Name, opts.Cookie, l, opts.History)
+	c.profile, c.seed, c.nodeLog = opts.Profile.ForSize(len(opts.Nodes)), opts.Seed, opts.NodeLog
 	c.Note(time.Now(), history.Record{Kind: history.KindClusterStart, Fields: map[string]any{
-		"backend": l.Backend(), "profile": c.profile.Name, "nodes": opts.Nodes,
+		"backend": string(l.Backend()), "profile": c.profile.Name, "nodes": opts.Nodes,
 		"bound": history.Seconds(c.profile.ConvergenceBound()),
 	}})
 	nodes := make([]*Node, len(opts.Nodes))
@@ -147,14 +137,17 @@ func Start(ctx context.Context, l Launcher, opts Options) (*Cluster, error) {
 		nodes[i] = &Node{c: c, name: name, cookie: opts.Cookie}
 	}
 	errs := make([]error, len(nodes))
-	_ = parallel(nodes, func(i int, n *Node) error { errs[i] = n.launch(""); return nil })
+	_ = parallel(nodes, func(i int, n *Node) error { errs[i] = n.launch(ctx, ""); return nil })
 	c.nodes = nodes
-	if err := joinLaunchErrors(nodes, errs); err != nil {
-		c.Stop()
-		return nil, fmt.Errorf("start cluster %s: %w", c.name, err)
+	err := joinLaunchErrors(nodes, errs)
+	if err == nil {
+		err = c.joinAll(ctx, nodes)
 	}
-	if err := c.joinAll(ctx, nodes); err != nil {
-		c.Stop()
+	if err == nil {
+		err = context.Cause(ctx)
+	}
+	if err != nil {
+		c.Stop(ctx)
 		return nil, fmt.Errorf("start cluster %s: %w", c.name, err)
 	}
 	return c, nil
@@ -247,8 +240,8 @@ func (c *Cluster) client(cookie string) *rpc.Client {
 // Name returns the cluster's name.
 func (c *Cluster) Name() string { return c.name }
 
-// Backend returns the backend's name.
-func (c *Cluster) Backend() string { return c.launcher.Backend() }
+// Backend returns the cluster's backend.
+func (c *Cluster) Backend() Backend { return c.launcher.Backend() }
 
 // Cookie returns the cluster's cookie.
 func (c *Cluster) Cookie() string { return c.cookie }
@@ -312,7 +305,7 @@ func (c *Cluster) AddNode(ctx context.Context, name, cookie string) (*Node, erro
 		cookie = c.cookie
 	}
 	n := &Node{c: c, name: name, cookie: cookie}
-	if err := n.launch(""); err != nil {
+	if err := n.launch(ctx, ""); err != nil {
 		return nil, err
 	}
 	var addrs []string
@@ -320,11 +313,8 @@ func (c *Cluster) AddNode(ctx context.Context, name, cookie string) (*Node, erro
 		addrs = append(addrs, p.Addr())
 	}
 	if err := n.join(ctx, addrs); err != nil {
-		at := time.Now()
-		_ = n.end(Killed, Process.Kill)
-		n.c.recordAt(at, n.name, EventKill, "")
-		n.unfollow()
-		if errors.Is(err, rpc.ErrCookieMismatch) || strings.Contains(err.Error(), rpc.ErrCookieMismatch.Error()) {
+		_ = n.end(ctx, time.Now(), Killed, Process.Kill)
+		if errors.Is(err, rpc.ErrCookieMismatch) {
 			return nil, fmt.Errorf("add node %s to cluster %s: its cookie differs from the cluster's: %w", name, c.name, err)
 		}
 		return nil, fmt.Errorf("add node %s to cluster %s: %w", name, c.name, err)
@@ -332,8 +322,7 @@ func (c *Cluster) AddNode(ctx context.Context, name, cookie string) (*Node, erro
 	c.mu.Lock()
 	c.nodes = append(c.nodes, n)
 	c.mu.Unlock()
-	c.pushFaults(ctx)
-	return n, nil
+	return n, c.pushFaults(ctx)
 }
 
 func (c *Cluster) freeName() string {
@@ -345,59 +334,50 @@ func (c *Cluster) freeName() string {
 	}
 }
 
-// Events returns the runner's events and every node's observed events, in
-// time order.
-func (c *Cluster) Events(ctx context.Context) []membership.Event {
-	_ = parallel(c.running(), func(_ int, n *Node) error {
-		n.fetchEvents(ctx)
-		return nil
-	})
-	c.mu.Lock()
-	all := slices.Clone(c.events)
-	c.mu.Unlock()
-	for _, n := range c.Nodes() {
-		n.mu.Lock()
-		all = append(all, n.seen...)
-		n.mu.Unlock()
-	}
-	sort.SliceStable(all, func(i, j int) bool { return all[i].At.Before(all[j].At) })
-	return all
+// Events returns the cluster's events so far: a view of its history
+// (history.Events), after catching up with every running node.
+func (c *Cluster) Events(ctx context.Context) []history.Event {
+	return history.Events(c.History(ctx))
 }
 
-// Stop stops every running node gracefully, in parallel, and releases the
-// cluster. It is safe to call more than once.
-func (c *Cluster) Stop() {
+// Origin is the time the cluster's history counts from.
+func (c *Cluster) Origin() time.Time { return c.hist.Origin() }
+
+// stopTimeout bounds one node's graceful stop when the cluster stops.
+const stopTimeout = 3 * time.Second
+
+// Stop stops every live node gracefully, in parallel, and releases the
+// cluster. Once ctx has ended, nodes are killed instead of waited for. It
+// is safe to call more than once.
+func (c *Cluster) Stop(ctx context.Context) {
 	defer c.StopFollowing()
 	_ = parallel(c.live(), func(_ int, n *Node) error {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		ctx, cancel := context.WithTimeout(ctx, stopTimeout)
 		defer cancel()
 		return n.Stop(ctx)
 	})
+	c.release()
+}
+
+// Kill kills every live node abruptly, in parallel: what a case's end
+// does. Paused nodes are killed as they are.
+func (c *Cluster) Kill(ctx context.Context) {
+	// Its history is read (the case's artifacts): take what is on its way.
+	c.catchUp(ctx, c.running())
+	_ = parallel(c.live(), func(_ int, n *Node) error {
+		return n.end(ctx, time.Now(), Killed, Process.Kill)
+	})
+	c.release()
+	c.StopFollowing()
+}
+
+func (c *Cluster) release() {
 	c.mu.Lock()
 	for _, cl := range c.clients {
 		cl.Close()
 	}
 	c.mu.Unlock()
 	c.launcher.Close()
-}
-
-// Kill kills every running node abruptly. It is what a timed-out case gets.
-func (c *Cluster) Kill() {
-	// Nobody reads a torn-down cluster's events: don't fetch them. Its
-	// history is read (the case's artifacts): take what is on its way.
-	// Paused nodes are killed as they are.
-	if c.hist != nil {
-		c.catchUp(context.Background(), c.running())
-	}
-	_ = parallel(c.live(), func(_ int, n *Node) error {
-		at := time.Now()
-		err := n.end(Killed, Process.Kill)
-		n.c.recordAt(at, n.name, EventKill, "")
-		n.unfollow()
-		return err
-	})
-	c.launcher.Close()
-	c.StopFollowing()
 }
 
 // StopFollowing stops following the nodes' observations and waits until

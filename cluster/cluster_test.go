@@ -40,7 +40,7 @@ func start(t *testing.T, l cluster.Launcher, n int, seed int64) *cluster.Cluster
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.Kill)
+	t.Cleanup(func() { c.Kill(context.Background()) })
 	return c
 }
 
@@ -54,7 +54,7 @@ func TestStartConvergeKill(t *testing.T) {
 			}
 			n3, _ := c.Node("n3")
 			pid := n3.PID()
-			if err := n3.Kill(); err != nil {
+			if err := n3.Kill(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 			if backend == "real" {
@@ -109,7 +109,7 @@ func TestWaitConvergedUnderAPartition(t *testing.T) {
 	}
 	// A killed node leaves its group; a loss of every packet cuts a link.
 	n4, _ := c.Node("n4")
-	if err := n4.Kill(); err != nil {
+	if err := n4.Kill(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Heal(ctx); err != nil {
@@ -150,7 +150,7 @@ func TestSeededFaultsAreReproducible(t *testing.T) {
 				t.Fatal(err)
 			}
 			if len(d["n1"]["n2"]) >= 24 && len(d["n2"]["n1"]) >= 24 {
-				c.Kill()
+				c.Kill(context.Background())
 				return d
 			}
 			if time.Now().After(deadline) {

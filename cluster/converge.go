@@ -4,18 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/clusterscript/clusterscript/runtime/control"
 	"github.com/clusterscript/clusterscript/runtime/membership"
-	"github.com/clusterscript/clusterscript/runtime/node"
 )
 
-// View is one node's view of the cluster, fetched over its control methods.
-type View = node.NodeView
+// View is one node's view of the cluster, fetched over its control channel.
+type View = control.View
 
 // Views fetches every running node's view in parallel.
 func (c *Cluster) Views(ctx context.Context) (map[string]View, map[string]error) {
@@ -81,111 +80,27 @@ func (c *Cluster) converged(ctx context.Context) bool {
 		}
 	}
 	err := parallel(nodes, func(_ int, n *Node) error {
-		var d membership.Digest
-		if err := n.call(ctx, "ctl.digest", nil, &d); err != nil {
+		return n.control(ctx, func(ctx context.Context, c control.Client) error {
+			d, err := c.Digest(ctx)
+			if err == nil && d != want[n.name] {
+				err = errNotConverged
+			}
 			return err
-		}
-		if d != want[n.name] {
-			return errNotConverged
-		}
-		return nil
+		})
 	})
 	return err == nil
 }
 
 // Reach splits the running nodes into the groups whose members can reach
-// each other under the cluster's current faults, each group sorted, the
-// groups in the order of their first names. It is what every node's view
-// converges to: each running node sees exactly its own group.
-//
-// Two running nodes reach each other when a chain of running nodes joins
-// them in which every link carries traffic both ways. A link is cut when
-// a partition puts its ends in different groups, when it loses every
-// packet (set_link loss=1.0), or when one end blocks its traffic to the
-// other (block: memberlist's probes need their acks back); latency,
-// jitter and partial loss only slow it. A chain suffices because memberlist probes a peer it cannot reach
-// directly through others (indirect probes) and spreads news by gossip, so
-// a node does not declare dead a peer that a third node still reaches for
-// it. With no cut link every running node is in one group.
+// each other under the cluster's faults in force (history.Faults.Reach),
+// each group sorted, the groups in the order of their first names. It is
+// what every node's view converges to: each running node sees exactly its
+// own group. With no link cut every running node is in one group.
 func (c *Cluster) Reach() [][]string {
-	var names []string
-	for _, n := range c.running() {
-		names = append(names, n.name)
-	}
-	sort.Strings(names)
+	names := nodeNames(c.running())
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	cut := c.cutLocked()
-	if cut == nil {
-		if len(names) == 0 {
-			return nil
-		}
-		return [][]string{names}
-	}
-	// Union-find over the links left.
-	root := make(map[string]string, len(names))
-	for _, n := range names {
-		root[n] = n
-	}
-	var find func(string) string
-	find = func(n string) string {
-		if root[n] != n {
-			root[n] = find(root[n])
-		}
-		return root[n]
-	}
-	for i, a := range names {
-		for _, b := range names[i+1:] {
-			if ra, rb := find(a), find(b); ra != rb && !cut(a, b) {
-				root[max(ra, rb)] = min(ra, rb)
-			}
-		}
-	}
-	byRoot := map[string][]string{}
-	var roots []string
-	for _, n := range names {
-		r := find(n)
-		if byRoot[r] == nil {
-			roots = append(roots, r)
-		}
-		byRoot[r] = append(byRoot[r], n)
-	}
-	out := make([][]string, len(roots))
-	for i, r := range roots {
-		out[i] = byRoot[r]
-	}
-	return out
-}
-
-// cutLocked returns whether the link between two nodes is cut (no traffic
-// in at least one direction), or nil when no fault cuts any link.
-func (c *Cluster) cutLocked() func(a, b string) bool {
-	group := map[string]int{}
-	for i, g := range c.groups {
-		for _, name := range g {
-			group[name] = i
-		}
-	}
-	lost := map[[2]string]bool{}
-	for k, l := range c.links {
-		if l.Loss >= 1 {
-			lost[k] = true
-		}
-	}
-	if len(c.groups) == 0 && len(lost) == 0 && len(c.blocks) == 0 {
-		return nil
-	}
-	blocked := maps.Clone(c.blocks)
-	return func(a, b string) bool {
-		// A node added after the partition is in no group: the grouped
-		// nodes drop its traffic.
-		ga, ina := group[a]
-		gb, inb := group[b]
-		if ina != inb || ga != gb {
-			return true
-		}
-		return lost[[2]string{a, b}] || lost[[2]string{b, a}] || blocked[[2]string{a, b}] || blocked[[2]string{b, a}]
-	}
+	return c.faults.Reach(names)
 }
 
 // errNotConverged marks a node whose view differs from the running set.

@@ -3,12 +3,19 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
 	"github.com/clusterscript/clusterscript/history"
+	"github.com/clusterscript/clusterscript/runtime/control"
 	"github.com/clusterscript/clusterscript/runtime/transport"
 )
+
+// Faults are recorded, then pushed: each fault action is a record of the
+// cluster's history, the cluster's faults in force are those records
+// applied (history.Faults, the one place the rules live), and every
+// running node is sent its own part of them (faultsFor).
 
 // Partition splits the cluster: nodes in different groups exchange no
 // traffic. Nodes named in no group form one more group.
@@ -35,10 +42,7 @@ func (c *Cluster) Partition(ctx context.Context, groups [][]string) error {
 	if len(rest) > 0 {
 		groups = append(groups, rest)
 	}
-	c.mu.Lock()
-	c.groups = groups
-	c.mu.Unlock()
-	c.recordEach(nodeNames(c.running()), EventPartition, "groups", groups)
+	c.record(time.Now(), "", history.KindPartition, "", "groups", groups)
 	return c.pushFaults(ctx)
 }
 
@@ -56,14 +60,8 @@ func (c *Cluster) SetLink(ctx context.Context, a, b string, latency, jitter time
 			return fmt.Errorf("set_link: %w", err)
 		}
 	}
-	c.mu.Lock()
-	for _, k := range [][2]string{{a, b}, {b, a}} {
-		c.links[k] = lf
-	}
-	c.mu.Unlock()
-	c.Note(time.Now(), history.Record{Kind: history.KindSetLink, Node: a, Peer: b, Fields: map[string]any{
-		"latency": history.Seconds(latency), "jitter": history.Seconds(jitter), "loss": loss,
-	}})
+	c.record(time.Now(), a, history.KindSetLink, b,
+		"latency", history.Seconds(latency), "jitter", history.Seconds(jitter), "loss", loss)
 	return c.pushFaults(ctx)
 }
 
@@ -81,71 +79,56 @@ func (c *Cluster) Block(ctx context.Context, a, b string) error {
 			return fmt.Errorf("block: %w", err)
 		}
 	}
-	c.mu.Lock()
-	c.blocks[[2]string{a, b}] = true
-	c.mu.Unlock()
-	c.record(a, EventBlock, b)
+	c.record(time.Now(), a, history.KindBlock, b)
 	return c.pushFaults(ctx)
 }
 
 // Heal removes every partition, one-way block and link fault.
 func (c *Cluster) Heal(ctx context.Context) error {
-	c.mu.Lock()
-	c.groups = nil
-	c.blocks = map[[2]string]bool{}
-	c.links = map[[2]string]transport.LinkFault{}
-	c.mu.Unlock()
-	c.recordEach(nodeNames(c.running()), EventHeal)
+	c.record(time.Now(), "", history.KindHeal, "")
 	return c.pushFaults(ctx)
 }
 
-// faultsFor renders the cluster's faults as node name sees them.
+// faultsFor renders the faults in force as node name applies them to its
+// own traffic.
 func (c *Cluster) faultsFor(name string) transport.Faults {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	f := transport.Faults{Seed: c.seed}
-	group := -1
-	for i, g := range c.groups {
-		if slices.Contains(g, name) {
-			group = i
-		}
-	}
 	for _, n := range c.nodes {
 		if n.name == name {
 			continue
 		}
 		peer := transport.Peer{Name: n.name, Addr: n.Addr()}
-		if group >= 0 && !slices.Contains(c.groups[group], n.name) {
+		if c.faults.Separated(name, n.name) {
 			f.Blocked = append(f.Blocked, peer)
 		}
-		if c.blocks[[2]string{name, n.name}] {
+		if c.faults.Blocked(name, n.name) {
 			f.BlockedTo = append(f.BlockedTo, peer)
 		}
-		if c.blocks[[2]string{n.name, name}] {
+		if c.faults.Blocked(n.name, name) {
 			f.BlockedFrom = append(f.BlockedFrom, peer)
 		}
-		if l, ok := c.links[[2]string{name, n.name}]; ok {
-			l.Peer = peer
-			f.Links = append(f.Links, l)
+		if latency, jitter, loss, ok := c.faults.Link(name, n.name); ok {
+			f.Links = append(f.Links, transport.LinkFault{Peer: peer, Latency: duration(latency), Jitter: duration(jitter), Loss: loss})
 		}
 	}
 	return f
 }
 
-// pushFaults sends every running node its faults.
-func (c *Cluster) pushFaults(ctx context.Context) error {
-	return parallel(c.running(), func(_ int, n *Node) error {
-		f := c.faultsFor(n.name)
-		if len(f.Blocked) > 0 || len(f.Links) > 0 {
-			c.faulted.Store(true)
-		}
-		return n.call(ctx, "ctl.faults", f, nil)
-	})
+// duration is seconds, as the history writes them, as a duration.
+func duration(seconds float64) time.Duration {
+	return time.Duration(math.Round(seconds * float64(time.Second)))
 }
 
-// Faulted reports whether the cluster ever had a network fault in force:
-// blocked traffic (a partition) or a degraded link. The seed replays such
-// faults' decisions.
+// pushFaults sends every running node its faults.
+func (c *Cluster) pushFaults(ctx context.Context) error {
+	return parallel(c.running(), func(_ int, n *Node) error { return n.setFaults(ctx) })
+}
+
+// Faulted reports whether the cluster ever had a network fault in force: a
+// partition, a block or a degraded link. The seed replays such faults'
+// decisions.
 func (c *Cluster) Faulted() bool { return c.faulted.Load() }
 
 // FaultDecisions returns, per node and peer, the first loss decisions the
@@ -154,7 +137,11 @@ func (c *Cluster) FaultDecisions(ctx context.Context) (map[string]map[string][]b
 	out := map[string]map[string][]bool{}
 	for _, n := range c.running() {
 		var d map[string][]bool
-		if err := n.call(ctx, "ctl.fault_decisions", nil, &d); err != nil {
+		err := n.control(ctx, func(ctx context.Context, ctl control.Client) (err error) {
+			d, err = ctl.FaultDecisions(ctx)
+			return err
+		})
+		if err != nil {
 			return nil, err
 		}
 		out[n.name] = d

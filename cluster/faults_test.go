@@ -94,14 +94,14 @@ func TestPausedNodeCanBeKilled(t *testing.T) {
 			if _, err := c.WaitConverged(ctx, 10*time.Second); err != nil {
 				t.Fatal(err)
 			}
-			if err := n3.Kill(); err != nil {
+			if err := n3.Kill(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 			if n3.Status() != cluster.Killed {
 				t.Fatalf("status after kill: %s", n3.Status())
 			}
 			began := time.Now()
-			c.Stop() // resumes n2 so that it can leave
+			c.Stop(context.Background()) // resumes n2 so that it can leave
 			if n2.Status() != cluster.Stopped || took(began) > 5*time.Second {
 				t.Fatalf("n2 is %s after %s", n2.Status(), took(began))
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/clusterscript/clusterscript/history"
 	"github.com/clusterscript/clusterscript/nodelog"
 	"github.com/clusterscript/clusterscript/runtime/membership"
+	"github.com/clusterscript/clusterscript/runtime/observe"
 )
 
 // TestHistoryOfAPartitionAndAKill drives a cluster of each backend through
@@ -33,7 +34,7 @@ func TestHistoryOfAPartitionAndAKill(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(c.Kill)
+			t.Cleanup(func() { c.Kill(context.Background()) })
 			if _, err := c.WaitConverged(ctx, 10*time.Second); err != nil {
 				t.Fatal(err)
 			}
@@ -48,7 +49,7 @@ func TestHistoryOfAPartitionAndAKill(t *testing.T) {
 				t.Fatal(err)
 			}
 			n5, _ := c.Node("n5")
-			if err := n5.Kill(); err != nil {
+			if err := n5.Kill(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 			waitViews(t, c, map[string][]string{"n1": {"n1", "n2", "n3", "n4"}})
@@ -74,9 +75,9 @@ func TestHistoryOfAPartitionAndAKill(t *testing.T) {
 					heal = r.T
 				case r.Kind == history.KindKill && r.Node == "n5":
 					kill = r.T
-				case r.Kind == history.KindFail && partition >= 0 && heal < 0:
+				case r.Kind == observe.KindFail && partition >= 0 && heal < 0:
 					fails[r.Node+">"+r.Peer] = true
-				case r.Kind == history.KindJoin && heal >= 0 && kill < 0:
+				case r.Kind == observe.KindJoin && heal >= 0 && kill < 0:
 					joinsAfterHeal[r.Node+">"+r.Peer] = true
 				}
 			}
@@ -94,7 +95,7 @@ func TestHistoryOfAPartitionAndAKill(t *testing.T) {
 			}
 			var sawKill bool
 			for _, r := range recs {
-				if r.Kind == history.KindFail && r.Peer == "n5" && r.T > kill {
+				if r.Kind == observe.KindFail && r.Peer == "n5" && r.T > kill {
 					sawKill = true
 				}
 			}

@@ -1,22 +1,31 @@
 // Package cluster starts and drives clusters of nodes for scenarios.
 //
-// A Cluster is the runner's handle on a set of runtime nodes. It talks to
-// every node, real or simulated, through the same authenticated RPC control
-// methods; only the Launcher differs:
+// A Cluster is the runner's handle on a set of engine nodes. It drives
+// every node, real or simulated, through the same control protocol
+// (package runtime/control); only the Launcher differs:
 //
-//   - SimLauncher starts runtime nodes in this process on a sim.Network;
-//   - AgentLauncher starts `clusterscript agent` OS processes on loopback
-//     sockets, learns each one's address from a readiness line, and kills
-//     them with their process group.
+//   - SimLauncher starts engine nodes in this process on a sim.Network;
+//   - AgentLauncher starts agent processes (clusterscript's own, or a
+//     program built on the engine) on loopback sockets, learns each one's
+//     address from its ready line, and kills them with their process group;
+//   - an attached cluster (Attach) drives agents started elsewhere.
 //
-// Faults are set on every node's fault layer over the same control methods,
-// so partitions and degraded links behave alike on both backends.
+// How a cluster is asked for is resolved in one place (Settings.Resolve)
+// for the builtins, the command line, the REPL and go test. What happens
+// to a cluster is recorded in one place, its history (package history):
+// every action the runner takes and everything its nodes observe, pushed
+// over each node's control channel. Its events, its fault state and the
+// groups its nodes converge to are all read from those records.
+//
+// Everything that blocks takes a context first: cancelling it (Ctrl-C, a
+// case's timeout) ends a start, a stop or a wait at once, and teardown
+// then kills what it would have waited for.
 package cluster
 
 import (
+	"context"
 	"io"
 	"net"
-	"time"
 
 	"github.com/clusterscript/clusterscript/runtime/membership"
 )
@@ -40,12 +49,13 @@ type NodeSpec struct {
 
 // Launcher starts nodes of one backend.
 type Launcher interface {
-	// Backend names the backend ("sim" or "real").
-	Backend() string
-	// Launch starts a node and returns once it is listening.
-	Launch(spec NodeSpec) (Process, error)
+	// Backend names the backend.
+	Backend() Backend
+	// Launch starts a node and returns once it is listening; ctx bounds
+	// the wait.
+	Launch(ctx context.Context, spec NodeSpec) (Process, error)
 	// Dial opens a raw stream to a node's address from the runner.
-	Dial(addr string, timeout time.Duration) (net.Conn, error)
+	Dial(ctx context.Context, addr string) (net.Conn, error)
 	// Close releases what the launcher holds (after every process ended).
 	Close()
 }
@@ -56,10 +66,12 @@ type Process interface {
 	Addr() string
 	// PID is the OS process id, or 0 for an in-process node.
 	PID() int
-	// Kill ends the node abruptly and waits until it is gone.
-	Kill() error
-	// Exit ends a node that has already left the cluster and waits.
-	Exit() error
+	// Kill ends the node abruptly and waits until it is gone (or ctx
+	// ends).
+	Kill(ctx context.Context) error
+	// Exit ends a node that has already left the cluster and waits; when
+	// ctx ends first, the node is killed.
+	Exit(ctx context.Context) error
 	// Pause freezes the node (SIGSTOP for an OS process) until Resume.
 	Pause() error
 	// Resume thaws a paused node (SIGCONT).

@@ -7,10 +7,12 @@ import (
 	"time"
 
 	"github.com/clusterscript/clusterscript/history"
-	"github.com/clusterscript/clusterscript/runtime/membership"
+	"github.com/clusterscript/clusterscript/runtime/control"
 )
 
-func (n *Node) launch(addr string) error {
+// launch starts the node's next incarnation (at addr when it is free),
+// records it, and follows what it observes.
+func (n *Node) launch(ctx context.Context, addr string) error {
 	n.mu.Lock()
 	inc := n.incarnation + 1
 	n.mu.Unlock()
@@ -18,7 +20,7 @@ func (n *Node) launch(addr string) error {
 	if n.c.nodeLog != nil {
 		spec.Log = n.c.nodeLog(n.name)
 	}
-	proc, err := n.c.launcher.Launch(spec)
+	proc, err := n.c.launcher.Launch(ctx, spec)
 	if err != nil {
 		return err
 	}
@@ -26,28 +28,23 @@ func (n *Node) launch(addr string) error {
 	again := n.proc != nil
 	n.proc, n.addr, n.status, n.incarnation = proc, proc.Addr(), Running, inc
 	n.mu.Unlock()
-	// c.events() says start either way; the history tells a restart.
-	at := time.Now()
-	n.c.mu.Lock()
-	n.c.events = append(n.c.events, membership.Event{At: at, Node: n.name, Kind: EventStart})
-	n.c.mu.Unlock()
 	kind := history.KindStart
 	if again {
 		kind = history.KindRestart
 	}
-	f := map[string]any{"addr": proc.Addr()}
+	kv := []any{"addr", proc.Addr()}
 	if pid := proc.PID(); pid != 0 {
-		f["pid"] = pid
+		kv = append(kv, "pid", pid)
 	}
-	n.c.Note(at, history.Record{Kind: kind, Node: n.name, Fields: f})
-	n.follow(proc)
+	n.c.record(time.Now(), n.name, kind, "", kv...)
+	n.follow(ctx, proc)
 	return nil
 }
 
 // ControlTimeout bounds every control call the runner makes to one node
-// (views, digests, events, faults, leaves), well under a case's timeout:
-// a hung or paused node makes members(), events() or partition() fail or
-// carry on without it after this long, never stall the case.
+// (views, digests, faults, leaves), well under a case's timeout: a hung or
+// paused node makes members() or partition() fail or carry on without it
+// after this long, never stall the case.
 const ControlTimeout = 5 * time.Second
 
 // joinTimeout bounds a join through addrs: one push/pull each, several at
@@ -57,22 +54,37 @@ func joinTimeout(addrs int) time.Duration {
 }
 
 func (n *Node) join(ctx context.Context, addrs []string) error {
-	return n.callWithin(ctx, joinTimeout(len(addrs)), "ctl.join", addrs, nil)
+	return n.controlWithin(ctx, joinTimeout(len(addrs)), func(ctx context.Context, c control.Client) error {
+		return c.Join(ctx, addrs)
+	})
 }
 
-// call runs a control method on the node, bounded by ControlTimeout.
-func (n *Node) call(ctx context.Context, method string, params, result any) error {
-	return n.callWithin(ctx, ControlTimeout, method, params, result)
+// Control returns a client of the running node's control channel.
+func (n *Node) Control() (control.Client, error) {
+	n.mu.Lock()
+	status, addr := n.status, n.addr
+	n.mu.Unlock()
+	if status != Running {
+		return control.Client{}, fmt.Errorf("node %s is %s", n.name, status)
+	}
+	return control.NewClient(n.c.client(n.cookie), addr), nil
 }
 
-// callWithin runs a method on the node, bounded by timeout as well as ctx.
-func (n *Node) callWithin(ctx context.Context, timeout time.Duration, method string, params, result any) error {
-	if s := n.Status(); s != Running {
-		return fmt.Errorf("node %s is %s", n.name, s)
+// control runs f on the node's control channel, bounded by ControlTimeout
+// as well as ctx; its error names the node.
+func (n *Node) control(ctx context.Context, f func(context.Context, control.Client) error) error {
+	return n.controlWithin(ctx, ControlTimeout, f)
+}
+
+// controlWithin is control bounded by timeout.
+func (n *Node) controlWithin(ctx context.Context, timeout time.Duration, f func(context.Context, control.Client) error) error {
+	c, err := n.Control()
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if err := n.c.client(n.cookie).Call(ctx, n.Addr(), method, params, result); err != nil {
+	if err := f(ctx, c); err != nil {
 		return fmt.Errorf("node %s: %w", n.name, err)
 	}
 	return nil
@@ -81,10 +93,11 @@ func (n *Node) callWithin(ctx context.Context, timeout time.Duration, method str
 // Call runs an RPC method on the node (arsenal operations and the like),
 // bounded by ctx alone: the caller knows how long the method may take.
 func (n *Node) Call(ctx context.Context, method string, params, result any) error {
-	if s := n.Status(); s != Running {
-		return fmt.Errorf("node %s is %s", n.name, s)
+	c, err := n.Control()
+	if err != nil {
+		return err
 	}
-	if err := n.c.client(n.cookie).Call(ctx, n.Addr(), method, params, result); err != nil {
+	if err := n.c.client(n.cookie).Call(ctx, c.Addr(), method, params, result); err != nil {
 		return fmt.Errorf("node %s: %w", n.name, err)
 	}
 	return nil
@@ -113,7 +126,7 @@ func (n *Node) PID() int {
 	return n.proc.PID()
 }
 
-// Status returns running, stopped or killed.
+// Status returns running, stopped, killed or paused.
 func (n *Node) Status() string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -123,19 +136,11 @@ func (n *Node) Status() string {
 // View fetches the node's view of the cluster.
 func (n *Node) View(ctx context.Context) (View, error) {
 	var v View
-	err := n.call(ctx, "ctl.view", nil, &v)
+	err := n.control(ctx, func(ctx context.Context, c control.Client) (err error) {
+		v, err = c.View(ctx)
+		return err
+	})
 	return v, err
-}
-
-// fetchEvents refreshes the copy of the node's event log, kept so that a
-// killed node's observations still show in Events.
-func (n *Node) fetchEvents(ctx context.Context) {
-	var evs []membership.Event
-	if n.call(ctx, "ctl.events", nil, &evs) == nil {
-		n.mu.Lock()
-		n.seen = evs
-		n.mu.Unlock()
-	}
 }
 
 // Members returns the sorted names of the members the node sees alive.
@@ -150,7 +155,10 @@ func (n *Node) Mode(ctx context.Context) (string, error) {
 	return v.Mode, err
 }
 
-func (n *Node) end(status string, f func(Process) error) error {
+// end ends the live node's process with f and records that as of at, when
+// it was asked for: its peers may notice before it completes. Then it
+// stops following the ended incarnation.
+func (n *Node) end(ctx context.Context, at time.Time, status string, f func(Process, context.Context) error) error {
 	n.mu.Lock()
 	if n.status != Running && n.status != Paused {
 		s := n.status
@@ -159,45 +167,48 @@ func (n *Node) end(status string, f func(Process) error) error {
 	}
 	proc := n.proc
 	n.mu.Unlock()
-	err := f(proc)
+	err := f(proc, ctx)
 	n.mu.Lock()
 	n.status = status
 	n.mu.Unlock()
 	n.c.client(n.cookie).Forget(proc.Addr())
+	kind := history.KindKill
+	if status == Stopped {
+		kind = history.KindStop
+	}
+	n.c.record(at, n.name, kind, "")
+	n.unfollow()
 	return err
 }
 
 // Kill ends the node abruptly: no leave message. A paused node is killed
 // as it is.
-func (n *Node) Kill() error {
+func (n *Node) Kill(ctx context.Context) error {
 	if n.Status() == Running {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		n.fetchEvents(ctx) // keep its event log
-		cancel()
-		n.c.catchUp(context.Background(), []*Node{n})
+		n.c.catchUp(ctx, []*Node{n}) // what it saw until now
 	}
-	at := time.Now()
-	err := n.end(Killed, Process.Kill)
-	n.c.recordAt(at, n.name, EventKill, "")
-	n.unfollow()
-	return err
+	return n.end(ctx, time.Now(), Killed, Process.Kill)
 }
 
 // Stop leaves the cluster gracefully, then stops the node. A paused node
-// is resumed first, so that it can leave.
+// is resumed first, so that it can leave. Once ctx has ended the node is
+// killed rather than waited for.
 func (n *Node) Stop(ctx context.Context) error {
 	if n.Status() == Paused {
-		if err := n.Resume(ctx); err != nil {
+		if err := n.Resume(ctx); err != nil && ctx.Err() == nil {
 			return err
 		}
 	}
-	n.fetchEvents(ctx)
 	n.c.catchUp(ctx, []*Node{n})
 	at := time.Now()
-	leaveErr := n.call(ctx, "ctl.leave", nil, nil)
-	err := n.end(Stopped, Process.Exit)
-	n.c.recordAt(at, n.name, EventStop, "")
-	n.unfollow()
+	var leaveErr error
+	if n.Status() == Running {
+		leaveErr = n.control(ctx, func(ctx context.Context, c control.Client) error { return c.Leave(ctx) })
+	}
+	err := n.end(ctx, at, Stopped, Process.Exit)
+	if ctx.Err() != nil {
+		leaveErr = nil // cut short on purpose: the node was killed
+	}
 	return errors.Join(leaveErr, err)
 }
 
@@ -210,22 +221,23 @@ func (n *Node) unfollow() {
 }
 
 // Restart starts a stopped or killed node again under the same name (and
-// address when it is free) and joins it to the running nodes.
+// address when it is free), gives it the faults in force and its slow_rpc
+// delay, and joins it to the running nodes.
 func (n *Node) Restart(ctx context.Context) error {
 	if s := n.Status(); s == Running || s == Paused {
 		return fmt.Errorf("restart %s: it is %s", n.name, s)
 	}
-	if err := n.launch(n.Addr()); err != nil {
+	if err := n.launch(ctx, n.Addr()); err != nil {
 		return fmt.Errorf("restart %s: %w", n.name, err)
 	}
-	if err := n.call(ctx, "ctl.faults", n.c.faultsFor(n.name), nil); err != nil {
+	if err := n.setFaults(ctx); err != nil {
 		return fmt.Errorf("restart %s: %w", n.name, err)
 	}
 	n.mu.Lock()
 	slow := n.slow
 	n.mu.Unlock()
 	if slow > 0 {
-		if err := n.call(ctx, "ctl.slow_rpc", slow, nil); err != nil {
+		if err := n.control(ctx, func(ctx context.Context, c control.Client) error { return c.SlowRPC(ctx, slow) }); err != nil {
 			return fmt.Errorf("restart %s: %w", n.name, err)
 		}
 	}
@@ -244,23 +256,27 @@ func (n *Node) Restart(ctx context.Context) error {
 	return n.c.pushFaults(ctx)
 }
 
+// setFaults gives the node its part of the faults in force.
+func (n *Node) setFaults(ctx context.Context) error {
+	f := n.c.faultsFor(n.name)
+	return n.control(ctx, func(ctx context.Context, c control.Client) error { return c.SetFaults(ctx, f) })
+}
+
 // Pause freezes the node until Resume (SIGSTOP for a real node; a
 // simulated node's traffic waits at its transport): it answers nothing,
 // so the others should see it failed. While paused it is left out of
-// convergence checks, fault updates and event fetches.
+// convergence checks and fault updates.
 func (n *Node) Pause(ctx context.Context) error {
 	proc, err := n.procIn(Running)
 	if err != nil {
 		return fmt.Errorf("pause %s: %w", n.name, err)
 	}
-	cctx, cancel := context.WithTimeout(ctx, time.Second)
-	n.fetchEvents(cctx) // what it saw until now
-	cancel()
+	n.c.catchUp(ctx, []*Node{n}) // what it saw until now
 	if err := proc.Pause(); err != nil {
 		return fmt.Errorf("pause %s: %w", n.name, err)
 	}
 	n.setStatus(Paused)
-	n.c.record(n.name, EventPause, "")
+	n.c.record(time.Now(), n.name, history.KindPause, "")
 	return nil
 }
 
@@ -275,8 +291,8 @@ func (n *Node) Resume(ctx context.Context) error {
 		return fmt.Errorf("resume %s: %w", n.name, err)
 	}
 	n.setStatus(Running)
-	n.c.record(n.name, EventResume, "")
-	if err := n.call(ctx, "ctl.faults", n.c.faultsFor(n.name), nil); err != nil {
+	n.c.record(time.Now(), n.name, history.KindResume, "")
+	if err := n.setFaults(ctx); err != nil {
 		return fmt.Errorf("resume %s: %w", n.name, err)
 	}
 	return nil
@@ -286,13 +302,13 @@ func (n *Node) Resume(ctx context.Context) error {
 // delay longer (0 clears it) while its gossip stays healthy. The calls
 // that set faults are not slowed. A restarted node keeps the delay.
 func (n *Node) SlowRPC(ctx context.Context, delay time.Duration) error {
-	if err := n.call(ctx, "ctl.slow_rpc", delay, nil); err != nil {
+	if err := n.control(ctx, func(ctx context.Context, c control.Client) error { return c.SlowRPC(ctx, delay) }); err != nil {
 		return fmt.Errorf("slow_rpc %s: %w", n.name, err)
 	}
 	n.mu.Lock()
 	n.slow = delay
 	n.mu.Unlock()
-	n.c.record(n.name, EventSlowRPC, "", "delay", history.Seconds(delay))
+	n.c.record(time.Now(), n.name, history.KindSlowRPC, "", "delay", history.Seconds(delay))
 	return nil
 }
 

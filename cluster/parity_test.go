@@ -36,10 +36,14 @@ func TestRealAndSimRunTheSameGossipSettings(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				t.Cleanup(c.Kill)
+				t.Cleanup(func() { c.Kill(context.Background()) })
 				n1, _ := c.Node("n1")
-				var s map[string]any
-				if err := n1.Call(context.Background(), "ctl.gossip_settings", nil, &s); err != nil {
+				ctl, err := n1.Control()
+				if err != nil {
+					t.Fatal(err)
+				}
+				s, err := ctl.GossipSettings(context.Background())
+				if err != nil {
 					t.Fatal(err)
 				}
 				settings[backend] = s

@@ -1,14 +1,15 @@
 package cluster
 
 import (
+	"context"
 	"net"
-	"time"
 
 	"github.com/clusterscript/clusterscript/runtime/node"
+	"github.com/clusterscript/clusterscript/runtime/rpc"
 	"github.com/clusterscript/clusterscript/sim"
 )
 
-// SimLauncher starts simulated nodes: runtime nodes in this process on one
+// SimLauncher starts simulated nodes: engine nodes in this process on one
 // in-memory network per cluster.
 type SimLauncher struct {
 	nw  *sim.Network
@@ -22,10 +23,11 @@ func NewSimLauncher(reg *node.Registry) *SimLauncher {
 }
 
 // Backend implements Launcher.
-func (l *SimLauncher) Backend() string { return "sim" }
+func (l *SimLauncher) Backend() Backend { return Sim }
 
-// Launch implements Launcher.
-func (l *SimLauncher) Launch(spec NodeSpec) (Process, error) {
+// Launch implements Launcher. Starting an in-process node does not wait
+// on anything outside it.
+func (l *SimLauncher) Launch(_ context.Context, spec NodeSpec) (Process, error) {
 	ep, err := l.nw.Endpoint(spec.Addr)
 	if err != nil && spec.Addr != "" {
 		ep, err = l.nw.Endpoint("")
@@ -52,8 +54,8 @@ func (l *SimLauncher) Launch(spec NodeSpec) (Process, error) {
 }
 
 // Dial implements Launcher.
-func (l *SimLauncher) Dial(addr string, timeout time.Duration) (net.Conn, error) {
-	return l.nw.Dial(addr, timeout)
+func (l *SimLauncher) Dial(ctx context.Context, addr string) (net.Conn, error) {
+	return rpc.DialWithin(l.nw.Dial)(ctx, addr)
 }
 
 // Close implements Launcher.
@@ -61,10 +63,10 @@ func (l *SimLauncher) Close() {}
 
 type simProcess struct{ n *node.Node }
 
-func (p simProcess) Addr() string { return p.n.Addr() }
-func (p simProcess) PID() int     { return 0 }
-func (p simProcess) Kill() error  { p.n.Shutdown(); return nil }
-func (p simProcess) Exit() error  { p.n.Shutdown(); return nil }
+func (p simProcess) Addr() string               { return p.n.Addr() }
+func (p simProcess) PID() int                   { return 0 }
+func (p simProcess) Kill(context.Context) error { p.n.Shutdown(); return nil }
+func (p simProcess) Exit(context.Context) error { p.n.Shutdown(); return nil }
 
 // Pause freezes the node's traffic (node.Node.Pause): the closest an
 // in-process node comes to SIGSTOP.

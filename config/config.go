@@ -40,7 +40,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/clusterscript/clusterscript/builtins"
+	"github.com/clusterscript/clusterscript/cluster"
 	"github.com/clusterscript/clusterscript/runtime/membership"
 )
 
@@ -54,13 +54,13 @@ type Config struct {
 	// Profiles are the gossip profiles the file overrides or adds, by name.
 	Profiles map[string]membership.Profile
 	// Topologies are the named clusters, by name.
-	Topologies map[string]builtins.Topology
+	Topologies map[string]cluster.Topology
 }
 
 // Run holds defaults for `clusterscript run`. Zero values are unset.
 type Run struct {
-	// Backend is "sim", "real" or a list such as "sim,real".
-	Backend string
+	// Backends are the backends every file runs on, in order.
+	Backends []cluster.Backend
 	// Parallel is how many files run at once.
 	Parallel int
 	// Timeout bounds each case.
@@ -97,7 +97,7 @@ func Load(path string) (*Config, error) {
 // Parse parses a configuration. name is used in error messages. Every
 // problem found is reported (errors.Join of *Error), not only the first.
 func Parse(name string, data []byte) (*Config, error) {
-	cfg := &Config{Profiles: map[string]membership.Profile{}, Topologies: map[string]builtins.Topology{}}
+	cfg := &Config{Profiles: map[string]membership.Profile{}, Topologies: map[string]cluster.Topology{}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, syntaxError(name, err)
@@ -262,26 +262,30 @@ func (p *parser) duration(n *yaml.Node, key string) (time.Duration, bool) {
 	return d, true
 }
 
-func (p *parser) backend(n *yaml.Node, key string, list bool) (string, bool) {
+func (p *parser) backend(n *yaml.Node, key string) (cluster.Backend, bool) {
 	s, ok := p.str(n, key)
 	if !ok {
 		return "", false
 	}
-	parts := []string{s}
-	if list {
-		parts = strings.Split(s, ",")
+	b, err := cluster.ParseBackend(s)
+	if err != nil {
+		p.errorf(n, key, "%v", err)
+		return "", false
 	}
-	for _, b := range parts {
-		if b = strings.TrimSpace(b); b != "sim" && b != "real" {
-			want := `"sim" or "real"`
-			if list {
-				want = `sim, real or a list such as "sim,real"`
-			}
-			p.errorf(n, key, "want %s, got %q", want, s)
-			return "", false
-		}
+	return b, true
+}
+
+func (p *parser) backends(n *yaml.Node, key string) ([]cluster.Backend, bool) {
+	s, ok := p.str(n, key)
+	if !ok {
+		return nil, false
 	}
-	return s, true
+	bs, err := cluster.ParseBackends(s)
+	if err != nil {
+		p.errorf(n, key, "%v", err)
+		return nil, false
+	}
+	return bs, true
 }
 
 func (p *parser) run(n *yaml.Node, r *Run) {
@@ -289,7 +293,7 @@ func (p *parser) run(n *yaml.Node, r *Run) {
 		full := "run." + key
 		switch key {
 		case "backend":
-			r.Backend, _ = p.backend(v, full, true)
+			r.Backends, _ = p.backends(v, full)
 		case "parallel":
 			r.Parallel, _ = p.integer(v, full, 1, 1024)
 		case "timeout":
@@ -388,7 +392,7 @@ func (p *parser) profiles(n *yaml.Node, cfg *Config) {
 func (p *parser) topologies(n *yaml.Node, cfg *Config) {
 	p.mapping(n, "topologies", func(name string, k, v *yaml.Node) {
 		path := "topologies." + name
-		var t builtins.Topology
+		var t cluster.Topology
 		var agentNode *yaml.Node
 		p.mapping(v, path, func(key string, kk, vv *yaml.Node) {
 			full := path + "." + key
@@ -396,7 +400,7 @@ func (p *parser) topologies(n *yaml.Node, cfg *Config) {
 			case "nodes":
 				t.Nodes, _ = p.integer(vv, full, 1, 2000)
 			case "backend":
-				t.Backend, _ = p.backend(vv, full, false)
+				t.Backend, _ = p.backend(vv, full)
 			case "profile":
 				if s, ok := p.str(vv, full); ok {
 					t.Profile = s
@@ -421,13 +425,10 @@ func (p *parser) topologies(n *yaml.Node, cfg *Config) {
 				p.errorf(kk, full, "unknown key (want nodes, backend, profile, cookie_env or agent)")
 			}
 		})
-		if t.Agent != "" {
-			switch t.Backend {
-			case "":
-				t.Backend = "real"
-			case "sim":
-				p.errorf(agentNode, path+".agent", "an agent runs real nodes, but the backend is sim: simulated nodes run clusterscript's own kinds and operations (use backend: real)")
-			}
+		if b, err := cluster.BackendFor(t.Backend, t.Agent); err != nil {
+			p.errorf(agentNode, path+".agent", "%v", err)
+		} else {
+			t.Backend = b
 		}
 		cfg.Topologies[name] = t
 	})

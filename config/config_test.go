@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +25,7 @@ func TestParseSpecExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Run.Backend != "sim" || cfg.Run.Parallel != 2 || cfg.Run.Timeout != time.Minute {
+	if fmt.Sprint(cfg.Run.Backends) != "[sim]" || cfg.Run.Parallel != 2 || cfg.Run.Timeout != time.Minute {
 		t.Errorf("run = %+v", cfg.Run)
 	}
 	p := cfg.Profiles["slow-ci"]
@@ -72,7 +73,7 @@ func TestParseErrors(t *testing.T) {
 		{"not a mapping", "run: [1, 2]\n", "x.yaml:1: run: want a mapping"},
 		{"bad cookie_env", "topologies:\n  t: {cookie_env: \"a b\"}\n", "x.yaml:2: topologies.t.cookie_env: want an environment variable name"},
 		{"malformed", "run:\n  backend: [sim\n", "x.yaml:"},
-		{"agent on sim", "topologies:\n  t: {backend: sim,\n      agent: ./bin/leased}\n", "x.yaml:3: topologies.t.agent: an agent runs real nodes, but the backend is sim"},
+		{"agent on sim", "topologies:\n  t: {backend: sim,\n      agent: ./bin/leased}\n", "x.yaml:3: topologies.t.agent: agent bin/leased runs real nodes, but the backend is sim"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("x.yaml", []byte(tc.yaml))

@@ -4,13 +4,15 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/clusterscript/clusterscript/runtime/observe"
 )
 
 // TestABigHistoryChecksInOnePass: a cluster's formation is n² observations;
 // checking them must not cost n times more (BenchmarkCheckThousandNodes
 // measures a thousand nodes, a million records).
 func TestABigHistoryChecksInOnePass(t *testing.T) {
-	recs := append(formation(200), Record{T: 1, Kind: KindFail, Node: "n1", Peer: "n2"})
+	recs := append(formation(200), Record{T: 1, Kind: observe.KindFail, Node: "n1", Peer: "n2"})
 	start := time.Now()
 	fs := Check(recs, 10)
 	t.Logf("%d records checked in %s", len(recs), time.Since(start))
@@ -35,7 +37,7 @@ func formation(n int) []Record {
 	for i := range n {
 		for j := range n {
 			if i != j {
-				recs = append(recs, Record{T: 0.5, Kind: KindJoin, Node: fmt.Sprint("n", i), Peer: fmt.Sprint("n", j)})
+				recs = append(recs, Record{T: 0.5, Kind: observe.KindJoin, Node: fmt.Sprint("n", i), Peer: fmt.Sprint("n", j)})
 			}
 		}
 	}

@@ -2,10 +2,9 @@ package history
 
 import (
 	"fmt"
-	"math"
-	"slices"
 	"sort"
-	"strings"
+
+	"github.com/clusterscript/clusterscript/runtime/observe"
 )
 
 // The checks, by the name a Finding carries.
@@ -52,10 +51,10 @@ func Check(recs []Record, now float64) []Finding {
 			bound = r.Num("bound")
 		}
 	}
-	faults := faultSpans(recs)
+	faults := Spans(recs)
 	var out []Finding
 	for _, r := range recs {
-		if r.Kind == KindFail && r.Peer != "" && !explained(faults, r.Node, r.Peer, r.T, bound) {
+		if r.Kind == observe.KindFail && r.Peer != "" && !explained(faults, r.Node, r.Peer, r.T, bound) {
 			out = append(out, unexplained(recs, r, bound))
 		}
 	}
@@ -64,99 +63,23 @@ func Check(recs []Record, now float64) []Finding {
 	return out
 }
 
-// span is a fault from one time to another (+Inf while it lasts).
-type span struct {
-	rec      Record
-	from, to float64
-	nodes    []string       // who it touches
-	groups   map[string]int // a partition's group of each node
-}
-
-// faultSpans returns every fault of the history with its extent.
-func faultSpans(recs []Record) []*span {
-	var all []*span
-	open := map[string]*span{} // key: what a later record ends it by
-	start := func(key string, s *span) {
-		if o := open[key]; o != nil {
-			o.to = s.from
-		}
-		open[key] = s
-		all = append(all, s)
-	}
-	end := func(key string, t float64) {
-		if o := open[key]; o != nil {
-			o.to = t
-			delete(open, key)
-		}
-	}
-	for _, r := range recs {
-		s := &span{rec: r, from: r.T, to: math.Inf(1), nodes: []string{r.Node}}
-		switch r.Kind {
-		case KindKill, KindStop:
-			start("down "+r.Node, s)
-		case KindStart, KindRestart:
-			end("down "+r.Node, r.T)
-		case KindPause:
-			start("pause "+r.Node, s)
-		case KindResume:
-			end("pause "+r.Node, r.T)
-		case KindPartition:
-			s.groups = map[string]int{}
-			for i, g := range r.Groups() {
-				for _, n := range g {
-					s.groups[n] = i
-				}
-			}
-			start("partition", s)
-		case KindBlock:
-			s.nodes = []string{r.Node, r.Peer}
-			start("block "+r.Node+" "+r.Peer, s)
-		case KindSetLink:
-			s.nodes = []string{r.Node, r.Peer}
-			key := "link " + strings.Join(sorted(r.Node, r.Peer), " ")
-			if r.Num("latency") == 0 && r.Num("jitter") == 0 && r.Num("loss") == 0 {
-				end(key, r.T)
-			} else {
-				start(key, s)
-			}
-		case KindHeal:
-			for key := range open {
-				if strings.HasPrefix(key, "partition") || strings.HasPrefix(key, "block ") || strings.HasPrefix(key, "link ") {
-					end(key, r.T)
-				}
-			}
-		}
-		if r.Kind == KindKill || r.Kind == KindStop {
-			end("pause "+r.Node, r.T)
-		}
-	}
-	return all
-}
-
-func sorted(a, b string) []string {
-	if b < a {
-		return []string{b, a}
-	}
-	return []string{a, b}
-}
-
 // explained reports whether a fault could make observer see peer fail at t.
-func explained(faults []*span, observer, peer string, t, bound float64) bool {
+func explained(faults []*Span, observer, peer string, t, bound float64) bool {
 	for _, f := range faults {
-		if f.from > t || t > f.to+bound {
+		if f.From > t || t > f.To+bound {
 			continue
 		}
-		switch f.rec.Kind {
+		switch f.Rec.Kind {
 		case KindKill, KindStop:
-			if f.rec.Node == peer {
+			if f.Rec.Node == peer {
 				return true
 			}
 		case KindPause, KindSetLink, KindBlock:
-			if slices.Contains(f.nodes, peer) || slices.Contains(f.nodes, observer) {
+			if f.Touches(peer) || f.Touches(observer) {
 				return true
 			}
 		case KindPartition:
-			if len(f.groups) > 0 {
+			if len(f.Groups) > 0 {
 				return true
 			}
 		}

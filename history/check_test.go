@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/clusterscript/clusterscript/runtime/observe"
 )
 
 // h builds a history from lines "t kind node [peer] [k=v ...]"; a
@@ -86,7 +88,7 @@ func TestAFailureNoFaultExplainsIsFound(t *testing.T) {
 	if !strings.Contains(f.Message, "n1 saw n3 fail at t=2.000s") {
 		t.Errorf("message %q", f.Message)
 	}
-	if len(f.Records) != 2 || f.Records[0].Kind != KindStart || f.Records[0].Node != "n3" || f.Records[1].Kind != KindFail {
+	if len(f.Records) != 2 || f.Records[0].Kind != KindStart || f.Records[0].Node != "n3" || f.Records[1].Kind != observe.KindFail {
 		t.Errorf("the finding should show n3's start and the failure, got %v", f.Records)
 	}
 }

@@ -28,11 +28,11 @@ import (
 	"time"
 )
 
-// Record kinds. Actions are recorded by the runner, observations by the
-// nodes; anything else the runner records keeps its own kind.
+// Record kinds. Actions are recorded by the runner; observations are the
+// nodes' own, declared where the engine makes them (package observe).
 const (
 	// Actions.
-	KindClusterStart = "cluster_start" // fields: backend, profile, nodes, bound (seconds)
+	KindClusterStart = "cluster_start" // fields: backend, profile, nodes, bound (seconds); attached for a cluster found running
 	KindStart        = "start"
 	KindStop         = "stop"
 	KindKill         = "kill"
@@ -45,13 +45,9 @@ const (
 	KindSlowRPC      = "slow_rpc"
 	KindHeal         = "heal"
 	KindOp           = "op" // fields: op, params, result or error and code, duration (seconds)
-	// Observations, pushed by the nodes.
-	KindJoin         = "join"
-	KindLeave        = "leave"
-	KindFail         = "fail"
-	KindMode         = "mode" // fields: mode
-	KindHordeClaim   = "horde_claim"
-	KindHordeRelease = "horde_release"
+	// Observations, pushed by the nodes, keep the engine's kinds
+	// (observe.KindJoin, KindLeave, KindFail, KindMode, KindHordeClaim,
+	// KindHordeRelease).
 	// KindLost marks observations a node dropped before the runner read
 	// them (its journal is bounded); field: count.
 	KindLost = "observations_lost"

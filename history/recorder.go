@@ -35,16 +35,18 @@ func (r *Recorder) Origin() time.Time { return r.origin }
 // Since returns the t of a time.
 func (r *Recorder) Since(at time.Time) float64 { return Seconds(at.Sub(r.origin)) }
 
-// Add records rec as of at (its T is set from at). Fields are kept as JSON
-// values. Past the limit, records are counted and dropped.
-func (r *Recorder) Add(at time.Time, rec Record) {
+// Add records rec as of at (its T is set from at) and returns it as
+// recorded: fields are kept as JSON values, so that a record reads the
+// same here as from history.jsonl. Past the limit, records are counted
+// and dropped.
+func (r *Recorder) Add(at time.Time, rec Record) Record {
 	rec.T = r.Since(at)
 	rec.Fields = jsonValues(rec.Fields)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.recs) >= r.limit {
 		r.dropped++
-		return
+		return rec
 	}
 	// Nearly always an append; otherwise a short walk back.
 	i := len(r.recs)
@@ -54,6 +56,7 @@ func (r *Recorder) Add(at time.Time, rec Record) {
 	r.recs = append(r.recs, Record{})
 	copy(r.recs[i+1:], r.recs[i:])
 	r.recs[i] = rec
+	return rec
 }
 
 // Records returns a copy of every record, in time order.

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/clusterscript/clusterscript/runtime/observe"
 )
 
 // cluster is a cluster's state as its history rebuilds it: who runs, what
@@ -58,18 +60,18 @@ func (c *cluster) apply(r Record) (liveChanged bool) {
 	case KindPause, KindResume:
 		c.paused[n] = r.Kind == KindPause
 		liveChanged = c.setLive(n, r.T)
-	case KindJoin, KindFail, KindLeave:
+	case observe.KindJoin, observe.KindFail, observe.KindLeave:
 		v := c.views[n]
-		if v == nil || r.Peer == "" || v[r.Peer] == (r.Kind == KindJoin) {
+		if v == nil || r.Peer == "" || v[r.Peer] == (r.Kind == observe.KindJoin) {
 			return false
 		}
-		if r.Kind == KindJoin {
+		if r.Kind == observe.KindJoin {
 			v[r.Peer] = true
 		} else {
 			delete(v, r.Peer)
 		}
 		if c.live[r.Peer] {
-			if r.Kind == KindJoin {
+			if r.Kind == observe.KindJoin {
 				c.agree[n]++
 			} else {
 				c.agree[n]--
@@ -77,7 +79,7 @@ func (c *cluster) apply(r Record) (liveChanged bool) {
 		}
 		c.shapedBy[n] = r
 		c.recheck(n)
-	case KindHordeClaim:
+	case observe.KindHordeClaim:
 		if c.claims[n] != nil {
 			name := r.Str("name")
 			c.claims[n][name] = r
@@ -87,7 +89,7 @@ func (c *cluster) apply(r Record) (liveChanged bool) {
 			c.holders[name][n] = true
 			c.recheckName(name, r.T)
 		}
-	case KindHordeRelease:
+	case observe.KindHordeRelease:
 		if c.claims[n] != nil {
 			name := r.Str("name")
 			delete(c.claims[n], name)
@@ -166,7 +168,7 @@ func (c *cluster) view(n string) []string { return slices.Sorted(maps.Keys(c.vie
 // replay rebuilds the cluster record by record and runs the checks that
 // need its state between records: views after the last heal, horde names
 // after reconvergence.
-func replay(recs []Record, now, bound float64, faults []*span) []Finding {
+func replay(recs []Record, now, bound float64, faults []*Span) []Finding {
 	deadline, heal := viewDeadline(recs, bound, faults)
 	c := newCluster()
 	var out []Finding
@@ -222,7 +224,7 @@ func replay(recs []Record, now, bound float64, faults []*span) []Finding {
 
 // viewDeadline is when views must agree: the bound after the last heal, or
 // after the last action following it, if no fault still stands then.
-func viewDeadline(recs []Record, bound float64, faults []*span) (float64, Record) {
+func viewDeadline(recs []Record, bound float64, faults []*Span) (float64, Record) {
 	for i := len(recs) - 1; i >= 0; i-- {
 		if recs[i].Kind != KindHeal {
 			continue
@@ -235,7 +237,7 @@ func viewDeadline(recs []Record, bound float64, faults []*span) (float64, Record
 			}
 		}
 		for _, f := range faults {
-			if math.IsInf(f.to, 1) && f.rec.Kind != KindKill && f.rec.Kind != KindStop {
+			if math.IsInf(f.To, 1) && f.Rec.Kind != KindKill && f.Rec.Kind != KindStop {
 				return math.Inf(1), heal
 			}
 		}

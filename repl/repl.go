@@ -29,28 +29,23 @@ import (
 	"github.com/clusterscript/clusterscript/builtins"
 	"github.com/clusterscript/clusterscript/cluster"
 	"github.com/clusterscript/clusterscript/runtime/arsenal"
-	"github.com/clusterscript/clusterscript/runtime/membership"
 )
 
 // Config configures a session.
 type Config struct {
-	// Backend is the default backend for cluster.start.
-	Backend string
+	// Settings are the defaults of cluster.start, as in a run: backend,
+	// agent executable, profiles, topologies.
+	Settings cluster.Settings
 	// Nodes, when positive, starts a cluster of that many nodes bound to
 	// c before the first prompt.
 	Nodes int
-	// Binary is the executable real nodes run: clusterscript, or a program
-	// built on the engine (--agent).
-	Binary string
 	// Ops are the operations the session offers as arsenal.OP, completes
 	// and documents in help() (nil: the built-in ones).
 	Ops []arsenal.OpSpec
 	// HistoryFile keeps the line history across sessions ("" disables).
 	HistoryFile string
-	// Profiles, Topologies and Vars are as in a run.
-	Profiles   map[string]membership.Profile
-	Topologies map[string]builtins.Topology
-	Vars       map[string]string
+	// Vars are as in a run.
+	Vars map[string]string
 	// Stdin, Stdout and Stderr default to the process's.
 	Stdin          io.ReadCloser
 	Stdout, Stderr io.Writer
@@ -82,8 +77,8 @@ type Session struct {
 // Run runs a session until Ctrl-D, the end of input, or ctx is done, then
 // stops every cluster the session started.
 func Run(ctx context.Context, cfg Config) error {
-	if cfg.Backend == "" {
-		cfg.Backend = "sim"
+	if cfg.Settings.Backend == "" {
+		cfg.Settings.Backend = cluster.Sim
 	}
 	s := &Session{cfg: cfg, globals: starlark.StringDict{}, started: time.Now()}
 	for k, v := range builtins.Predeclared(cfg.Ops, cfg.Vars) {
@@ -132,9 +127,9 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	defer stop()
 
-	fmt.Fprintf(s.out, "clusterscript repl (backend %s). help() lists the builtins; Tab completes; Ctrl-C interrupts; Ctrl-D exits.\n", cfg.Backend)
+	fmt.Fprintf(s.out, "clusterscript repl (backend %s). help() lists the builtins; Tab completes; Ctrl-C interrupts; Ctrl-D exits.\n", cfg.Settings.Backend)
 	if cfg.Nodes > 0 {
-		fmt.Fprintf(s.out, "starting %d %s nodes as c...\n", cfg.Nodes, cfg.Backend)
+		fmt.Fprintf(s.out, "starting %d %s nodes as c...\n", cfg.Nodes, cfg.Settings.Backend)
 		if !s.exec(ctx, fmt.Sprintf("c = cluster.start(nodes=%d)\nprint(c, [n.name for n in c.nodes()])\n", cfg.Nodes)) {
 			return fmt.Errorf("repl: --nodes %d: the cluster did not start", cfg.Nodes)
 		}
@@ -174,7 +169,7 @@ func (s *Session) teardown() {
 	var wg sync.WaitGroup
 	for _, c := range cs {
 		wg.Add(1)
-		go func() { defer wg.Done(); c.Stop() }()
+		go func() { defer wg.Done(); c.Stop(context.Background()) }()
 	}
 	wg.Wait()
 }
@@ -254,15 +249,11 @@ func (s *Session) run(ctx context.Context, f *syntax.File) bool {
 		Load:  s.load,
 	}
 	sess := &builtins.Session{
-		Ctx:        lctx,
-		Backend:    s.cfg.Backend,
-		Binary:     s.cfg.Binary,
-		Vars:       s.cfg.Vars,
-		Profiles:   s.cfg.Profiles,
-		Topologies: s.cfg.Topologies,
-		Getenv:     os.Getenv,
-		Log:        func(line string) { fmt.Fprintln(s.out, line) },
-		Start:      s.started,
+		Ctx:      lctx,
+		Settings: s.cfg.Settings,
+		Vars:     s.cfg.Vars,
+		Log:      func(line string) { fmt.Fprintln(s.out, line) },
+		Start:    s.started,
 	}
 	builtins.SetSession(thread, sess)
 	s.mu.Lock()

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/clusterscript/clusterscript/cluster"
 )
 
 // runSample runs scenarios with a pass, failures deep in a helper and at
@@ -42,7 +44,7 @@ def test_skip():
 		}
 		paths = append(paths, p)
 	}
-	sum, err := Run(context.Background(), paths, Options{Backends: []string{"sim"}, Timeout: 10 * time.Second})
+	sum, err := Run(context.Background(), paths, Options{Backends: []cluster.Backend{cluster.Sim}, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,10 +16,9 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/clusterscript/clusterscript/builtins"
+	"github.com/clusterscript/clusterscript/cluster"
 	"github.com/clusterscript/clusterscript/nodelog"
 	"github.com/clusterscript/clusterscript/runtime/arsenal"
-	"github.com/clusterscript/clusterscript/runtime/membership"
-	"github.com/clusterscript/clusterscript/runtime/node"
 	"github.com/clusterscript/clusterscript/sim/vtime"
 )
 
@@ -33,26 +32,22 @@ const (
 // Options configure a run.
 type Options struct {
 	// Backends lists the backends every file runs on, in order.
-	Backends []string
-	// Binary is the executable real nodes run: clusterscript, or a program
-	// built on the engine (run --agent; a go test binary).
-	Binary string
+	Backends []cluster.Backend
+	// Settings are the defaults of every case's cluster.start: the agent
+	// executable real nodes run (clusterscript, or a program built on the
+	// engine: run --agent, a go test binary), the registry simulated nodes
+	// run, the seed of fault decisions, the configuration's profiles and
+	// topologies. Their Backend is each file's, from Backends.
+	Settings cluster.Settings
 	// Ops are the operations scenarios see as arsenal.OP, in arsenal.ops()
 	// and arsenal.describe (nil: the built-in ones).
 	Ops []arsenal.OpSpec
-	// Registry is what simulated nodes run (nil: the built-in registry).
-	Registry *node.Registry
 	// Run selects cases by name (nil: all).
 	Run *regexp.Regexp
 	// Timeout bounds each case.
 	Timeout time.Duration
 	// Vars are the --var values.
 	Vars map[string]string
-	// Seed seeds fault decisions.
-	Seed int64
-	// Profiles and Topologies come from the configuration file.
-	Profiles   map[string]membership.Profile
-	Topologies map[string]builtins.Topology
 	// Parallel is how many files run at once (at least 1).
 	Parallel int
 	// FailFast stops starting cases after the first failure.
@@ -197,11 +192,14 @@ func Run(ctx context.Context, files []string, opts Options) (Summary, error) {
 		opts.Count = 1
 	}
 	if len(opts.Backends) == 0 {
-		opts.Backends = []string{"sim"}
+		opts.Backends = []cluster.Backend{cluster.Sim}
 	}
 	r := &runner{opts: opts, wall: vtime.NewWall()}
 	defer r.wall.Close()
-	type job struct{ file, backend string }
+	type job struct {
+		file    string
+		backend cluster.Backend
+	}
 	jobs := make(chan job)
 	var wg sync.WaitGroup
 	for range opts.Parallel {
@@ -268,15 +266,16 @@ func (r *runner) report(res Result) {
 // virtual time, in a bubble of their own, unless the run asked for the
 // real clock; a case that turns out to start a real node sends the file
 // back to the real clock from that case on.
-func (r *runner) runFile(ctx context.Context, file, backend string) {
+func (r *runner) runFile(ctx context.Context, file string, b cluster.Backend) {
+	backend := string(b)
 	src, err := os.ReadFile(file)
 	if err != nil {
-		r.report(Result{CaseID: CaseID{file, "(file)", backend, ClockReal}, Status: Fail, Message: err.Error(), Seed: r.opts.Seed})
+		r.report(Result{CaseID: CaseID{file, "(file)", backend, ClockReal}, Status: Fail, Message: err.Error(), Seed: r.opts.Settings.Seed})
 		return
 	}
 	names, err := cases(file, src)
 	if err != nil {
-		r.report(Result{CaseID: CaseID{file, "(file)", backend, ClockReal}, Status: Fail, Message: err.Error(), Seed: r.opts.Seed})
+		r.report(Result{CaseID: CaseID{file, "(file)", backend, ClockReal}, Status: Fail, Message: err.Error(), Seed: r.opts.Settings.Seed})
 		return
 	}
 	vr := r.virtualRunner(backend)
@@ -289,7 +288,7 @@ func (r *runner) runFile(ctx context.Context, file, backend string) {
 		resume = r.runFileOn(ctx, file, src, names, backend, r.wall, "")
 	})
 	if err != nil {
-		r.report(Result{CaseID: CaseID{file, "(file)", backend, ClockVirtual}, Status: Fail, Message: "virtual clock: " + err.Error(), Seed: r.opts.Seed})
+		r.report(Result{CaseID: CaseID{file, "(file)", backend, ClockVirtual}, Status: Fail, Message: "virtual clock: " + err.Error(), Seed: r.opts.Settings.Seed})
 		return
 	}
 	if resume != "" {
@@ -300,7 +299,7 @@ func (r *runner) runFile(ctx context.Context, file, backend string) {
 // virtualRunner returns the runner of bubbles for a file on backend, or
 // nil when the file runs on the real clock.
 func (r *runner) virtualRunner(backend string) vtime.Runner {
-	if backend != "sim" || r.opts.Clock == ClockReal {
+	if backend != string(cluster.Sim) || r.opts.Clock == ClockReal {
 		return nil
 	}
 	r.vonce.Do(func() {
@@ -391,17 +390,8 @@ func (r *runner) runFileOn(ctx context.Context, file string, src []byte, names [
 }
 
 func (r *runner) newSession(ctx context.Context, backend string, logs *caseLog) *builtins.Session {
-	s := &builtins.Session{
-		Ctx:        ctx,
-		Backend:    backend,
-		Binary:     r.opts.Binary,
-		Registry:   r.opts.Registry,
-		Seed:       r.opts.Seed,
-		Vars:       r.opts.Vars,
-		Profiles:   r.opts.Profiles,
-		Topologies: r.opts.Topologies,
-		Getenv:     os.Getenv,
-	}
+	s := &builtins.Session{Ctx: ctx, Settings: r.opts.Settings, Vars: r.opts.Vars}
+	s.Settings.Backend = cluster.Backend(backend)
 	if logs != nil {
 		s.Log = logs.add
 	}
@@ -554,7 +544,7 @@ func bridge(run context.Context, cause *atomic.Pointer[error], cancel context.Ca
 }
 
 func (r *runner) result(id CaseID, start time.Time, err error, logs []string) Result {
-	res := Result{CaseID: id, Status: Pass, Duration: time.Since(start), Logs: logs, Seed: r.opts.Seed}
+	res := Result{CaseID: id, Status: Pass, Duration: time.Since(start), Logs: logs, Seed: r.opts.Settings.Seed}
 	if err == nil {
 		return res
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/clusterscript/clusterscript/history"
+	"github.com/clusterscript/clusterscript/runtime/observe"
 )
 
 func readHistory(t *testing.T, path string) []history.Record {
@@ -159,9 +160,9 @@ func TestShippedPartitionScenarioLeavesItsArtifacts(t *testing.T) {
 				partition = r.T
 			case r.Kind == history.KindHeal:
 				heal = r.T
-			case r.Kind == history.KindFail && partition >= 0 && heal < 0:
+			case r.Kind == observe.KindFail && partition >= 0 && heal < 0:
 				failSeenBy[r.Node] = true
-			case r.Kind == history.KindJoin && heal >= 0:
+			case r.Kind == observe.KindJoin && heal >= 0:
 				joinsAfterHeal++
 			}
 		}

@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"math/rand"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
@@ -34,6 +36,28 @@ func agentsOf(name string) []int {
 		}
 	}
 	return pids
+}
+
+// startRun starts clusterscript with args, its output to out (when set);
+// the test's end kills it and the agents of the cluster named name, if
+// still there. exited is closed once it has ended.
+func startRun(t *testing.T, name string, out io.Writer, args ...string) (cmd *exec.Cmd, exited chan struct{}) {
+	t.Helper()
+	cmd = exec.Command(clusterscriptBin, args...)
+	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		for _, p := range agentsOf(name) {
+			_ = syscall.Kill(p, syscall.SIGKILL)
+		}
+	})
+	exited = make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	return cmd, exited
 }
 
 // The runner killed at a random moment, by SIGKILL, SIGINT, SIGTERM or its
@@ -66,19 +90,7 @@ def test_churn():
 		if way == "timeout" {
 			args = append(args, "--timeout", (300*time.Millisecond + moment).String())
 		}
-		cmd := exec.Command(clusterscriptBin, args...)
-		cmd.Env = append(os.Environ(), "NO_COLOR=1")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			for _, p := range agentsOf(name) {
-				_ = syscall.Kill(p, syscall.SIGKILL)
-			}
-		})
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
+		cmd, exited := startRun(t, name, nil, args...)
 		if way != "timeout" {
 			time.Sleep(moment) // the random moment, not a wait for a condition
 			seen += len(agentsOf(name))
@@ -100,5 +112,57 @@ def test_churn():
 		trials, seen, slowest.Round(time.Millisecond))
 	if seen == 0 {
 		t.Fatal("no agent was running at any signal: the trials tested nothing")
+	}
+}
+
+// Ctrl-C while a 20-node real cluster starts ends the run at once, with no
+// agent left: the launches waiting for their ready lines give up when the
+// run's context ends, rather than wait out their timers. The agents here
+// are slow to start (a wrapper sleeps a minute before it execs the agent),
+// so the signal certainly falls while all twenty are being launched.
+func TestInterruptDuringStartEndsTheRunAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	slow := filepath.Join(dir, "slow-agent")
+	script := "#!/bin/sh\nif [ \"$1\" = agent ]; then sleep 60; fi\nexec " + clusterscriptBin + " \"$@\"\n"
+	if err := os.WriteFile(slow, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("interrupted-%d", os.Getpid())
+	s := writeScenario(t, `
+def test_start():
+    cluster.start(nodes=20, name=vars["name"])
+    sleep("1h")
+`)
+	var out bytes.Buffer
+	cmd, exited := startRun(t, name, &out, "run", "--agent", slow, "--var", "name="+name, s)
+	deadline := time.Now().Add(30 * time.Second)
+	var starting []int
+	for len(starting) < 20 {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of 20 agents started in 30s:\n%s", len(starting), out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+		starting = agentsOf(name)
+	}
+	signalled := time.Now()
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the runner did not exit after SIGINT")
+	}
+	took := time.Since(signalled)
+	if left := waitGone(starting, 5*time.Second); len(left) > 0 {
+		t.Fatalf("agents %v outlived the interrupted run", left)
+	}
+	t.Logf("SIGINT with 20 agents starting: the run ended %s later, 0 agents left", took.Round(time.Millisecond))
+	// The launches' ready timeout is 5s: a run that waits it out (as one
+	// did, 3.6s after a signal 1.5s into the start) has not heard the
+	// interrupt. It ends in tens of milliseconds now.
+	if took >= 2*time.Second {
+		t.Errorf("the run took %s to end after SIGINT", took)
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 1 {
+		t.Errorf("exit %d after an interrupt, want 1:\n%s", code, out.String())
 	}
 }

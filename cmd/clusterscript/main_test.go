@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"github.com/clusterscript/clusterscript/internal/testbin"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/clusterscript/clusterscript/internal/testbin"
 )
 
 // clusterscriptBin is the binary built for the tests that drive it as a

@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
-	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/clusterscript/clusterscript/cluster"
 	"github.com/clusterscript/clusterscript/repl"
 )
 
@@ -16,7 +16,7 @@ func replCommand() *cli.Command {
 		Name:  "repl",
 		Usage: "interactive Starlark session with every builtin; line editing, history, completion",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "backend", Value: "sim", Usage: "default backend for cluster.start: sim or real"},
+			&cli.StringFlag{Name: "backend", Value: string(cluster.Sim), Usage: "default backend for cluster.start: sim or real"},
 			&cli.IntFlag{Name: "nodes", Usage: "start a cluster of N nodes bound to c before the first prompt"},
 			&cli.StringFlag{Name: "config", Usage: "YAML configuration (default ./" + defaultConfigFile + " when present)"},
 			&cli.StringFlag{Name: "history", Value: repl.DefaultHistoryFile(), Usage: "history file (empty: no history)"},
@@ -32,48 +32,33 @@ func replAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	backend := c.String("backend")
-	if !c.IsSet("backend") && cfg.Run.Backend != "" {
-		backend = cfg.Run.Backend
+	bs, err := backends(c, cfg)
+	if err != nil {
+		return err
 	}
-	agentBin := c.String("agent")
-	if agentBin != "" && !c.IsSet("backend") {
-		backend = "real"
+	if len(bs) != 1 {
+		return usage("repl: --backend: want sim or real, got %q", c.String("backend"))
 	}
-	if backend != "sim" && backend != "real" {
-		return usage("repl: --backend: want sim or real, got %q", backend)
-	}
-	if agentBin != "" && backend == "sim" {
-		return usage("repl: --agent %s runs real nodes; use --backend real (simulated nodes run clusterscript's own kinds and operations)", agentBin)
-	}
-	if n := c.Int("nodes"); n < 0 || n > 2000 {
-		return usage("repl: --nodes: want 0 to 2000, got %d", n)
+	if n := c.Int("nodes"); n < 0 || n > cluster.MaxNodes {
+		return usage("repl: --nodes: want 0 to %d, got %d", cluster.MaxNodes, n)
 	}
 	vars, err := parseVars(c.StringSlice("var"))
 	if err != nil {
 		return usage("%v", err)
 	}
-	binary, err := os.Executable()
-	if err != nil {
-		return usage("cannot find my own executable for real nodes: %v", err)
-	}
-	if agentBin != "" {
-		binary = agentBin
-	}
 	ops, err := surfaceOps(c, 1)
 	if err != nil {
 		return err
 	}
+	st := settings(c, cfg, 0)
+	st.Backend = bs[0]
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	err = repl.Run(ctx, repl.Config{
-		Backend:     backend,
+		Settings:    st,
 		Nodes:       c.Int("nodes"),
-		Binary:      binary,
 		Ops:         ops,
 		HistoryFile: c.String("history"),
-		Profiles:    cfg.Profiles,
-		Topologies:  cfg.Topologies,
 		Vars:        vars,
 	})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/fatih/color"
 	"github.com/urfave/cli/v2"
 
+	"github.com/clusterscript/clusterscript/cluster"
 	"github.com/clusterscript/clusterscript/scenario"
 )
 
@@ -24,7 +25,7 @@ func runCommand() *cli.Command {
 		Usage:     "run scenario files (*.star; directories recursively; default ./scenarios)",
 		ArgsUsage: "[PATH...]",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "backend", Value: "sim", Usage: "default backend for cluster.start: sim, real, or a list such as sim,real (each file runs once per backend)"},
+			&cli.StringFlag{Name: "backend", Value: string(cluster.Sim), Usage: "default backend for cluster.start: sim, real, or a list such as sim,real (each file runs once per backend)"},
 			&cli.IntFlag{Name: "parallel", Aliases: []string{"j"}, Value: 1, Usage: "files to run at once"},
 			&cli.StringFlag{Name: "run", Usage: "run only cases whose name matches this regexp"},
 			&cli.DurationFlag{Name: "timeout", Value: 60 * time.Second, Usage: "per-case timeout"},
@@ -43,21 +44,6 @@ func runCommand() *cli.Command {
 		},
 		Action: runAction,
 	}
-}
-
-// parseBackends validates a --backend value.
-func parseBackends(v string) ([]string, error) {
-	var out []string
-	for _, b := range strings.Split(v, ",") {
-		b = strings.TrimSpace(b)
-		if b != "sim" && b != "real" {
-			return nil, fmt.Errorf("--backend: want sim, real or a list such as sim,real; got %q", v)
-		}
-		if !slices.Contains(out, b) {
-			out = append(out, b)
-		}
-	}
-	return out, nil
 }
 
 func parseVars(kvs []string) (map[string]string, error) {
@@ -81,14 +67,7 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	backend, parallel, timeout := c.String("backend"), c.Int("parallel"), c.Duration("timeout")
-	if !c.IsSet("backend") && cfg.Run.Backend != "" {
-		backend = cfg.Run.Backend
-	}
-	agentBin := c.String("agent")
-	if agentBin != "" && !c.IsSet("backend") {
-		backend = "real" // an agent is what real nodes run
-	}
+	parallel, timeout := c.Int("parallel"), c.Duration("timeout")
 	if !c.IsSet("parallel") && cfg.Run.Parallel > 0 {
 		parallel = cfg.Run.Parallel
 	}
@@ -102,12 +81,9 @@ func runAction(c *cli.Context) error {
 	if clock != scenario.ClockVirtual && clock != scenario.ClockReal {
 		return usage("--clock: want virtual or real, got %q", clock)
 	}
-	backends, err := parseBackends(backend)
+	backends, err := backends(c, cfg)
 	if err != nil {
-		return usage("%v", err)
-	}
-	if agentBin != "" && slices.Contains(backends, "sim") {
-		return usage("--agent %s runs real nodes; simulated nodes run inside clusterscript and cannot run its kinds and operations: use --backend real, or run the scenarios from go test (see docs/testing-your-own-service.md)", agentBin)
+		return err
 	}
 	vars, err := parseVars(c.StringSlice("var"))
 	if err != nil {
@@ -139,13 +115,6 @@ func runAction(c *cli.Context) error {
 			return usage("--artifacts: %v", err)
 		}
 	}
-	binary, err := os.Executable()
-	if err != nil {
-		return usage("cannot find my own executable for real nodes: %v", err)
-	}
-	if agentBin != "" {
-		binary = agentBin
-	}
 	ops, err := surfaceOps(c, 1)
 	if err != nil {
 		return err
@@ -163,24 +132,21 @@ func runAction(c *cli.Context) error {
 	p := newPrinter(out, c.Bool("verbose"))
 	began := time.Now()
 	sum, err := scenario.Run(ctx, files, scenario.Options{
-		Backends:   backends,
-		Binary:     binary,
-		Ops:        ops,
-		Run:        re,
-		Timeout:    timeout,
-		Vars:       vars,
-		Seed:       seed,
-		Profiles:   cfg.Profiles,
-		Topologies: cfg.Topologies,
-		Parallel:   parallel,
-		FailFast:   c.Bool("fail-fast"),
-		Count:      c.Int("count"),
-		Report:     p.result,
-		Log:        p.log,
-		Clock:      clock,
-		Warn:       func(line string) { fmt.Fprintln(c.App.ErrWriter, line) },
-		NodeLog:    p.nodeLog,
-		Artifacts:  artifacts,
+		Backends:  backends,
+		Settings:  settings(c, cfg, seed),
+		Ops:       ops,
+		Run:       re,
+		Timeout:   timeout,
+		Vars:      vars,
+		Parallel:  parallel,
+		FailFast:  c.Bool("fail-fast"),
+		Count:     c.Int("count"),
+		Report:    p.result,
+		Log:       p.log,
+		Clock:     clock,
+		Warn:      func(line string) { fmt.Fprintln(c.App.ErrWriter, line) },
+		NodeLog:   p.nodeLog,
+		Artifacts: artifacts,
 	})
 	p.close()
 	if err != nil {

@@ -8,24 +8,22 @@ import (
 	"github.com/clusterscript/clusterscript/scenario/scenariotest"
 )
 
-func registry(t testing.TB) *node.Registry {
+// suite holds the service's registry: its simulated nodes run it, and
+// the test binary, re-executed as the real nodes, runs it too.
+var suite = scenariotest.New(registry())
+
+func registry() *node.Registry {
 	reg, err := lease.Registry()
 	if err != nil {
-		t.Fatal(err)
+		panic(err)
 	}
 	return reg
 }
 
 // TestMain lets the test binary be the service's real nodes.
-func TestMain(m *testing.M) {
-	reg, err := lease.Registry()
-	if err != nil {
-		panic(err)
-	}
-	scenariotest.Main(m, reg)
-}
+func TestMain(m *testing.M) { suite.Main(m) }
 
 // TestScenarios runs scenarios/*.star on simulated and real nodes.
 func TestScenarios(t *testing.T) {
-	scenariotest.Run(t, "scenarios", scenariotest.Options{Registry: registry(t)})
+	suite.Run(t, "scenarios", scenariotest.Options{})
 }

@@ -13,10 +13,10 @@ package timeline
 import (
 	"fmt"
 	"math"
-	"slices"
 	"strings"
 
 	"github.com/clusterscript/clusterscript/history"
+	"github.com/clusterscript/clusterscript/runtime/observe"
 )
 
 // MaxLanes is the most lanes a cluster gets: beyond it nodes are grouped.
@@ -155,7 +155,13 @@ func (m *model) buildCluster(name string, idx []int, prefix bool) *clusterModel 
 	for _, i := range idx {
 		r := recs[i]
 		if r.Kind == history.KindClusterStart {
-			c.header = fmt.Sprintf("cluster %s · %s · profile %s", name, r.Str("backend"), r.Str("profile"))
+			c.header = fmt.Sprintf("cluster %s · %s", name, r.Str("backend"))
+			if p := r.Str("profile"); p != "" {
+				c.header += " · profile " + p
+			}
+			if attached, _ := r.Fields["attached"].(bool); attached {
+				c.header += " · attached"
+			}
 			list, _ := r.Fields["nodes"].([]any)
 			for _, n := range list {
 				s, _ := n.(string)
@@ -319,126 +325,83 @@ func merge(spans []span, min float64) []span {
 	return out
 }
 
-// actions places marks and fault spans.
+// actions places marks, and the faults of history.Spans over the lanes
+// they cut.
 func (m *model) actions(c *clusterModel, idx []int) {
 	recs := m.page.Records
-	open := openFaults{}
+	var own []history.Record
 	for _, i := range idx {
 		r := recs[i]
+		own = append(own, r)
 		l := c.laneOf[r.Node]
 		switch r.Kind {
 		case history.KindKill, history.KindStop, history.KindRestart, history.KindOp,
-			history.KindHordeClaim, history.KindHordeRelease, history.KindSlowRPC, history.KindLost:
+			observe.KindHordeClaim, observe.KindHordeRelease, history.KindSlowRPC, history.KindLost:
 			if l != nil {
 				l.marks = append(l.marks, mark{t: r.T, kind: r.Kind, rec: m.ref(i)})
 			}
-		case history.KindStart, history.KindFail, history.KindLeave:
+		case history.KindStart, observe.KindFail, observe.KindLeave:
 			if l != nil && !c.grouped {
 				l.marks = append(l.marks, mark{t: r.T, kind: r.Kind, rec: m.ref(i)})
 			}
-		}
-		switch r.Kind {
-		case history.KindPartition:
-			side := map[string]int{}
-			var names []string
-			for gi, g := range r.Groups() {
-				for _, n := range g {
-					side[n] = gi
-				}
-				names = append(names, strings.Join(g, " "))
-			}
-			label := "partition: " + strings.Join(names, " | ")
-			open.end("partition", r.T)
-			rec := m.ref(i)
-			for _, ln := range c.lanes {
-				shade := side[ln.nodes[0]]
-				for _, n := range ln.nodes[1:] {
-					if side[n] != shade {
-						shade = -1 // a group lane with nodes on both sides
-					}
-				}
-				open.start("partition", ln, fault{t0: r.T, kind: r.Kind, rec: rec, shade: shade, label: label})
-			}
-			c.bands = append(c.bands, mark{t: r.T, kind: r.Kind, rec: rec})
-		case history.KindBlock, history.KindSetLink:
-			key := "link " + strings.Join(sortedPair(r.Node, r.Peer), " ")
-			label := fmt.Sprintf("link %s–%s: latency %gs, jitter %gs, loss %g", r.Node, r.Peer, r.Num("latency"), r.Num("jitter"), r.Num("loss"))
-			if r.Kind == history.KindBlock {
-				key = "block " + r.Node + " " + r.Peer
-				label = fmt.Sprintf("block: %s's traffic to %s is dropped", r.Node, r.Peer)
-			}
-			open.end(key, r.T)
-			if r.Kind == history.KindSetLink && r.Num("latency") == 0 && r.Num("jitter") == 0 && r.Num("loss") == 0 {
-				continue // a link set back to normal
-			}
-			rec := m.ref(i)
-			for _, ln := range []*lane{c.laneOf[r.Node], c.laneOf[r.Peer]} {
-				if ln != nil {
-					open.start(key, ln, fault{t0: r.T, kind: r.Kind, rec: rec, label: label})
-				}
-			}
-		case history.KindPause:
-			open.end("pause "+r.Node, r.T)
-			if l != nil {
-				open.start("pause "+r.Node, l, fault{t0: r.T, kind: r.Kind, rec: m.ref(i), label: r.Node + " paused"})
-			}
-		case history.KindResume:
-			open.end("pause "+r.Node, r.T)
-		case history.KindKill, history.KindStop:
-			if l != nil && len(l.nodes) == 1 {
-				open.endLane(l, r.T) // a fault cuts no node that is gone
-			}
-		case history.KindHeal:
-			for k := range open {
-				if !strings.HasPrefix(k.key, "pause ") {
-					open.end(k.key, r.T)
-				}
-			}
+		case history.KindPartition, history.KindHeal:
 			c.bands = append(c.bands, mark{t: r.T, kind: r.Kind, rec: m.ref(i)})
 		}
 	}
-	for k := range open {
-		open.end(k.key, m.end)
+	spans := history.Spans(own)
+	// A fault cuts no node that is gone: its part on a node's own lane
+	// ends when the node goes down.
+	downAfter := func(l *lane, from, to float64) float64 {
+		if len(l.nodes) != 1 {
+			return to
+		}
+		for _, d := range spans {
+			if (d.Rec.Kind == history.KindKill || d.Rec.Kind == history.KindStop) && d.Rec.Node == l.nodes[0] && d.From >= from && d.From < to {
+				return d.From
+			}
+		}
+		return to
 	}
-}
-
-// openFaults are the faults still in force, by what ends them and lane.
-type openFaults map[struct {
-	key  string
-	lane *lane
-}]int
-
-func (o openFaults) start(key string, l *lane, f fault) {
-	f.t1 = math.NaN()
-	l.fault = append(l.fault, f)
-	o[struct {
-		key  string
-		lane *lane
-	}{key, l}] = len(l.fault) - 1
-}
-
-// endLane closes every open fault of one lane at t.
-func (o openFaults) endLane(l *lane, t float64) {
-	for k, i := range o {
-		if k.lane == l {
-			l.fault[i].t1 = t
-			delete(o, k)
+	for _, s := range spans {
+		r := s.Rec
+		var lanes []*lane
+		f := fault{t0: s.From, kind: r.Kind}
+		switch r.Kind {
+		case history.KindPartition:
+			var names []string
+			for _, g := range r.Groups() {
+				names = append(names, strings.Join(g, " "))
+			}
+			f.label = "partition: " + strings.Join(names, " | ")
+			lanes = c.lanes
+		case history.KindBlock:
+			f.label = fmt.Sprintf("block: %s's traffic to %s is dropped", r.Node, r.Peer)
+			lanes = []*lane{c.laneOf[r.Node], c.laneOf[r.Peer]}
+		case history.KindSetLink:
+			f.label = fmt.Sprintf("link %s–%s: latency %gs, jitter %gs, loss %g", r.Node, r.Peer, r.Num("latency"), r.Num("jitter"), r.Num("loss"))
+			lanes = []*lane{c.laneOf[r.Node], c.laneOf[r.Peer]}
+		case history.KindPause:
+			f.label = r.Node + " paused"
+			lanes = []*lane{c.laneOf[r.Node]}
+		default:
+			continue // a node down is drawn by its lane, not as a fault
+		}
+		f.rec = m.ref(idx[s.Index])
+		for i, l := range lanes {
+			if l == nil || i > 0 && l == lanes[0] {
+				continue // both ends in one group's lane: drawn once
+			}
+			lf := f
+			lf.t1 = downAfter(l, s.From, min(s.To, m.end))
+			if r.Kind == history.KindPartition {
+				lf.shade = s.Groups[l.nodes[0]]
+				for _, n := range l.nodes[1:] {
+					if s.Groups[n] != lf.shade {
+						lf.shade = -1 // a group lane with nodes on both sides
+					}
+				}
+			}
+			l.fault = append(l.fault, lf)
 		}
 	}
-}
-
-// end closes every open fault under key at t.
-func (o openFaults) end(key string, t float64) {
-	for k, i := range o {
-		if k.key == key {
-			k.lane.fault[i].t1 = t
-			delete(o, k)
-		}
-	}
-}
-
-func sortedPair(a, b string) []string {
-	p := []string{a, b}
-	slices.Sort(p)
-	return p
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/clusterscript/clusterscript/history"
+	"github.com/clusterscript/clusterscript/runtime/observe"
 )
 
 // Layout, in CSS pixels: the SVG is drawn at its own size, so a page
@@ -124,7 +125,7 @@ func (r *renderer) legend() {
 	item(stripes("fault-link"), "degraded link")
 	item(stripes("fault-block"), "block")
 	item(stripes("fault-pause"), "pause")
-	for _, k := range []string{history.KindStart, history.KindRestart, history.KindKill, history.KindStop, history.KindOp, history.KindFail, history.KindHordeClaim} {
+	for _, k := range []string{history.KindStart, history.KindRestart, history.KindKill, history.KindStop, history.KindOp, observe.KindFail, observe.KindHordeClaim} {
 		item(fmt.Sprintf("<svg width=\"14\" height=\"14\" viewBox=\"-7 -7 14 14\">%s</svg>", glyph(k, false)), k)
 	}
 	r.printf("<span class=\"item\"><svg width=\"14\" height=\"14\"><line x1=\"7\" x2=\"7\" y1=\"0\" y2=\"14\" stroke=\"#d00\" stroke-width=\"2\"/></svg> failed assertion</span>")
@@ -276,13 +277,13 @@ func glyph(kind string, failed bool) string {
 			return `<circle r="4" fill="#ef6c00" stroke="#fff" stroke-width="1"/>`
 		}
 		return `<circle r="4" fill="#1565c0" stroke="#fff" stroke-width="1"/>`
-	case history.KindFail:
+	case observe.KindFail:
 		return `<line y1="-7" y2="7" stroke="#7f0000" stroke-width="1.5"/>`
-	case history.KindLeave:
+	case observe.KindLeave:
 		return `<line y1="-7" y2="7" stroke="#555" stroke-width="1.5" stroke-dasharray="2,2"/>`
-	case history.KindHordeClaim:
+	case observe.KindHordeClaim:
 		return `<path d="M0,-5L5,0L0,5L-5,0Z" fill="#6a1b9a"/>`
-	case history.KindHordeRelease:
+	case observe.KindHordeRelease:
 		return `<path d="M0,-5L5,0L0,5L-5,0Z" fill="#fff" stroke="#6a1b9a" stroke-width="1.5"/>`
 	}
 	return `<circle r="3" fill="#fff" stroke="#000"/><text y="3" text-anchor="middle" font-size="7">!</text>`

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/clusterscript/clusterscript/history"
+	"github.com/clusterscript/clusterscript/runtime/observe"
 )
 
 func rec(t float64, kind, node, peer string, kv ...any) history.Record {
@@ -37,7 +38,7 @@ func joined(n, k int) []history.Record {
 	}
 	for i := range n {
 		for d := 1; d < k; d++ {
-			recs = append(recs, rec(0.5+float64(i)*0.0001, history.KindJoin, names[i].(string), names[(i+d)%n].(string)))
+			recs = append(recs, rec(0.5+float64(i)*0.0001, observe.KindJoin, names[i].(string), names[(i+d)%n].(string)))
 		}
 	}
 	return recs
@@ -55,7 +56,7 @@ func render(t *testing.T, p Page) string {
 func TestAPartitionAndAKillAreDrawnWhereTheHistorySays(t *testing.T) {
 	recs := append(formed(3),
 		rec(2, history.KindPartition, "", "", "groups", []any{[]any{"n1"}, []any{"n2", "n3"}}),
-		rec(2.5, history.KindFail, "n1", "n2"),
+		rec(2.5, observe.KindFail, "n1", "n2"),
 		rec(3, history.KindHeal, "", ""),
 		rec(4, history.KindKill, "n3", ""),
 		rec(4.2, history.KindOp, "n1", "", "op", "cluster_health", "code", "timeout"),

@@ -20,6 +20,10 @@ const (
 	OperationNotFound = "operation_not_found"
 	AlreadyStarted    = "already_started"
 	Internal          = "internal_error"
+	// CookieMismatch: the other end holds another cookie. Engine calls
+	// (a join, a runner's control call) fail with it; a caller branches
+	// on the code, never on the message.
+	CookieMismatch = "cookie_mismatch"
 )
 
 // Error is an engine error with a code callers branch on. It survives RPC:
@@ -32,6 +36,13 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Is reports whether target is an *Error of the same code: an error that
+// crossed the wire is still errors.Is its sentinel (rpc.ErrCookieMismatch).
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
 
 // Errorf returns an *Error with the given code.
 func Errorf(code, format string, args ...any) *Error {

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/clusterscript/clusterscript/runtime/errcode"
+	"github.com/clusterscript/clusterscript/runtime/observe"
 	"github.com/clusterscript/clusterscript/runtime/process"
 )
 
@@ -14,7 +15,7 @@ func (h *Horde) stopLocked(name string) {
 	delete(h.pids, name)
 	h.version++
 	h.stops++
-	h.observeLocked(ObserveRelease, name, pid, ReasonHordeConflict)
+	h.observeLocked(observe.KindHordeRelease, name, pid, ReasonHordeConflict)
 	if pid != "" {
 		_, _ = h.host.Processes().Retire(pid, ReasonHordeConflict)
 	}
@@ -54,7 +55,7 @@ func (h *Horde) startLocked(name, kind, placement string) (hordeClaim, error) {
 	h.local[name] = c
 	h.pids[name] = p.PID
 	h.version++
-	h.observeLocked(ObserveClaim, name, p.PID, "")
+	h.observeLocked(observe.KindHordeClaim, name, p.PID, "")
 	go h.watch(p.PID, name)
 	return c, nil
 }
@@ -90,12 +91,12 @@ func (h *Horde) watch(pid, name string) {
 		c.PID = next
 		h.local[name] = c
 		h.pids[name] = next
-		h.observeLocked(ObserveClaim, name, next, "")
+		h.observeLocked(observe.KindHordeClaim, name, next, "")
 		go h.watch(next, name)
 	} else {
 		delete(h.local, name)
 		delete(h.pids, name)
-		h.observeLocked(ObserveRelease, name, pid, "exited")
+		h.observeLocked(observe.KindHordeRelease, name, pid, "exited")
 	}
 	h.version++
 	h.mu.Unlock()

@@ -178,14 +178,6 @@ type Horde struct {
 	journal  *observe.Journal      // where claims taken and given up are published
 }
 
-// Observation kinds the horde publishes: this node took a name (or its
-// child restarted under a new pid), or gave it up. Fields: "name", "pid",
-// and for a release the "reason".
-const (
-	ObserveClaim   = "horde_claim"
-	ObserveRelease = "horde_release"
-)
-
 // Observe publishes every name this node takes or gives up to j. Call it
 // before the node serves requests.
 func (h *Horde) Observe(j *observe.Journal) {
@@ -221,21 +213,21 @@ func New(ctx context.Context, host arsenal.Host, epoch int64) *Horde {
 		lastSync: map[string]time.Time{},
 		gone:     map[string]time.Time{},
 	}
-	host.State().Subscribe(func(ev membership.Event, m membership.Member) {
+	host.State().Subscribe(func(kind string, m membership.Member) {
 		h.mu.Lock()
-		if ev.Kind == membership.EventFail || ev.Kind == membership.EventLeave {
+		if kind == observe.KindFail || kind == observe.KindLeave {
 			h.stale[m.Name] = true
 		}
-		if ev.Kind == membership.EventJoin {
+		if kind == observe.KindJoin {
 			delete(h.gone, m.Name)
 		} else if _, ok := h.gone[m.Name]; !ok && m.Name != host.Name() {
-			h.gone[m.Name] = ev.At
+			h.gone[m.Name] = m.Since
 		}
 		h.mu.Unlock()
 		// A joiner learns the horde from us only if there is a horde to
 		// learn: a big cluster forming with no children must not turn
 		// every join into n exchanges.
-		if ev.Kind == membership.EventJoin && m.Name != host.Name() && !h.empty() {
+		if kind == observe.KindJoin && m.Name != host.Name() && !h.empty() {
 			go h.exchange(m.Name)
 		}
 		h.kick()

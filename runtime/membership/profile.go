@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"math"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -62,6 +64,11 @@ type Profile struct {
 	// memberlist's handler queue is sized for that burst instead of
 	// dropping messages and then suspecting the senders.
 	ClusterSize int `json:"cluster_size,omitempty" yaml:"-"`
+	// Compression compresses memberlist's messages (LZW): less traffic
+	// for more CPU per packet. memberlist's presets compress; the test
+	// profile does not. A profile from the configuration file keeps its
+	// base's.
+	Compression bool `json:"compression" yaml:"-"`
 }
 
 // presets are memberlist's presets by the names profiles use as Base.
@@ -71,34 +78,54 @@ var presets = map[string]func() *memberlist.Config{
 	"wan":   memberlist.DefaultWANConfig,
 }
 
-// builtinProfile returns a built-in profile. "local", "lan" and "wan" are
-// memberlist's presets; "test" is tuned for scenarios on one machine.
-func builtinProfile(name string) (Profile, bool) {
-	switch name {
-	case "test":
-		return Profile{
-			Name:                "test",
-			GossipInterval:      20 * time.Millisecond,
-			GossipNodes:         4,
-			ProbeInterval:       80 * time.Millisecond,
-			ProbeTimeout:        40 * time.Millisecond,
-			SuspicionMult:       2,
-			PushPullInterval:    2 * time.Second,
-			GossipToTheDeadTime: 2 * time.Second,
-			RejoinInterval:      250 * time.Millisecond,
-			TCPTimeout:          5 * time.Second,
-			ScaleAbove:          20,
-			Base:                "local",
-		}, true
-	case "local":
-		return fromPreset(name, time.Second), true
-	case "lan":
-		return fromPreset(name, 5*time.Second), true
-	case "wan":
-		return fromPreset(name, 15*time.Second), true
-	}
-	return Profile{}, false
+// DefaultProfile names the profile a node runs unless told otherwise.
+const DefaultProfile = "test"
+
+// The built-in profiles by name, each a preset built like memberlist's own
+// DefaultLANConfig: "local", "lan" and "wan" are memberlist's presets;
+// "test" is tuned for scenarios on one machine.
+var builtinProfiles = map[string]func() Profile{
+	"test":  TestProfile,
+	"local": LocalProfile,
+	"lan":   LANProfile,
+	"wan":   WANProfile,
 }
+
+// TestProfile is the default profile: fast timers for scenarios on one
+// machine. A 3-node cluster converges in well under a second and notices a
+// killed node in under one; its timers stretch with the cluster's size
+// above 20 nodes (ScaleAbove), and it sends uncompressed, as loopback and
+// memory are not short of bandwidth and compressing every push/pull costs
+// CPU that fast timers need.
+func TestProfile() Profile {
+	return Profile{
+		Name:                "test",
+		Base:                "local",
+		GossipInterval:      20 * time.Millisecond,
+		GossipNodes:         4,
+		ProbeInterval:       80 * time.Millisecond,
+		ProbeTimeout:        40 * time.Millisecond,
+		SuspicionMult:       2,
+		PushPullInterval:    2 * time.Second,
+		GossipToTheDeadTime: 2 * time.Second,
+		RejoinInterval:      250 * time.Millisecond,
+		TCPTimeout:          5 * time.Second,
+		ScaleAbove:          20,
+		Compression:         false,
+	}
+}
+
+// LocalProfile is memberlist's DefaultLocalConfig, retrying down peers
+// every second.
+func LocalProfile() Profile { return fromPreset("local", time.Second) }
+
+// LANProfile is memberlist's DefaultLANConfig, retrying down peers every
+// 5 seconds.
+func LANProfile() Profile { return fromPreset("lan", 5*time.Second) }
+
+// WANProfile is memberlist's DefaultWANConfig, retrying down peers every
+// 15 seconds.
+func WANProfile() Profile { return fromPreset("wan", 15*time.Second) }
 
 func fromPreset(name string, rejoin time.Duration) Profile {
 	c := presets[name]()
@@ -114,6 +141,7 @@ func fromPreset(name string, rejoin time.Duration) Profile {
 		GossipToTheDeadTime: c.GossipToTheDeadTime,
 		RejoinInterval:      rejoin,
 		TCPTimeout:          c.TCPTimeout,
+		Compression:         c.EnableCompression,
 	}
 }
 
@@ -136,17 +164,15 @@ func ProfileFromJSON(data []byte) (Profile, error) {
 
 // LookupProfile returns a built-in profile by name.
 func LookupProfile(name string) (Profile, error) {
-	p, ok := builtinProfile(name)
+	preset, ok := builtinProfiles[name]
 	if !ok {
 		return Profile{}, fmt.Errorf("unknown gossip profile %q (built-in: %v)", name, ProfileNames())
 	}
-	return p, nil
+	return preset(), nil
 }
 
-// ProfileNames lists the built-in profiles.
-func ProfileNames() []string {
-	return []string{"lan", "local", "test", "wan"}
-}
+// ProfileNames lists the built-in profiles, sorted.
+func ProfileNames() []string { return slices.Sorted(maps.Keys(builtinProfiles)) }
 
 // Override returns p with the non-zero fields of o applied, under o's name.
 func (p Profile) Override(o Profile) Profile {
@@ -262,11 +288,7 @@ func (p Profile) MemberlistConfig(name string, logOut io.Writer) *memberlist.Con
 	c.PushPullInterval = p.PushPullInterval
 	c.GossipToTheDeadTime = p.GossipToTheDeadTime
 	c.TCPTimeout = p.TCPTimeout
-	// Loopback and memory are not short of bandwidth; compressing every
-	// push/pull costs CPU that fast timers need.
-	if p.Name == "test" {
-		c.EnableCompression = false
-	}
+	c.EnableCompression = p.Compression
 	if p.ClusterSize > 0 {
 		c.HandoffQueueDepth = max(c.HandoffQueueDepth, 64*p.ClusterSize)
 	}

@@ -1,8 +1,8 @@
 // Package membership is what a node believes about its cluster: the state
-// manager fed by memberlist's events (members with status, the ordered
-// event log of the newest MaxEvents, formation time, mode, expected size
-// and partition status),
-// the gossip timing profiles, and the digest convergence is polled with.
+// manager fed by memberlist's events (members with status, formation time,
+// mode, expected size and partition status; every change published to the
+// node's journal), the gossip timing profiles, and the digest convergence
+// is polled with.
 //
 // The state manager's contract with memberlist: its EventDelegate methods
 // run inside memberlist with memberlist's lock held, so they only record
@@ -28,17 +28,6 @@ const (
 	StatusLeft  = "left" // left gracefully (removed from the member list)
 )
 
-// Event kinds recorded by a node's state manager (the runner adds start,
-// stop, kill, partition and heal).
-const (
-	EventJoin  = "join"
-	EventLeave = "leave"
-	EventFail  = "fail"
-	// EventMode is published to the journal only (see Observe): the
-	// node's mode changed; the record's "mode" field is the new one.
-	EventMode = "mode"
-)
-
 // Partition statuses: minority when fewer than half of the expected
 // members are alive, partial when fewer than expected.
 const (
@@ -55,19 +44,9 @@ type Member struct {
 	Since  time.Time `json:"since"`
 }
 
-// Event is one membership change observed by a node.
-type Event struct {
-	At   time.Time `json:"at"`
-	Node string    `json:"node"`
-	Kind string    `json:"kind"`
-	Peer string    `json:"peer,omitempty"`
-}
-
 // Bounds on what a state manager keeps, so that it grows with the
 // cluster, not with time.
 const (
-	// MaxEvents is how many events the log keeps: the newest, in a ring.
-	MaxEvents = 4096
 	// LeftRetention is how long a member that left gracefully is
 	// remembered in full (it is out of every view at once); after it, only
 	// its name is kept, for the partition arithmetic. A failed member stays
@@ -78,14 +57,17 @@ const (
 )
 
 // Listener is told of every membership change after the state manager has
-// applied it. It runs on the state manager's goroutine, never inside a
-// memberlist callback, so it may call back into the node.
-type Listener func(Event, Member)
+// applied it: its kind (observe.KindJoin, KindLeave or KindFail) and the
+// member as it now is (Since is when it changed). It runs on the state
+// manager's goroutine, never inside a memberlist callback, so it may call
+// back into the node.
+type Listener func(kind string, m Member)
 
 // State is a node's cluster state manager: fed by memberlist's events, it
-// keeps members with their status, the ordered event log, the formation time
-// and the partition status. Its methods never call memberlist, so they are
-// safe from inside memberlist callbacks.
+// keeps members with their status, the formation time and the partition
+// status, and publishes every change to the node's journal (Observe). Its
+// methods never call memberlist, so they are safe from inside memberlist
+// callbacks.
 type State struct {
 	self    string
 	started time.Time
@@ -95,11 +77,9 @@ type State struct {
 	nalive    int                 // members alive
 	alive     []string            // their sorted names; nil when stale
 	digest    *Digest             // of alive; nil when stale
-	bytes     int64               // what members and events hold, kept as they grow
+	bytes     int64               // what members hold, kept as they grow
 	left      int                 // members that left gracefully, forgotten ones included
 	forgotten map[string]struct{} // names of left members no longer held
-	events    []Event             // a ring of at most MaxEvents
-	head      int                 // where the oldest event is once the ring is full
 	pruned    time.Time
 	now       func() time.Time
 	formed    time.Time
@@ -112,8 +92,8 @@ type State struct {
 }
 
 type change struct {
-	ev Event
-	m  Member
+	kind string
+	m    Member
 }
 
 // NewState returns the state manager of the node named self.
@@ -139,8 +119,9 @@ func (s *State) Subscribe(l Listener) {
 
 // Observe publishes every change this state manager records to j, as it
 // records it (inside memberlist's callback, which Journal.Add allows): a
-// peer's join, failure or leave, and every change of mode. Call it before
-// memberlist starts.
+// peer's join, failure or leave, and every change of mode. It is the
+// node's one record of what it observed. Call it before memberlist
+// starts.
 func (s *State) Observe(j *observe.Journal) {
 	s.mu.Lock()
 	s.journal = j
@@ -159,7 +140,7 @@ func (s *State) Run(done <-chan struct{}) {
 			s.mu.Unlock()
 			for _, c := range batch {
 				for _, l := range ls {
-					l(c.ev, c.m)
+					l(c.kind, c.m)
 				}
 			}
 		case <-done:
@@ -200,16 +181,16 @@ func (s *State) record(kind string, n *memberlist.Node) {
 	m.Addr = n.Address()
 	wasAlive, wasLeft := m.Status == StatusAlive, m.Status == StatusLeft
 	switch kind {
-	case EventJoin:
+	case observe.KindJoin:
 		m.Status = StatusAlive
 		delete(s.leaving, n.Name)
-	case EventLeave:
+	case observe.KindLeave:
 		if _, ok := s.leaving[n.Name]; ok {
 			m.Status = StatusLeft
 			delete(s.leaving, n.Name)
 		} else {
 			m.Status = StatusDown
-			kind = EventFail
+			kind = observe.KindFail
 		}
 	}
 	m.Since = now
@@ -238,9 +219,7 @@ func (s *State) record(kind string, n *memberlist.Node) {
 	if s.formed.IsZero() && alive > 1 {
 		s.formed = now
 	}
-	ev := Event{At: now, Node: s.self, Kind: kind, Peer: n.Name}
 	if n.Name != s.self {
-		s.addEventLocked(ev)
 		s.journal.Add(now, kind, n.Name, nil)
 	}
 	if isMulti := s.nalive > 1; isMulti != wasMulti {
@@ -248,10 +227,10 @@ func (s *State) record(kind string, n *memberlist.Node) {
 		if isMulti {
 			mode = ModeMulti
 		}
-		s.journal.Add(now, EventMode, "", map[string]any{"mode": mode})
+		s.journal.Add(now, observe.KindMode, "", map[string]any{"mode": mode})
 	}
 	if len(s.listeners) > 0 {
-		s.pending = append(s.pending, change{ev, *m})
+		s.pending = append(s.pending, change{kind, *m})
 	}
 	s.mu.Unlock()
 	select {
@@ -261,23 +240,6 @@ func (s *State) record(kind string, n *memberlist.Node) {
 }
 
 func len64(name string) int64 { return int64(len(name)) }
-
-func eventBytes(ev Event) int64 {
-	return int64(unsafe.Sizeof(ev)) + int64(len(ev.Node)+len(ev.Kind)+len(ev.Peer))
-}
-
-// addEventLocked appends to the log, overwriting the oldest event once it
-// holds MaxEvents.
-func (s *State) addEventLocked(ev Event) {
-	s.bytes += eventBytes(ev)
-	if len(s.events) < MaxEvents {
-		s.events = append(s.events, ev)
-		return
-	}
-	s.bytes -= eventBytes(s.events[s.head])
-	s.events[s.head] = ev
-	s.head = (s.head + 1) % MaxEvents
-}
 
 // pruneLocked forgets members that left more than LeftRetention ago,
 // keeping their names so that one coming back counts as it would have,
@@ -300,10 +262,10 @@ func (s *State) pruneLocked(now time.Time) {
 }
 
 // NotifyJoin implements memberlist.EventDelegate.
-func (s *State) NotifyJoin(n *memberlist.Node) { s.record(EventJoin, n) }
+func (s *State) NotifyJoin(n *memberlist.Node) { s.record(observe.KindJoin, n) }
 
 // NotifyLeave implements memberlist.EventDelegate.
-func (s *State) NotifyLeave(n *memberlist.Node) { s.record(EventLeave, n) }
+func (s *State) NotifyLeave(n *memberlist.Node) { s.record(observe.KindLeave, n) }
 
 // NotifyUpdate implements memberlist.EventDelegate.
 func (s *State) NotifyUpdate(n *memberlist.Node) {
@@ -358,8 +320,8 @@ func (s *State) Digest() Digest {
 	return *s.digest
 }
 
-// Footprint is what the state manager's members and events hold, in bytes,
-// kept up to date as they are added.
+// Footprint is what the state manager's members hold, in bytes, kept up
+// to date as they are added.
 func (s *State) Footprint() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -397,15 +359,6 @@ func (s *State) Member(name string) (Member, bool) {
 		return Member{}, false
 	}
 	return *m, true
-}
-
-// Events returns the event log in time order: the last MaxEvents events.
-func (s *State) Events() []Event {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]Event, 0, len(s.events))
-	out = append(out, s.events[s.head:]...)
-	return append(out, s.events[:s.head]...)
 }
 
 // Len returns the number of members the state manager holds, left ones

@@ -3,46 +3,54 @@ package membership
 import (
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/clusterscript/clusterscript/runtime/observe"
 )
 
 func peer(name string, port int) *memberlist.Node {
 	return &memberlist.Node{Name: name, Addr: net.IPv4(127, 0, 0, 1), Port: uint16(port)}
 }
 
-// The event log keeps the newest MaxEvents in order, and its footprint
-// stops growing with them.
-func TestEventLogIsARing(t *testing.T) {
+// Every change is published to the node's journal as it is recorded, in
+// order, with the mode changes it makes; the state manager itself keeps no
+// log, so a member that flaps forever costs it nothing more.
+func TestChangesGoToTheJournalAndNothingGrows(t *testing.T) {
 	s := NewState("n1")
+	j := observe.New(0)
+	j.Since(0) // followed from the start
+	s.Observe(j)
 	s.NotifyJoin(peer("n1", 1))
 	p := peer("n2", 2)
-	for range MaxEvents / 2 {
-		s.NotifyJoin(p)
-		s.NotifyLeave(p)
-	}
+	s.NotifyJoin(p)
+	s.NotifyLeave(p)
 	full := s.Footprint()
-	for range 3 * MaxEvents {
+	for range 2_000 {
 		s.NotifyJoin(p)
 		s.NotifyLeave(p)
 	}
-	s.NotifyJoin(peer("n3", 3))
-	evs := s.Events()
-	if len(evs) != MaxEvents {
-		t.Fatalf("%d events kept, want %d", len(evs), MaxEvents)
+	if got := s.Footprint(); got != full {
+		t.Fatalf("footprint went from %d to %d while one member flapped", full, got)
 	}
-	if last := evs[len(evs)-1]; last.Peer != "n3" || last.Kind != EventJoin {
-		t.Fatalf("newest event %+v, want n3's join", last)
-	}
-	for i := 1; i < len(evs); i++ {
-		if evs[i].At.Before(evs[i-1].At) {
-			t.Fatalf("events out of order at %d", i)
+	b, _ := j.Since(0)
+	var got []string
+	for _, r := range b.Records[:4] {
+		k := r.Kind + " " + r.Peer
+		if m, ok := r.Fields["mode"]; ok {
+			k += fmt.Sprint(m)
 		}
+		got = append(got, k)
 	}
-	if got := s.Footprint(); got > full+1024 {
-		t.Fatalf("footprint grew from %d to %d with a full log", full, got)
+	want := "join n2, mode multi_node, fail n2, mode single_node"
+	if strings.Join(got, ", ") != want {
+		t.Fatalf("journal: %s, want %s", strings.Join(got, ", "), want)
+	}
+	if len(b.Records) != 4*2_001 {
+		t.Fatalf("%d records in the journal, want %d", len(b.Records), 4*2_001)
 	}
 }
 

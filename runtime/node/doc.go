@@ -8,7 +8,8 @@
 //     an operation's failure, "<op>: <code>: <message>".
 //   - observe: the journal of what a node observed (joins, failures,
 //     leaves, mode changes, horde claims), sequenced and bounded, which
-//     membership and horde publish into and ctl.observe streams out.
+//     membership and horde publish into and the control protocol streams
+//     out.
 //   - transport: the Network (UDP+TCP sockets, or sim's in-memory
 //     endpoints), the fault layer every outgoing packet and stream passes
 //     through, and memberlist's transport over both.
@@ -20,8 +21,10 @@
 //   - arsenal: operation specs, validation, the built-in operations and
 //     what they measure, run against a Host (this package's Node).
 //   - horde: the cluster-wide registry and distributed supervisor.
-//   - node (this package): Config, Start, Join, Leave, Shutdown, the
-//     control methods (ctl.*) the runner drives every node with, the
+//   - control: the protocol a runner drives every node with (ctl.*): the
+//     methods, their parameters and results, both halves.
+//   - node (this package): Config, Start, Join, Leave, Shutdown, its half
+//     of the control protocol (control.Register over the Node), the
 //     rejoin loop that heals partitions of any length, and the Registry
 //     of what a node runs: process kinds, operations, boot processes.
 //

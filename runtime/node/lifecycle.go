@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clusterscript/clusterscript/runtime/errcode"
 	"github.com/clusterscript/clusterscript/runtime/membership"
 	"github.com/clusterscript/clusterscript/runtime/rpc"
 )
@@ -35,10 +36,12 @@ func (n *Node) Join(ctx context.Context, addrs []string) (int, error) {
 	for _, a := range seeds {
 		var name string
 		hctx, cancel := context.WithTimeout(ctx, helloTimeout)
-		err := n.client.Call(hctx, a, "node.hello", nil, &name)
+		err := n.client.Call(hctx, a, methodHello, nil, &name)
 		cancel()
 		if errors.Is(err, rpc.ErrCookieMismatch) {
-			return 0, fmt.Errorf("join %s: %w", a, err)
+			// Coded, so that the runner that asked for the join can
+			// tell a wrong cookie from any other failure.
+			return 0, errcode.Errorf(errcode.CookieMismatch, "join %s: %s", a, errcode.As(err).Message)
 		}
 		if err == nil {
 			checked = true
@@ -188,7 +191,7 @@ func (n *Node) leave(ctx context.Context) error {
 		wg.Add(1)
 		go func(addr string) {
 			defer wg.Done()
-			_ = n.client.Call(ctx, addr, "node.leaving", n.Name(), nil)
+			_ = n.client.Call(ctx, addr, methodLeaving, n.Name(), nil)
 		}(m.Addr)
 	}
 	wg.Wait()

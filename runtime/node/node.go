@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/clusterscript/clusterscript/runtime/arsenal"
+	"github.com/clusterscript/clusterscript/runtime/control"
 	"github.com/clusterscript/clusterscript/runtime/errcode"
 	"github.com/clusterscript/clusterscript/runtime/horde"
 	"github.com/clusterscript/clusterscript/runtime/membership"
@@ -30,7 +31,8 @@ type Config struct {
 	Cookie string
 	// Cluster names the cluster, for reports.
 	Cluster string
-	// Profile is the gossip timing profile ("test" when unset).
+	// Profile is the gossip timing profile (membership.TestProfile() when
+	// unset).
 	Profile membership.Profile
 	// Network is the wire under the node.
 	Network transport.Network
@@ -70,6 +72,9 @@ type Node struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	exit     chan struct{} // closed by RequestExit
+	exitOnce sync.Once
+
 	mu      sync.Mutex
 	stopped bool
 	leaves  sync.WaitGroup // leaves in flight; Add only under mu while !stopped
@@ -84,11 +89,7 @@ func Start(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("start node %s: a cookie is required", cfg.Name)
 	}
 	if cfg.Profile.Name == "" {
-		p, err := membership.LookupProfile("test")
-		if err != nil {
-			return nil, fmt.Errorf("start node %s: %w", cfg.Name, err)
-		}
-		cfg.Profile = p
+		cfg.Profile = membership.TestProfile()
 	}
 	// A profile from a Go caller is checked like one from a file or a
 	// flag: a non-positive interval would panic memberlist's or the
@@ -108,18 +109,19 @@ func Start(cfg Config) (*Node, error) {
 		cfg:   cfg,
 		state: membership.NewState(cfg.Name),
 		procs: procs,
+		exit:  make(chan struct{}),
 	}
 	n.journal, n.log = observe.New(0), newLogger(cfg.Name, cfg.Log)
 	n.state.Observe(n.journal)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.tr = transport.New(cfg.Network, cfg.Name)
-	n.client = rpc.NewClient(cfg.Cookie, cfg.Name, n.tr.Dial)
+	n.client = rpc.NewClient(cfg.Cookie, cfg.Name, rpc.DialWithin(n.tr.Dial))
 	n.server = rpc.NewServer(n.ctx, cfg.Cookie, cfg.Name)
 	n.horde = horde.New(n.ctx, n, horde.Epoch(cfg.Incarnation))
 	n.horde.Observe(n.journal)
 	n.ars = arsenal.New(n, reg.operations())
-	n.registerControl()
-	n.registerObserve()
+	n.registerPeer()
+	control.Register(n.server, n)
 	n.logMembership()
 	for _, methods := range []map[string]rpc.Handler{n.ars.Methods(), n.horde.Methods()} {
 		for name, h := range methods {
@@ -141,8 +143,8 @@ func Start(cfg Config) (*Node, error) {
 	}
 	n.ml = ml
 	// A member that failed or left takes its idle connections with it.
-	n.state.Subscribe(func(ev membership.Event, m membership.Member) {
-		if ev.Kind != membership.EventJoin {
+	n.state.Subscribe(func(kind string, m membership.Member) {
+		if kind != observe.KindJoin {
 			n.client.Forget(m.Addr)
 		}
 	})

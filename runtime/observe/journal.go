@@ -17,13 +17,32 @@ import (
 	"time"
 )
 
+// The kinds of observation, declared here once: the engine's parts publish
+// them, and the runner's history carries them as they are.
+const (
+	// KindJoin: a member joined, or came back (Peer).
+	KindJoin = "join"
+	// KindLeave: a member left gracefully (Peer).
+	KindLeave = "leave"
+	// KindFail: a member failed: killed, crashed, or cut off until
+	// declared dead (Peer).
+	KindFail = "fail"
+	// KindMode: the node's mode changed; field "mode" is the new one.
+	KindMode = "mode"
+	// KindHordeClaim: the node took a horde name; fields "name", "pid".
+	KindHordeClaim = "horde_claim"
+	// KindHordeRelease: the node gave a horde name up; fields "name",
+	// "pid".
+	KindHordeRelease = "horde_release"
+)
+
 // Record is one observation.
 type Record struct {
 	// Seq numbers the node's records from 1, without gaps.
 	Seq uint64 `json:"seq"`
 	// At is when the node observed it, on its clock.
 	At time.Time `json:"at"`
-	// Kind says what it was ("join", "fail", "leave", "mode", ...).
+	// Kind says what it was (KindJoin, KindFail, ...).
 	Kind string `json:"kind"`
 	// Peer is the member it was about, where there is one.
 	Peer string `json:"peer,omitempty"`

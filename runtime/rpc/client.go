@@ -16,8 +16,26 @@ import (
 	"github.com/clusterscript/clusterscript/runtime/transport"
 )
 
-// DialFunc opens a raw stream to a node's address.
-type DialFunc func(addr string, timeout time.Duration) (net.Conn, error)
+// DialFunc opens a raw stream to a node's address, within ctx.
+type DialFunc func(ctx context.Context, addr string) (net.Conn, error)
+
+// DialWithin adapts a dialer that takes a timeout: it dials with what is
+// left of ctx's deadline (DefaultCallTimeout without one).
+func DialWithin(dial func(addr string, timeout time.Duration) (net.Conn, error)) DialFunc {
+	return func(ctx context.Context, addr string) (net.Conn, error) {
+		timeout := DefaultCallTimeout
+		if d, ok := ctx.Deadline(); ok {
+			timeout = time.Until(d)
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if timeout <= 0 {
+			return nil, context.DeadlineExceeded
+		}
+		return dial(addr, timeout)
+	}
+}
 
 // Client calls RPC methods on nodes, keeping authenticated connections for
 // reuse. It is safe for concurrent use.
@@ -76,7 +94,9 @@ func (cl *Client) get(ctx context.Context, addr string, reuse bool) (*clientConn
 			return nil, context.DeadlineExceeded
 		}
 	}
-	raw, err := cl.dial(addr, timeout)
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	raw, err := cl.dial(dctx, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +113,7 @@ func (cl *Client) get(ctx context.Context, addr string, reuse bool) (*clientConn
 			if peer != "" {
 				who = fmt.Sprintf("%s (%s)", peer, addr)
 			}
-			return nil, fmt.Errorf("%s refused our cookie: %w", who, ErrCookieMismatch)
+			return nil, &errcode.Error{Code: errcode.CookieMismatch, Message: who + " refused our cookie: " + ErrCookieMismatch.Message, Node: addr}
 		}
 		return nil, err
 	}

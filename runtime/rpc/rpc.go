@@ -13,7 +13,8 @@ import (
 	"crypto/hkdf"
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
+
+	"github.com/clusterscript/clusterscript/runtime/errcode"
 )
 
 // DeriveKey derives a 32-byte key from the cookie for one purpose
@@ -27,7 +28,9 @@ func DeriveKey(cookie, purpose string) []byte {
 }
 
 // ErrCookieMismatch reports that the other end holds a different cookie.
-var ErrCookieMismatch = errors.New("the cookies differ")
+// It is coded (errcode.CookieMismatch), so errors.Is finds it in an error
+// that crossed the wire as much as in one made here.
+var ErrCookieMismatch = errcode.Errorf(errcode.CookieMismatch, "the cookies differ")
 
 // Handler serves one RPC method. The params are the caller's JSON; the
 // result is marshalled back. Returning an *errcode.Error keeps its code

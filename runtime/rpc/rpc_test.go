@@ -74,11 +74,11 @@ func closedWithin(c net.Conn, d time.Duration) bool {
 func TestCallsNeedTheCookie(t *testing.T) {
 	ts := newTestServer(t, "secret")
 	var out string
-	good := NewClient("secret", "good", ts.dial)
+	good := NewClient("secret", "good", DialWithin(ts.dial))
 	if err := good.Call(context.Background(), "srv", "count", nil, &out); err != nil || out != "counted" {
 		t.Fatalf("good cookie: %q, %v", out, err)
 	}
-	bad := NewClient("guess", "bad", ts.dial)
+	bad := NewClient("guess", "bad", DialWithin(ts.dial))
 	if err := bad.Call(context.Background(), "srv", "count", nil, &out); !errors.Is(err, ErrCookieMismatch) {
 		t.Fatalf("wrong cookie: %v", err)
 	}
@@ -138,7 +138,7 @@ func TestHandshakingConnectionsAreCapped(t *testing.T) {
 		}
 	}
 	var out string
-	if err := NewClient("secret", "good", ts.dial).Call(context.Background(), "srv", "count", nil, &out); err != nil {
+	if err := NewClient("secret", "good", DialWithin(ts.dial)).Call(context.Background(), "srv", "count", nil, &out); err != nil {
 		t.Fatalf("after the flood: %v", err)
 	}
 }

@@ -26,7 +26,7 @@ func pipeServer(t *testing.T, s *Server, cookie string) *Client {
 		}()
 		return a, nil
 	}
-	cl := NewClient(cookie, "caller", dial)
+	cl := NewClient(cookie, "caller", DialWithin(dial))
 	t.Cleanup(cl.Close)
 	return cl
 }

@@ -17,9 +17,10 @@ func Example() {
 		// reg.AddKind(...), reg.AddOp(...), reg.AddBootProcess(...)
 		return reg
 	}
-	TestMain := func(m *testing.M) { scenariotest.Main(m, registry()) }
+	suite := scenariotest.New(registry()) // a package-level var of the test package
+	TestMain := func(m *testing.M) { suite.Main(m) }
 	TestScenarios := func(t *testing.T) {
-		scenariotest.Run(t, "scenarios", scenariotest.Options{Registry: registry()})
+		suite.Run(t, "scenarios", scenariotest.Options{})
 	}
 	_, _ = TestMain, TestScenarios
 }

@@ -1,13 +1,15 @@
 // Package scenariotest runs scenario files from `go test`, with a
 // program's own process kinds and operations, on simulated and real
 // nodes. The scenarios are the same files `clusterscript run --agent`
-// runs, run by the same runner (package scenario):
+// runs, run by the same runner (package scenario). A Suite holds the
+// program's registry, given once, for both the simulated nodes and the
+// real ones:
 //
-//	func TestMain(m *testing.M) { scenariotest.Main(m, registry()) }
+//	var suite = scenariotest.New(registry())
 //
-//	func TestScenarios(t *testing.T) {
-//		scenariotest.Run(t, "scenarios", scenariotest.Options{Registry: registry()})
-//	}
+//	func TestMain(m *testing.M) { suite.Main(m) }
+//
+//	func TestScenarios(t *testing.T) { suite.Run(t, "scenarios", scenariotest.Options{}) }
 //
 // Every case of every file is a subtest, and every backend a subtest of
 // it: TestScenarios/test_leader_killed/sim. So `go test -run
@@ -20,7 +22,7 @@
 // Simulated nodes run the registry in the test process, on virtual time as
 // with `clusterscript run` (their waits cost no wall time; each case's
 // bubble is a subtest of its backend's). Real nodes are the test binary
-// itself, re-executed as an agent: Main, called from TestMain,
+// itself, re-executed as an agent: Suite.Main, called from TestMain,
 // turns such a child into an agent before any test runs, so no separate
 // build is needed.
 package scenariotest
@@ -37,21 +39,33 @@ import (
 	"time"
 
 	"github.com/clusterscript/clusterscript/agent"
-	"github.com/clusterscript/clusterscript/runtime/arsenal"
+	"github.com/clusterscript/clusterscript/cluster"
 	"github.com/clusterscript/clusterscript/runtime/node"
 	"github.com/clusterscript/clusterscript/scenario"
 	"github.com/clusterscript/clusterscript/sim/vtime"
 )
 
+// Suite is a program's scenarios as go test runs them: its registry is
+// what simulated nodes run in the test process and what real nodes, the
+// test binary re-executed as an agent, run.
+type Suite struct {
+	reg *node.Registry
+}
+
+// New returns the suite of a program whose nodes run reg (node.Builtin()
+// when nil).
+func New(reg *node.Registry) *Suite {
+	if reg == nil {
+		reg = node.Builtin()
+	}
+	return &Suite{reg: reg}
+}
+
 // Options configure Run.
 type Options struct {
-	// Registry is the program's: simulated nodes run it, and scenarios
-	// see its operations (node.Builtin() when nil). Real nodes run the
-	// registry given to Main, which should be the same.
-	Registry *node.Registry
 	// Backends are the backends every case runs on, in order (default
 	// sim, then real).
-	Backends []string
+	Backends []cluster.Backend
 	// Vars are the scenarios' vars.
 	Vars map[string]string
 	// Timeout bounds each case (default 60s); a case never runs past the
@@ -63,28 +77,28 @@ type Options struct {
 
 // Main is the TestMain hook that lets real nodes be this test binary:
 // started as `TEST_BINARY agent ...` (by the runner) it runs an agent
-// over reg and exits; otherwise it runs the tests.
-func Main(m *testing.M, reg *node.Registry) {
+// over the suite's registry and exits; otherwise it runs the tests.
+func (s *Suite) Main(m *testing.M) {
 	if isAgent() {
-		os.Exit(agent.Main(reg))
+		os.Exit(agent.Main(s.reg))
 	}
 	os.Exit(m.Run())
 }
 
 // isAgent reports whether this process was started as an agent: a test
 // binary is otherwise never given a first argument without a dash.
-func isAgent() bool { return len(os.Args) > 1 && os.Args[1] == "agent" }
+func isAgent() bool { return len(os.Args) > 1 && os.Args[1] == agent.CommandName }
 
 // Run runs every scenario file under dir (*.star, recursively, as
 // `clusterscript run` finds them) as subtests of t: one per case, and
 // under it one per backend.
-func Run(t *testing.T, dir string, opts Options) {
+func (s *Suite) Run(t *testing.T, dir string, opts Options) {
 	t.Helper()
 	if isAgent() {
 		// Started as an agent, but TestMain did not hand control to Main:
 		// say so and stop, rather than run the tests again (and start
 		// more agents) as a child.
-		fmt.Fprintln(os.Stderr, "scenariotest: this test binary was started as an agent, but its TestMain does not call scenariotest.Main(m, registry)")
+		fmt.Fprintln(os.Stderr, "scenariotest: this test binary was started as an agent, but its TestMain does not call the suite's Main(m)")
 		os.Exit(2)
 	}
 	files, err := scenario.Discover([]string{dir})
@@ -93,20 +107,16 @@ func Run(t *testing.T, dir string, opts Options) {
 	}
 	var errs []string
 	for _, f := range files {
-		for _, e := range scenario.Check(f, registryOps(opts.Registry)) {
+		for _, e := range scenario.Check(f, s.reg.Ops()) {
 			errs = append(errs, e.Error())
 		}
 	}
 	if len(errs) > 0 {
 		t.Fatalf("scenarios do not check:\n%s", strings.Join(errs, "\n"))
 	}
-	binary, err := os.Executable()
-	if err != nil {
-		t.Fatalf("real nodes: cannot find the test binary: %v", err)
-	}
 	backends := opts.Backends
 	if len(backends) == 0 {
-		backends = []string{"sim", "real"}
+		backends = []cluster.Backend{cluster.Sim, cluster.Real}
 	}
 	seed := opts.Seed
 	if seed == 0 {
@@ -137,8 +147,8 @@ func Run(t *testing.T, dir string, opts Options) {
 		}
 		t.Run(name, func(t *testing.T) {
 			for _, b := range backends {
-				t.Run(b, func(t *testing.T) {
-					runCase(t, tc.file, tc.name, b, binary, seed, opts)
+				t.Run(string(b), func(t *testing.T) {
+					s.runCase(t, tc.file, tc.name, b, seed, opts)
 				})
 			}
 		})
@@ -150,8 +160,9 @@ func Run(t *testing.T, dir string, opts Options) {
 // rather than as a panicking test binary.
 const deadlineMargin = 5 * time.Second
 
-// runCase runs one case on one backend with the scenario runner.
-func runCase(t *testing.T, file, name, backend, binary string, seed int64, opts Options) {
+// runCase runs one case on one backend with the scenario runner. Real
+// nodes are this test binary (the settings name no other agent).
+func (s *Suite) runCase(t *testing.T, file, name string, backend cluster.Backend, seed int64, opts Options) {
 	t.Helper()
 	timeout := opts.Timeout
 	if timeout <= 0 {
@@ -164,14 +175,12 @@ func runCase(t *testing.T, file, name, backend, binary string, seed int64, opts 
 	}
 	var results []scenario.Result
 	_, err := scenario.Run(context.Background(), []string{file}, scenario.Options{
-		Backends: []string{backend},
-		Binary:   binary,
-		Ops:      registryOps(opts.Registry),
-		Registry: opts.Registry,
+		Backends: []cluster.Backend{backend},
+		Settings: cluster.Settings{Registry: s.reg, Seed: seed},
+		Ops:      s.reg.Ops(),
 		Run:      regexp.MustCompile("^" + regexp.QuoteMeta(name) + "$"),
 		Timeout:  timeout,
 		Vars:     opts.Vars,
-		Seed:     seed,
 		Virtual:  vtime.InTest(t), // simulated cases' bubbles are subtests of this one
 		Parallel: 1,
 		Count:    1,
@@ -196,12 +205,4 @@ func runCase(t *testing.T, file, name, backend, binary string, seed int64, opts 
 			t.Skip(r.Message)
 		}
 	}
-}
-
-// registryOps returns the operations scenarios see: the registry's.
-func registryOps(reg *node.Registry) []arsenal.OpSpec {
-	if reg == nil {
-		return nil
-	}
-	return reg.Ops()
 }

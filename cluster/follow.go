@@ -2,52 +2,32 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/clusterscript/clusterscript/history"
-	"github.com/clusterscript/clusterscript/runtime/membership"
-	"github.com/clusterscript/clusterscript/runtime/node"
+	"github.com/clusterscript/clusterscript/runtime/control"
 	"github.com/clusterscript/clusterscript/runtime/observe"
 )
 
-// A cluster with a history (Options.History) records there every action
-// taken on it and every observation its nodes make. Observations are
-// pushed: each node incarnation is followed over an authenticated
-// ctl.observe stream from the moment it starts, before it is asked to
-// join anyone, so nothing it observes is missed; before a node is killed
-// or stopped the runner catches up with ctl.observed, and after, the
-// stream drains what was in flight. Both backends are followed the same
-// way, through the node's control channel.
+// A cluster's history is its one record: every action taken on it and
+// every observation its nodes make. Observations are pushed: each node
+// incarnation is followed over its control channel's observe stream from
+// the moment it starts, before it is asked to join anyone, so nothing it
+// observes is missed; before a node is killed or stopped the runner
+// catches up with what is on its way, and after, the stream drains what
+// was in flight. Both backends are followed the same way.
+//
+// Everything the cluster knows of its past is read from these records:
+// its events (history.Events), its faults in force (history.Faults, fed
+// with each record as it is noted), the checks and the timeline.
 
-// record records a runner event: in the cluster's events (c.events()) and
-// in its history, with optional fields as key/value pairs. Every kind of
-// action a scenario takes on a node goes through here.
-func (c *Cluster) record(node, kind, peer string, kv ...any) {
-	c.recordAt(time.Now(), node, kind, peer, kv...)
-}
-
-// recordAt records a runner event that began at at: a kill is recorded as
-// of when it was asked for, as its peers may notice before it completes.
-func (c *Cluster) recordAt(at time.Time, node, kind, peer string, kv ...any) {
-	c.mu.Lock()
-	c.events = append(c.events, membership.Event{At: at, Node: node, Kind: kind, Peer: peer})
-	c.mu.Unlock()
+// record notes an action of the runner on node (with optional fields as
+// key/value pairs). Every kind of action a scenario takes goes through
+// here or through Note.
+func (c *Cluster) record(at time.Time, node, kind, peer string, kv ...any) {
 	c.Note(at, history.Record{Kind: kind, Node: node, Peer: peer, Fields: fields(kv)})
-}
-
-// recordEach records one runner event per node in the cluster's events,
-// and the action once in its history.
-func (c *Cluster) recordEach(names []string, kind string, kv ...any) {
-	at := time.Now()
-	c.mu.Lock()
-	for _, n := range names {
-		c.events = append(c.events, membership.Event{At: at, Node: n, Kind: kind})
-	}
-	c.mu.Unlock()
-	c.Note(at, history.Record{Kind: kind, Fields: fields(kv)})
 }
 
 func fields(kv []any) map[string]any {
@@ -61,23 +41,24 @@ func fields(kv []any) map[string]any {
 	return f
 }
 
-// Note adds a record to the cluster's history as of at (nothing without
-// one). The builtins note the operations they call this way.
+// Note adds a record to the cluster's history as of at, and applies it to
+// the faults in force. The builtins note the operations they call this
+// way.
 func (c *Cluster) Note(at time.Time, r history.Record) {
-	if c.hist == nil {
-		return
-	}
 	r.Cluster = c.name
-	c.hist.Add(at, r)
+	r = c.hist.Add(at, r)
+	c.mu.Lock()
+	c.faults.Apply(r)
+	if c.faults.NetworkFaulted() {
+		c.faulted.Store(true)
+	}
+	c.mu.Unlock()
 }
 
 // History returns the cluster's records so far, in time order, after
 // catching up with every running node (a record pushed a moment ago may
 // still be on its way).
 func (c *Cluster) History(ctx context.Context) []history.Record {
-	if c.hist == nil {
-		return nil
-	}
 	c.catchUp(ctx, c.running())
 	return history.Of(c.hist.Records(), c.name)
 }
@@ -85,26 +66,7 @@ func (c *Cluster) History(ctx context.Context) []history.Record {
 // Check runs the history's checks over the cluster's records so far.
 func (c *Cluster) Check(ctx context.Context) []history.Finding {
 	recs := c.History(ctx)
-	if c.hist == nil {
-		return nil
-	}
 	return history.Check(recs, c.hist.Since(time.Now()))
-}
-
-// Follow records the cluster's actions and its running nodes'
-// observations into h from now on: for a cluster found with Attach, whose
-// nodes were started elsewhere. StopFollowing ends it.
-func (c *Cluster) Follow(h *history.Recorder) {
-	c.mu.Lock()
-	c.hist = h
-	c.followCtx, c.unfollow = context.WithCancel(context.Background())
-	c.mu.Unlock()
-	for _, n := range c.running() {
-		n.mu.Lock()
-		proc := n.proc
-		n.mu.Unlock()
-		n.follow(proc)
-	}
 }
 
 // catchUp asks every node for what it observed since its follower's
@@ -128,24 +90,28 @@ type follower struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
+	ended  chan struct{} // closed by finish: the incarnation is gone
+	finish func()        // once: let the stream drain, then stop following
 
 	mu    sync.Mutex
 	after uint64 // the last sequence number taken
 }
 
+// followTimeout bounds how long a node that started has to acknowledge
+// that it is followed.
+const followTimeout = 10 * time.Second
+
 // follow starts following the node's new incarnation and returns once the
-// node has acknowledged (or could not be followed: an engine without
-// ctl.observe is recorded as such, not an error).
-func (n *Node) follow(proc Process) {
+// node has acknowledged, or could not be followed (recorded as such, not
+// an error), or ctx ended.
+func (n *Node) follow(ctx context.Context, proc Process) {
 	c := n.c
-	if c.hist == nil {
-		return
-	}
 	c.mu.Lock()
 	parent := c.followCtx
 	c.mu.Unlock()
-	ctx, cancel := context.WithCancel(parent)
-	f := &follower{n: n, proc: proc, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	fctx, cancel := context.WithCancel(parent)
+	f := &follower{n: n, proc: proc, ctx: fctx, cancel: cancel, done: make(chan struct{}), ended: make(chan struct{})}
+	f.finish = sync.OnceFunc(f.drain)
 	n.mu.Lock()
 	n.watch = f
 	n.mu.Unlock()
@@ -155,18 +121,17 @@ func (n *Node) follow(proc Process) {
 		defer c.following.Done()
 		f.run(ack)
 	}()
+	t := time.NewTimer(followTimeout)
+	defer t.Stop()
 	select {
 	case err := <-ack:
 		if err != nil {
 			c.Note(time.Now(), history.Record{Kind: history.KindLost, Node: n.name, Fields: map[string]any{"error": "cannot follow the node's observations: " + err.Error()}})
 		}
-	case <-time.After(followTimeout):
+	case <-t.C:
+	case <-ctx.Done():
 	}
 }
-
-// followTimeout bounds how long a node that started has to acknowledge
-// that it is followed.
-const followTimeout = 10 * time.Second
 
 func (n *Node) follower() *follower {
 	n.mu.Lock()
@@ -180,12 +145,9 @@ func (n *Node) follower() *follower {
 func (f *follower) run(ack chan<- error) {
 	defer close(f.done)
 	acked := false
+	ctl := f.control()
 	for {
-		err := f.n.c.client(f.n.cookie).Stream(f.ctx, f.proc.Addr(), "ctl.observe", node.ObserveParams{After: f.cursor()}, func(raw json.RawMessage) error {
-			var b observe.Batch
-			if err := json.Unmarshal(raw, &b); err != nil {
-				return fmt.Errorf("ctl.observe: %w", err)
-			}
+		err := ctl.Observe(f.ctx, f.cursor(), func(b observe.Batch) error {
 			if !acked {
 				acked = true
 				ack <- nil
@@ -200,10 +162,15 @@ func (f *follower) run(ack chan<- error) {
 		if f.ctx.Err() != nil || !f.current() {
 			return
 		}
+		// A broken stream of a node still running is followed again in
+		// a moment; one whose node has just ended is not.
 		t := time.NewTimer(50 * time.Millisecond)
 		select {
 		case <-t.C:
 		case <-f.ctx.Done():
+			t.Stop()
+			return
+		case <-f.ended:
 			t.Stop()
 			return
 		}
@@ -243,18 +210,20 @@ func (f *follower) take(b observe.Batch) {
 
 // catchUp takes what the node observed since the cursor, at once.
 func (f *follower) catchUp(ctx context.Context) {
-	var b observe.Batch
-	if f.n.c.client(f.n.cookie).Call(ctx, f.proc.Addr(), "ctl.observed", node.ObserveParams{After: f.cursor()}, &b) == nil {
+	if b, err := f.control().Observed(ctx, f.cursor()); err == nil {
 		f.take(b)
 	}
 }
 
-// finish waits a moment for the stream to drain what was in flight when
+// drain waits a moment for the stream to drain what was in flight when
 // the node went, then stops following.
-func (f *follower) finish() {
+func (f *follower) drain() {
+	close(f.ended)
+	t := time.NewTimer(2 * time.Second)
+	defer t.Stop()
 	select {
 	case <-f.done:
-	case <-time.After(2 * time.Second):
+	case <-t.C:
 	}
 	f.cancel()
 	<-f.done
@@ -267,4 +236,9 @@ func nodeNames(nodes []*Node) []string {
 		out[i] = n.name
 	}
 	return out
+}
+
+// control returns a client of the followed incarnation's control channel.
+func (f *follower) control() control.Client {
+	return control.NewClient(f.n.c.client(f.n.cookie), f.proc.Addr())
 }
