@@ -21,6 +21,17 @@ import (
 	"github.com/clusterscript/clusterscript/runtime/arsenal"
 )
 
+// AgentError is one node's agent that did not start.
+type AgentError struct {
+	Node string
+	Err  error
+}
+
+func (e *AgentError) Error() string { return "agent " + e.Node + ": " + e.Err.Error() }
+
+// Unwrap returns why it did not start.
+func (e *AgentError) Unwrap() error { return e.Err }
+
 // AgentLauncher starts real nodes as agent processes on loopback: BINARY
 // with the command line, environment and ready line of agent.Launch.
 // BINARY is clusterscript itself, or a program built on the engine whose
@@ -137,7 +148,7 @@ func (l *AgentLauncher) launch(ctx context.Context, spec NodeSpec, addr string) 
 	}
 	cmd.Stderr = io.MultiWriter(errOut...)
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("agent %s: start %s: %w", spec.Name, binary, err)
+		return nil, &AgentError{Node: spec.Name, Err: fmt.Errorf("start %s: %w", binary, err)}
 	}
 	p := &agentProcess{cmd: cmd, stdin: stdin, exited: make(chan struct{}), stderr: stderr}
 	go func() {
@@ -176,15 +187,15 @@ func (l *AgentLauncher) launch(ctx context.Context, spec NodeSpec, addr string) 
 		return p, nil
 	case line := <-bad:
 		_ = p.Kill(context.Background())
-		return nil, fmt.Errorf("agent %s: %s printed %q instead of its ready line %s; %s", spec.Name, binary, truncate(line, 200), notAgent, stderrOf())
+		return nil, &AgentError{Node: spec.Name, Err: fmt.Errorf("%s printed %q instead of its ready line %s; %s", binary, truncate(line, 200), notAgent, stderrOf())}
 	case <-p.exited:
-		return nil, fmt.Errorf("agent %s: %s exited (%s) before printing its ready line %s; %s", spec.Name, binary, p.cmd.ProcessState, notAgent, stderrOf())
+		return nil, &AgentError{Node: spec.Name, Err: fmt.Errorf("%s exited (%s) before printing its ready line %s; %s", binary, p.cmd.ProcessState, notAgent, stderrOf())}
 	case <-timer.C:
 		_ = p.Kill(context.Background())
-		return nil, fmt.Errorf("agent %s: %s printed no ready line within %s %s; %s", spec.Name, binary, readyTimeout, notAgent, stderrOf())
+		return nil, &AgentError{Node: spec.Name, Err: fmt.Errorf("%s printed no ready line within %s %s; %s", binary, readyTimeout, notAgent, stderrOf())}
 	case <-ctx.Done():
 		_ = p.Kill(context.Background())
-		return nil, fmt.Errorf("agent %s: %w", spec.Name, context.Cause(ctx))
+		return nil, &AgentError{Node: spec.Name, Err: context.Cause(ctx)}
 	}
 }
 

@@ -181,15 +181,19 @@ func (c *Cluster) joinAll(ctx context.Context, nodes []*Node) error {
 // failure: a binary that is not an agent fails every node alike, and the
 // error says so once, naming the nodes.
 func joinLaunchErrors(nodes []*Node, errs []error) error {
-	var order []string
-	names := map[string][]string{}
+	var order []string             // distinct failures, in the order met
+	names := map[string][]string{} // the nodes of each agent failure
+	other := map[string]error{}    // failures that are not one agent's
 	for i, err := range errs {
 		if err == nil {
 			continue
 		}
+		var ae *AgentError
 		msg := err.Error()
-		if rest, ok := strings.CutPrefix(msg, "agent "+nodes[i].name+": "); ok {
-			msg = "\x00" + rest // one node's agent: group by the rest
+		if errors.As(err, &ae) && ae.Node == nodes[i].name {
+			msg = ae.Err.Error()
+		} else {
+			other[msg] = err
 		}
 		if _, seen := names[msg]; !seen {
 			order = append(order, msg)
@@ -198,14 +202,13 @@ func joinLaunchErrors(nodes []*Node, errs []error) error {
 	}
 	var out []error
 	for _, msg := range order {
-		rest, perNode := strings.CutPrefix(msg, "\x00")
 		switch {
-		case !perNode:
-			out = append(out, errors.New(msg))
+		case other[msg] != nil:
+			out = append(out, other[msg])
 		case len(names[msg]) == 1:
-			out = append(out, fmt.Errorf("agent %s: %s", names[msg][0], rest))
+			out = append(out, fmt.Errorf("agent %s: %s", names[msg][0], msg))
 		default:
-			out = append(out, fmt.Errorf("agents %s: %s", strings.Join(names[msg], ", "), rest))
+			out = append(out, fmt.Errorf("agents %s: %s", strings.Join(names[msg], ", "), msg))
 		}
 	}
 	return errors.Join(out...)
