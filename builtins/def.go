@@ -94,10 +94,6 @@ func (a Args) Given(name string) bool {
 	return a.given[a.sig.param(name)]
 }
 
-// None reports whether the argument of name is None (or not given, with a
-// default of None).
-func (a Args) None(name string) bool { return a.Value(name) == starlark.None }
-
 // String returns the argument of name as a Go string; None reads as "".
 func (a Args) String(name string) (string, error) {
 	switch v := a.Value(name).(type) {

@@ -47,6 +47,9 @@ func fields(kv []any) map[string]any {
 func (c *Cluster) Note(at time.Time, r history.Record) {
 	r.Cluster = c.name
 	r = c.hist.Add(at, r)
+	if !history.FaultKind(r.Kind) {
+		return // an observation or an operation: the hot path
+	}
 	c.mu.Lock()
 	c.faults.Apply(r)
 	if c.faults.NetworkFaulted() {

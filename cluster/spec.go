@@ -165,7 +165,7 @@ func (s Settings) Resolve(r Request) (Spec, error) {
 		if n < 1 || n > MaxNodes {
 			return Spec{}, fmt.Errorf("nodes: must be from 1 to %d, got %d", MaxNodes, n)
 		}
-		spec.Nodes = DefaultNames(n)
+		spec.Nodes = defaultNames(n)
 	}
 	if spec.Cookie == "" && top.CookieEnv != "" {
 		getenv := s.Getenv
@@ -212,8 +212,8 @@ func first[T comparable](vs ...T) T {
 	return zero
 }
 
-// DefaultNames returns the names of n nodes: n1, n2, ...
-func DefaultNames(n int) []string {
+// defaultNames returns the names of n nodes: n1, n2, ...
+func defaultNames(n int) []string {
 	names := make([]string, n)
 	for i := range names {
 		names[i] = fmt.Sprintf("n%d", i+1)

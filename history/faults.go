@@ -80,8 +80,11 @@ func Spans(recs []Record) []*Span {
 // Apply applies the next record (in time order): it starts and ends the
 // faults the record does. Records of other kinds change nothing.
 func (f *Faults) Apply(r Record) {
-	s := &Span{Rec: r, Index: f.n, From: r.T, To: math.Inf(1), Nodes: []string{r.Node}}
 	f.n++
+	if !FaultKind(r.Kind) {
+		return
+	}
+	s := &Span{Rec: r, Index: f.n - 1, From: r.T, To: math.Inf(1), Nodes: []string{r.Node}}
 	switch r.Kind {
 	case KindKill, KindStop:
 		f.end("pause "+r.Node, r.T)
@@ -120,6 +123,16 @@ func (f *Faults) Apply(r Record) {
 			}
 		}
 	}
+}
+
+// FaultKind reports whether records of kind start or end a fault: the
+// only ones Apply looks at.
+func FaultKind(kind string) bool {
+	switch kind {
+	case KindKill, KindStop, KindStart, KindRestart, KindPause, KindResume, KindPartition, KindBlock, KindSetLink, KindHeal:
+		return true
+	}
+	return false
 }
 
 func linkKey(a, b string) string {

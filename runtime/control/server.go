@@ -51,7 +51,7 @@ type Server interface {
 // Register serves every control method of n on srv.
 func Register(srv Server, n Node) {
 	srv.Handle(MethodView, func(context.Context, json.RawMessage) (any, error) {
-		return ViewOf(n), nil
+		return viewOf(n), nil
 	})
 	srv.Handle(MethodDigest, func(context.Context, json.RawMessage) (any, error) {
 		return n.State().Digest(), nil
@@ -123,8 +123,8 @@ func Register(srv Server, n Node) {
 	})
 }
 
-// ViewOf returns a node's view, as ctl.view reports it.
-func ViewOf(n Node) View {
+// viewOf returns a node's view, as ctl.view reports it.
+func viewOf(n Node) View {
 	s := n.State()
 	return View{
 		Name:      n.Name(),

@@ -195,21 +195,23 @@ func TestHordeConflictAfterHeal(t *testing.T) {
 		call(t, nodes[0], "process_info", map[string]any{"pid": loser.PID}, &info)
 		return info["alive"] == false && info["exit_reason"] == horde.ReasonHordeConflict
 	})
-	// Exactly one live process per name, cluster-wide.
-	var list struct {
-		Processes []struct {
-			Name  string `json:"name"`
-			Alive bool   `json:"alive"`
-		} `json:"processes"`
-	}
-	call(t, nodes[2], "process_list", map[string]any{"type": "gen_server"}, &list)
-	count := map[string]int{}
-	for _, p := range list.Processes {
-		count[p.Name]++
-	}
-	if count["dup"] != 1 || count["before"] != 1 {
-		t.Fatalf("live processes per name: %v", count)
-	}
+	// Exactly one live process per name, cluster-wide, once the conflict
+	// rule has also stopped side b's restart of "before" (the wait above
+	// was for dup's loser only).
+	waitFor(t, 5*time.Second, "one live process per name", func() bool {
+		var list struct {
+			Processes []struct {
+				Name  string `json:"name"`
+				Alive bool   `json:"alive"`
+			} `json:"processes"`
+		}
+		call(t, nodes[2], "process_list", map[string]any{"type": "gen_server"}, &list)
+		count := map[string]int{}
+		for _, p := range list.Processes {
+			count[p.Name]++
+		}
+		return count["dup"] == 1 && count["before"] == 1
+	})
 }
 
 // A node killed and restarted under its name before anyone saw it fail
