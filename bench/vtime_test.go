@@ -164,7 +164,7 @@ func BenchmarkShippedSuite(b *testing.B) {
 			var wall time.Duration
 			for range b.N {
 				w0 := vtime.WallNow()
-				sum, err := scenario.Run(context.Background(), files, scenario.Options{Backends: []cluster.Backend{cluster.Sim}, Clock: clock, Settings: cluster.Settings{Agent: binary}})
+				sum, err := scenario.Run(context.Background(), files, scenario.Options{Backends: []cluster.Backend{cluster.Sim}, Clocks: []string{clock}, Settings: cluster.Settings{Agent: binary}})
 				if err != nil || sum.Failed > 0 {
 					b.Fatalf("%v: %s", err, sum.Line())
 				}

@@ -90,7 +90,7 @@ func Docs(ops []arsenal.OpSpec) []Doc {
 
 // coreDocs are the builtins that do not depend on the operations the nodes
 // serve, in reference order.
-var coreDocs = declare(slices.Concat(topLevelDocs, assertDocs, clusterModuleDocs, clusterDocs, nodeDocs))
+var coreDocs = declare(slices.Concat(topLevelDocs, assertDocs, clusterModuleDocs, clusterDocs, nodeDocs, diffDocs))
 
 var topLevelDocs = []Doc{
 	{Name: "vars", Signature: "vars", Summary: "Dict of the run's --var KEY=VALUE values (strings); frozen.", Value: true},

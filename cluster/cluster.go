@@ -368,7 +368,7 @@ func (c *Cluster) Kill(ctx context.Context) {
 	// Its history is read (the case's artifacts): take what is on its way.
 	c.catchUp(ctx, c.running())
 	_ = parallel(c.live(), func(_ int, n *Node) error {
-		return n.end(ctx, time.Now(), Killed, Process.Kill)
+		return n.end(ctx, time.Now(), Killed, Process.Kill, history.FieldTeardown, true)
 	})
 	c.release()
 	c.StopFollowing()

@@ -157,8 +157,8 @@ func (n *Node) Mode(ctx context.Context) (string, error) {
 
 // end ends the live node's process with f and records that as of at, when
 // it was asked for: its peers may notice before it completes. Then it
-// stops following the ended incarnation.
-func (n *Node) end(ctx context.Context, at time.Time, status string, f func(Process, context.Context) error) error {
+// stops following the ended incarnation. kv are more fields of the record.
+func (n *Node) end(ctx context.Context, at time.Time, status string, f func(Process, context.Context) error, kv ...any) error {
 	n.mu.Lock()
 	if n.status != Running && n.status != Paused {
 		s := n.status
@@ -176,7 +176,7 @@ func (n *Node) end(ctx context.Context, at time.Time, status string, f func(Proc
 	if status == Stopped {
 		kind = history.KindStop
 	}
-	n.c.record(at, n.name, kind, "")
+	n.c.record(at, n.name, kind, "", kv...)
 	n.unfollow()
 	return err
 }

@@ -45,16 +45,11 @@ type Finding struct {
 // of now (seconds since the case started), and returns what it found, in
 // time order; none when all hold.
 func Check(recs []Record, now float64) []Finding {
-	bound := DefaultBound
-	for _, r := range recs {
-		if r.Kind == KindClusterStart && r.Num("bound") > 0 {
-			bound = r.Num("bound")
-		}
-	}
+	bound := Bound(recs)
 	faults := Spans(recs)
 	var out []Finding
 	for _, r := range recs {
-		if r.Kind == observe.KindFail && r.Peer != "" && !explained(faults, r.Node, r.Peer, r.T, bound) {
+		if r.Kind == observe.KindFail && r.Peer != "" && Explain(faults, r.Node, r.Peer, r.T, bound) == nil {
 			out = append(out, unexplained(recs, r, bound))
 		}
 	}
@@ -63,8 +58,9 @@ func Check(recs []Record, now float64) []Finding {
 	return out
 }
 
-// explained reports whether a fault could make observer see peer fail at t.
-func explained(faults []*Span, observer, peer string, t, bound float64) bool {
+// Explain returns the fault of faults (Spans) that could make observer
+// see peer fail at t, or nil when none could: see CheckUnexplainedFailure.
+func Explain(faults []*Span, observer, peer string, t, bound float64) *Span {
 	for _, f := range faults {
 		if f.From > t || t > f.To+bound {
 			continue
@@ -72,19 +68,31 @@ func explained(faults []*Span, observer, peer string, t, bound float64) bool {
 		switch f.Rec.Kind {
 		case KindKill, KindStop:
 			if f.Rec.Node == peer {
-				return true
+				return f
 			}
 		case KindPause, KindSetLink, KindBlock:
 			if f.Touches(peer) || f.Touches(observer) {
-				return true
+				return f
 			}
 		case KindPartition:
 			if len(f.Groups) > 0 {
-				return true
+				return f
 			}
 		}
 	}
-	return false
+	return nil
+}
+
+// Bound returns the convergence bound a cluster's records carry (its
+// cluster_start's), or DefaultBound.
+func Bound(recs []Record) float64 {
+	bound := DefaultBound
+	for _, r := range recs {
+		if r.Kind == KindClusterStart && r.Num("bound") > 0 {
+			bound = r.Num("bound")
+		}
+	}
+	return bound
 }
 
 func unexplained(recs []Record, fail Record, bound float64) Finding {

@@ -35,7 +35,7 @@ const (
 	KindClusterStart = "cluster_start" // fields: backend, profile, nodes, bound (seconds); attached for a cluster found running
 	KindStart        = "start"
 	KindStop         = "stop"
-	KindKill         = "kill"
+	KindKill         = "kill" // fields: teardown (true when the case's end killed it)
 	KindRestart      = "restart"
 	KindPartition    = "partition" // fields: groups
 	KindBlock        = "block"     // node blocked from sending to peer
@@ -55,6 +55,10 @@ const (
 	// fields: pos (file:line:col), message.
 	KindFailure = "failure"
 )
+
+// FieldTeardown marks the kills of a case's end: what follows them is its
+// teardown, not its scenario.
+const FieldTeardown = "teardown"
 
 // Record is one entry of a history.
 type Record struct {

@@ -11,6 +11,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/clusterscript/clusterscript/builtins"
+	"github.com/clusterscript/clusterscript/cluster"
 	"github.com/clusterscript/clusterscript/history"
 	"github.com/clusterscript/clusterscript/history/timeline"
 	"github.com/clusterscript/clusterscript/nodelog"
@@ -48,7 +49,11 @@ func (r *runner) newCaseRecord(id CaseID, start time.Time, keep bool) *caseRecor
 // caseDir returns a directory no other case of the run uses.
 func (r *runner) caseDir(id CaseID) string {
 	stem := strings.TrimSuffix(filepath.Base(id.File), filepath.Ext(id.File))
-	base := filepath.Join(r.opts.Artifacts, safeName(stem), safeName(id.Name)+"-"+id.Backend)
+	side := id.Backend
+	if r.multiClock && id.Backend == string(cluster.Sim) {
+		side += "-" + id.Clock
+	}
+	base := filepath.Join(r.opts.Artifacts, safeName(stem), safeName(id.Name)+"-"+side)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.dirs == nil {
@@ -95,16 +100,14 @@ func (cr *caseRecord) attach(s *builtins.Session) {
 	s.History, s.Logs = cr.hist, cr.logs
 }
 
-// finish ends the case's record: the logs' tails go into a failed result,
-// and the artifacts are written. failedAt is when the case's body
-// returned its error.
-func (cr *caseRecord) finish(res *Result, err error, failedAt time.Time) {
+// finish ends the case's record and, when keep asks or artifacts are
+// written, returns its history: the logs' tails go into a failed result,
+// and the artifacts are written. failedAt is when the case's body returned
+// its error.
+func (cr *caseRecord) finish(res *Result, err error, failedAt time.Time, keep bool) []history.Record {
 	_ = cr.logs.Close()
 	if res.Status == Fail {
 		res.NodeLogs = cr.logs.Tails()
-	}
-	if cr.dir == "" {
-		return
 	}
 	page := timeline.Page{Title: res.CaseID.String(), Status: res.Status, End: cr.hist.Since(time.Now())}
 	if res.Status == Fail {
@@ -112,12 +115,19 @@ func (cr *caseRecord) finish(res *Result, err error, failedAt time.Time) {
 		cr.hist.Add(failedAt, history.Record{Kind: history.KindFailure, Fields: map[string]any{"pos": f.Pos, "message": f.Message}})
 		page.Failure = f
 	}
+	if cr.dir == "" && !keep {
+		return nil
+	}
 	page.Records = cr.hist.Records()
+	if cr.dir == "" {
+		return page.Records
+	}
 	if werr := cr.write(page); werr != nil {
 		res.Logs = append(res.Logs, fmt.Sprintf("clusterscript: artifacts: %v", werr))
-		return
+		return page.Records
 	}
 	res.Artifacts = cr.dir
+	return page.Records
 }
 
 func (cr *caseRecord) write(page timeline.Page) error {

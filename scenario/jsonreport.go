@@ -11,7 +11,10 @@ import (
 // JSONReport is the document `run --json FILE` writes: one object per case
 // run, in the order they finished, and a summary.
 type JSONReport struct {
-	Cases   []JSONCase  `json:"cases"`
+	Cases []JSONCase `json:"cases"`
+	// Diffs are a differential run's comparisons (run --diff), one per
+	// case.
+	Diffs   []Diff      `json:"diffs,omitempty"`
 	Summary JSONSummary `json:"summary"`
 }
 
@@ -45,6 +48,10 @@ type JSONSummary struct {
 	Seconds float64 `json:"seconds"`
 	Seed    int64   `json:"seed"`
 	Line    string  `json:"line"`
+	// DiffLine closes a differential run's report; Diverged counts the
+	// cases whose differences fail the run.
+	DiffLine string `json:"diff_line,omitempty"`
+	Diverged int    `json:"diverged,omitempty"`
 }
 
 // WriteJSON writes the run's report as one indented JSON document.
@@ -53,7 +60,8 @@ func WriteJSON(w io.Writer, sum Summary, seed int64, elapsed time.Duration) erro
 	rep := JSONReport{Cases: []JSONCase{}, Summary: JSONSummary{
 		Passed: sum.Passed, Failed: sum.Failed, Skipped: sum.Skipped,
 		Total: len(sum.Results), Seconds: elapsed.Seconds(), Seed: seed, Line: sum.Line(),
-	}}
+		DiffLine: sum.DiffLine(), Diverged: sum.Diverged,
+	}, Diffs: sum.Diffs}
 	for _, r := range sum.Results {
 		rep.Cases = append(rep.Cases, JSONCase{
 			File: r.File, Name: r.Name, Backend: r.Backend, Status: r.Status,

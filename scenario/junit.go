@@ -67,8 +67,12 @@ type junitSkipped struct {
 func seconds(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
 
 // WriteJUnit writes the results of a run as JUnit XML. Suites are ordered
-// by file then backend; cases keep the order they ran in.
-func WriteJUnit(w io.Writer, results []Result) error {
+// by file then backend; cases keep the order they ran in. A differential
+// run adds one suite per file, backend "diff", with one case per compared
+// case: a failure when its difference fails the run, the differences as
+// its output.
+func WriteJUnit(w io.Writer, sum Summary) error {
+	results := sum.Results
 	type key struct{ file, backend string }
 	suites := map[key]*junitSuite{}
 	durations := map[key]time.Duration{}
@@ -107,6 +111,43 @@ func WriteJUnit(w io.Writer, results []Result) error {
 		s.Cases = append(s.Cases, c)
 		durations[k] += r.Wall
 		total += r.Wall
+	}
+	for _, d := range sum.Diffs {
+		k := key{d.File, "diff"}
+		s := suites[k]
+		if s == nil {
+			s = &junitSuite{Name: d.File, Properties: []junitProperty{{Name: "backend", Value: "diff"}}}
+			suites[k] = s
+			keys = append(keys, k)
+		}
+		c := junitCase{Name: fmt.Sprintf("%s [diff %s | %s]", d.Name, d.Report.Sides[0], d.Report.Sides[1]), Classname: d.File, Time: "0.000"}
+		var b strings.Builder
+		for _, df := range d.Report.Differences {
+			note := ""
+			switch {
+			case df.Expected != "":
+				note = " (expected, declared at " + df.Expected + ")"
+			case df.Explained != "":
+				note = " (explained by " + df.Explained + ")"
+			}
+			fmt.Fprintf(&b, "%s: %s%s\n", df.Kind, df.Text, note)
+		}
+		if d.Artifacts != "" {
+			fmt.Fprintf(&b, "diff: %s\n", d.Artifacts)
+		}
+		if d.Failed {
+			msg := "the sides part"
+			if u := d.Report.Unexpected(""); len(u) > 0 {
+				msg = u[0].Kind + ": " + u[0].Text
+			}
+			c.Failure = &junitFailure{Message: msg, Type: "difference", Body: b.String()}
+			s.Failures++
+		}
+		if b.Len() > 0 {
+			c.SystemOut = &junitText{Text: b.String()}
+		}
+		s.Tests++
+		s.Cases = append(s.Cases, c)
 	}
 	sort.SliceStable(keys, func(i, j int) bool {
 		if keys[i].file != keys[j].file {

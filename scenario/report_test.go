@@ -92,7 +92,7 @@ var decimal = regexp.MustCompile(`^\d+\.\d{3}$`)
 func TestJUnit(t *testing.T) {
 	sum, dir := runSample(t)
 	var buf bytes.Buffer
-	if err := WriteJUnit(&buf, sum.Results); err != nil {
+	if err := WriteJUnit(&buf, sum); err != nil {
 		t.Fatal(err)
 	}
 	var doc xTestsuites

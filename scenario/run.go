@@ -60,10 +60,15 @@ type Options struct {
 	// Log receives log() lines as they happen (for -v), one call at a
 	// time per case.
 	Log func(c CaseID, line string)
-	// Clock is ClockVirtual (the default) to run simulated cases on
-	// virtual time, or ClockReal. Real-backend cases, and any case that
-	// starts a real node, always run on the real clock.
-	Clock string
+	// Clocks are the clocks simulated files run on, each in turn:
+	// ClockVirtual (the default) to run simulated cases on virtual time,
+	// ClockReal, or both. Real-backend cases, and any case that starts a
+	// real node, always run on the real clock.
+	Clocks []string
+	// Diff, when set, compares every case across the run's two sides (two
+	// backends, or the simulated backend's two clocks) and reports where
+	// they part (see diff.go).
+	Diff *DiffOptions
 	// Virtual runs bubbles for virtual time (nil: vtime.Default()).
 	Virtual vtime.Runner
 	// Warn receives one-line warnings, such as a fallback to the real
@@ -119,12 +124,19 @@ type Result struct {
 	NodeLogs []nodelog.Tail `json:"node_logs,omitempty"`
 	// Artifacts is the directory the case's artifacts were written to.
 	Artifacts string `json:"artifacts,omitempty"`
+
+	// trace is what the case did, kept for a differential run.
+	trace *trace
 }
 
 // Summary counts a run's results.
 type Summary struct {
 	Passed, Failed, Skipped int
 	Results                 []Result
+	// Diffs are a differential run's comparisons, one per case, in the
+	// order both sides finished; Diverged counts those that fail the run.
+	Diffs    []Diff
+	Diverged int
 }
 
 // Line is the closing line: "N passed, N failed[, N skipped]".
@@ -194,11 +206,17 @@ func Run(ctx context.Context, files []string, opts Options) (Summary, error) {
 	if len(opts.Backends) == 0 {
 		opts.Backends = []cluster.Backend{cluster.Sim}
 	}
-	r := &runner{opts: opts, wall: vtime.NewWall()}
+	if len(opts.Clocks) == 0 {
+		opts.Clocks = []string{ClockVirtual}
+	}
+	sides, err := sidesOf(opts)
+	if err != nil {
+		return Summary{}, err
+	}
+	r := &runner{opts: opts, wall: vtime.NewWall(), multiClock: len(opts.Clocks) > 1}
 	defer r.wall.Close()
-	type job struct {
-		file    string
-		backend cluster.Backend
+	if opts.Diff != nil {
+		r.pairs = newPairer(opts, sides)
 	}
 	jobs := make(chan job)
 	var wg sync.WaitGroup
@@ -207,16 +225,16 @@ func Run(ctx context.Context, files []string, opts Options) (Summary, error) {
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				r.runFile(ctx, j.file, j.backend)
+				r.runFile(ctx, j)
 			}
 		}()
 	}
 feed:
-	for range opts.Count {
+	for iter := range opts.Count {
 		for _, f := range files {
-			for _, b := range opts.Backends {
+			for _, side := range sides {
 				select {
-				case jobs <- job{f, b}:
+				case jobs <- job{f, side, iter}:
 				case <-ctx.Done():
 					break feed
 				}
@@ -228,21 +246,79 @@ feed:
 	}
 	close(jobs)
 	wg.Wait()
+	if r.pairs != nil {
+		r.pairs.flush(r)
+	}
 	return r.summary, nil
 }
 
-type runner struct {
-	opts     Options
-	wall     *vtime.Wall
-	vonce    sync.Once
-	virtual  vtime.Runner
-	stopping atomic.Bool // --fail-fast saw a failure
-	mu       sync.Mutex
-	summary  Summary
-	dirs     map[string]bool // artifact directories taken
+// side is one backend on one clock: files run once on each side of the
+// run.
+type side struct {
+	backend cluster.Backend
+	clock   string
+	label   string // how a differential run names it
 }
 
-func (r *runner) report(res Result) {
+// sidesOf lists the sides a run's files run on: every backend, and the
+// simulated one on each of the clocks. A differential run needs exactly
+// two.
+func sidesOf(opts Options) ([]side, error) {
+	var out []side
+	for _, b := range opts.Backends {
+		clocks := opts.Clocks
+		if b != cluster.Sim {
+			clocks = []string{ClockReal}
+		}
+		for _, c := range clocks {
+			if c != ClockVirtual && c != ClockReal {
+				return nil, fmt.Errorf("clock: want virtual or real, got %q", c)
+			}
+			s := side{backend: b, clock: c, label: string(b)}
+			if len(opts.Backends) == 1 && len(opts.Clocks) > 1 {
+				s.label = c
+			}
+			if !slices.ContainsFunc(out, func(o side) bool { return o.backend == s.backend && o.clock == s.clock }) {
+				out = append(out, s)
+			}
+		}
+	}
+	if opts.Diff != nil && len(out) != 2 {
+		var names []string
+		for _, s := range out {
+			names = append(names, string(s.backend)+" on the "+s.clock+" clock")
+		}
+		return nil, fmt.Errorf("--diff compares two sides (--backend sim,real, or --clock virtual,real on sim), got %d: %s", len(out), strings.Join(names, ", "))
+	}
+	return out, nil
+}
+
+// job is one file to run on one side, in the iter'th round of --count.
+type job struct {
+	file string
+	side side
+	iter int
+}
+
+type runner struct {
+	opts       Options
+	wall       *vtime.Wall
+	vonce      sync.Once
+	virtual    vtime.Runner
+	stopping   atomic.Bool // --fail-fast saw a failure
+	multiClock bool        // simulated files run on more than one clock
+	pairs      *pairer     // a differential run's cases awaiting their other side
+	mu         sync.Mutex
+	summary    Summary
+	dirs       map[string]bool // artifact directories taken
+}
+
+// report counts a case's result and reports it, and in a differential
+// run pairs it with its other side's.
+func (r *runner) report(j job, res Result) {
+	if r.pairs != nil {
+		r.pairs.add(r, j, res)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch res.Status {
@@ -266,40 +342,40 @@ func (r *runner) report(res Result) {
 // virtual time, in a bubble of their own, unless the run asked for the
 // real clock; a case that turns out to start a real node sends the file
 // back to the real clock from that case on.
-func (r *runner) runFile(ctx context.Context, file string, b cluster.Backend) {
-	backend := string(b)
+func (r *runner) runFile(ctx context.Context, j job) {
+	file, backend := j.file, string(j.side.backend)
 	src, err := os.ReadFile(file)
 	if err != nil {
-		r.report(Result{CaseID: CaseID{file, "(file)", backend, ClockReal}, Status: Fail, Message: err.Error(), Seed: r.opts.Settings.Seed})
+		r.report(j, Result{CaseID: CaseID{file, "(file)", backend, ClockReal}, Status: Fail, Message: err.Error(), Seed: r.opts.Settings.Seed})
 		return
 	}
 	names, err := cases(file, src)
 	if err != nil {
-		r.report(Result{CaseID: CaseID{file, "(file)", backend, ClockReal}, Status: Fail, Message: err.Error(), Seed: r.opts.Settings.Seed})
+		r.report(j, Result{CaseID: CaseID{file, "(file)", backend, ClockReal}, Status: Fail, Message: err.Error(), Seed: r.opts.Settings.Seed})
 		return
 	}
-	vr := r.virtualRunner(backend)
+	vr := r.virtualRunner(j.side)
 	if vr == nil {
-		r.runFileOn(ctx, file, src, names, backend, nil, "")
+		r.runFileOn(ctx, j, src, names, nil, "")
 		return
 	}
 	var resume string
 	err = vr.Run(file, func() {
-		resume = r.runFileOn(ctx, file, src, names, backend, r.wall, "")
+		resume = r.runFileOn(ctx, j, src, names, r.wall, "")
 	})
 	if err != nil {
-		r.report(Result{CaseID: CaseID{file, "(file)", backend, ClockVirtual}, Status: Fail, Message: "virtual clock: " + err.Error(), Seed: r.opts.Settings.Seed})
+		r.report(j, Result{CaseID: CaseID{file, "(file)", backend, ClockVirtual}, Status: Fail, Message: "virtual clock: " + err.Error(), Seed: r.opts.Settings.Seed})
 		return
 	}
 	if resume != "" {
-		r.runFileOn(ctx, file, src, names, backend, nil, resume)
+		r.runFileOn(ctx, j, src, names, nil, resume)
 	}
 }
 
-// virtualRunner returns the runner of bubbles for a file on backend, or
+// virtualRunner returns the runner of bubbles for a file on a side, or
 // nil when the file runs on the real clock.
-func (r *runner) virtualRunner(backend string) vtime.Runner {
-	if backend != string(cluster.Sim) || r.opts.Clock == ClockReal {
+func (r *runner) virtualRunner(s side) vtime.Runner {
+	if s.backend != cluster.Sim || s.clock == ClockReal {
 		return nil
 	}
 	r.vonce.Do(func() {
@@ -321,7 +397,8 @@ func (r *runner) virtualRunner(backend string) vtime.Runner {
 // The file's top level runs first (as the only case when it defines no
 // test_* functions); clusters it starts live until the file's last case
 // ends.
-func (r *runner) runFileOn(ctx context.Context, file string, src []byte, names []string, backend string, wall *vtime.Wall, from string) (resume string) {
+func (r *runner) runFileOn(ctx context.Context, j job, src []byte, names []string, wall *vtime.Wall, from string) (resume string) {
+	file, backend := j.file, string(j.side.backend)
 	clock := ClockReal
 	if wall != nil {
 		clock = ClockVirtual
@@ -341,7 +418,7 @@ func (r *runner) runFileOn(ctx context.Context, file string, src []byte, names [
 		if res.needsRealClock {
 			return id.Name
 		}
-		r.report(res.Result)
+		r.report(j, res.Result)
 		return ""
 	}
 	// Module initialisation defines the cases. It runs with a case's
@@ -358,7 +435,7 @@ func (r *runner) runFileOn(ctx context.Context, file string, src []byte, names [
 		return cmp.Or(from, names[0])
 	}
 	if res.Status != Pass {
-		r.report(res.Result)
+		r.report(j, res.Result)
 		return ""
 	}
 	started := from == ""
@@ -384,7 +461,7 @@ func (r *runner) runFileOn(ctx context.Context, file string, src []byte, names [
 		if res.needsRealClock {
 			return name
 		}
-		r.report(res.Result)
+		r.report(j, res.Result)
 	}
 	return ""
 }
@@ -509,7 +586,10 @@ func (r *runner) runCase(ctx context.Context, id CaseID, wall *vtime.Wall, body 
 	res.Wall = vtime.WallNow().Sub(wallStart)
 	res.Faults = s.Faulted()
 	if !keep || err != nil {
-		rec.finish(&res, err, ended)
+		recs := rec.finish(&res, err, ended, r.pairs != nil)
+		if r.pairs != nil {
+			res.trace = &trace{records: recs, end: rec.hist.Since(ended)}
+		}
 	}
 	return caseResult{Result: res}, s
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -114,7 +115,9 @@ func usage(format string, args ...any) error {
 
 // permute moves flags given after positional arguments in front of them
 // (`run scenarios/ --backend real`), since urfave/cli stops at the first
-// positional argument. "--" ends flag parsing as usual.
+// positional argument. "--" ends flag parsing as usual. A flag whose value
+// may be left out (`--diff`, `--diff strict`) takes the next argument only
+// when it is one of its values.
 func permute(app *cli.App, args []string) []string {
 	if len(args) < 2 {
 		return args
@@ -146,6 +149,15 @@ func permute(app *cli.App, args []string) []string {
 		if len(a) > 1 && a[0] == '-' {
 			flags = append(flags, a)
 			name := strings.TrimLeft(a, "-")
+			if values, ok := optionalValues[name]; ok {
+				v := values[0]
+				if i+1 < len(rest) && slices.Contains(values, rest[i+1]) {
+					i++
+					v = rest[i]
+				}
+				flags[len(flags)-1] = a + "=" + v
+				continue
+			}
 			if !strings.Contains(name, "=") && takesValue[name] && i+1 < len(rest) {
 				i++
 				flags = append(flags, rest[i])

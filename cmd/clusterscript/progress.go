@@ -201,7 +201,7 @@ func writeReports(c *cli.Context, sum scenario.Summary, seed int64, elapsed time
 		}
 		return nil
 	}
-	if err := write("junit", func(w io.Writer) error { return scenario.WriteJUnit(w, sum.Results) }); err != nil {
+	if err := write("junit", func(w io.Writer) error { return scenario.WriteJUnit(w, sum) }); err != nil {
 		return err
 	}
 	return write("json", func(w io.Writer) error { return scenario.WriteJSON(w, sum, seed, elapsed) })
@@ -218,4 +218,42 @@ func checkReportPaths(c *cli.Context) error {
 		}
 	}
 	return nil
+}
+
+// diff reports a case's comparison across the two sides: nothing when the
+// sides agree, else one line per difference (DIFF when it fails the run,
+// WARN when it only warns), with the declared ones counted.
+func (p *printer) diff(d scenario.Diff) {
+	unexpected := d.Report.Unexpected("")
+	if len(unexpected) == 0 {
+		return
+	}
+	var b strings.Builder
+	tag := color.New(color.FgYellow, color.Bold).Sprint("WARN")
+	if d.Failed {
+		tag = color.New(color.FgRed, color.Bold).Sprint("DIFF")
+	}
+	fmt.Fprintf(&b, "%s %s\n", tag, d)
+	for _, df := range unexpected {
+		fmt.Fprintf(&b, "    %-11s %s\n", df.Kind, df.Text)
+	}
+	expected, explained := 0, 0
+	for _, df := range d.Report.Differences {
+		switch {
+		case df.Expected != "":
+			expected++
+		case df.Explained != "":
+			explained++
+		}
+	}
+	if expected > 0 {
+		fmt.Fprintf(&b, "    (and %d expected, declared with diff.expect)\n", expected)
+	}
+	if explained > 0 {
+		fmt.Fprintf(&b, "    (and %d observations explained by faults both sides made)\n", explained)
+	}
+	if d.Artifacts != "" {
+		fmt.Fprintf(&b, "    diff: %s\n", d.Artifacts)
+	}
+	p.write(b.String())
 }

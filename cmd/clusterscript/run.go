@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/signal"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -38,7 +40,9 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "config", Usage: "YAML configuration (default ./" + defaultConfigFile + " when present)"},
 			&cli.StringFlag{Name: "junit", Usage: "write a JUnit XML report to FILE"},
 			&cli.StringFlag{Name: "json", Usage: "write a JSON report to FILE"},
-			&cli.StringFlag{Name: "clock", Value: scenario.ClockVirtual, Usage: "clock of simulated cases: virtual (waiting costs no wall time) or real; real nodes always run on the real clock"},
+			&cli.StringFlag{Name: "clock", Value: scenario.ClockVirtual, Usage: "clock of simulated cases: virtual (waiting costs no wall time), real, or virtual,real (each simulated file runs on both); real nodes always run on the real clock"},
+			&cli.StringFlag{Name: "diff", Usage: "compare every case across the run's two sides (--backend sim,real, or --clock virtual,real) and report where they part; a verdict difference fails the run, other differences warn (--diff) or fail it too (--diff strict)"},
+			&cli.StringFlag{Name: "diff-timing", Value: "5x", Usage: "with --diff, the ratio between the sides beyond which a timing (convergence, failure detection, operation latency) is reported"},
 			agentFlag(),
 			&cli.StringFlag{Name: "artifacts", Usage: "write every case's history.jsonl, timeline.html and nodes/*.log under DIR/<file stem>/<case>-<backend>/"},
 		},
@@ -78,8 +82,15 @@ func runAction(c *cli.Context) error {
 	if !c.IsSet("clock") && cfg.Run.Clock != "" {
 		clock = cfg.Run.Clock
 	}
-	if clock != scenario.ClockVirtual && clock != scenario.ClockReal {
-		return usage("--clock: want virtual or real, got %q", clock)
+	clocks := strings.Split(clock, ",")
+	for _, ck := range clocks {
+		if ck != scenario.ClockVirtual && ck != scenario.ClockReal {
+			return usage("--clock: want virtual, real or virtual,real, got %q", clock)
+		}
+	}
+	differ, err := diffOptions(c)
+	if err != nil {
+		return err
 	}
 	backends, err := backends(c, cfg)
 	if err != nil {
@@ -130,6 +141,9 @@ func runAction(c *cli.Context) error {
 
 	out := c.App.Writer
 	p := newPrinter(out, c.Bool("verbose"))
+	if differ != nil {
+		differ.Report = p.diff
+	}
 	began := time.Now()
 	sum, err := scenario.Run(ctx, files, scenario.Options{
 		Backends:  backends,
@@ -143,7 +157,8 @@ func runAction(c *cli.Context) error {
 		Count:     c.Int("count"),
 		Report:    p.result,
 		Log:       p.log,
-		Clock:     clock,
+		Clocks:    clocks,
+		Diff:      differ,
 		Warn:      func(line string) { fmt.Fprintln(c.App.ErrWriter, line) },
 		NodeLog:   p.nodeLog,
 		Artifacts: artifacts,
@@ -166,14 +181,47 @@ func runAction(c *cli.Context) error {
 	if line := sum.ClockLine(); line != "" {
 		fmt.Fprintln(out, line)
 	}
+	if line := sum.DiffLine(); line != "" {
+		if c.Bool("verbose") {
+			fmt.Fprintln(out, "timings measured on both sides (ratio, metric, subject, each side, case):")
+			for _, row := range sum.TimingTable() {
+				fmt.Fprintln(out, "  "+row)
+			}
+		}
+		fmt.Fprintln(out, line)
+	}
 	fmt.Fprintln(out, sum.Line())
-	if sum.Failed > 0 {
+	if sum.Failed > 0 || sum.Diverged > 0 {
 		return cli.Exit("", 1)
 	}
 	if ctx.Err() != nil {
 		return cli.Exit("interrupted", 1)
 	}
 	return nil
+}
+
+// optionalValues are the values of flags whose value may be left out,
+// the first being what the bare flag means.
+var optionalValues = map[string][]string{"diff": {"warn", "strict"}}
+
+// diffOptions reads --diff and --diff-timing: nil without --diff.
+func diffOptions(c *cli.Context) (*scenario.DiffOptions, error) {
+	if !c.IsSet("diff") {
+		if c.IsSet("diff-timing") {
+			return nil, usage("--diff-timing needs --diff")
+		}
+		return nil, nil
+	}
+	mode := c.String("diff")
+	if !slices.Contains(optionalValues["diff"], mode) {
+		return nil, usage("--diff: want warn or strict, got %q", mode)
+	}
+	raw := c.String("diff-timing")
+	ratio, err := strconv.ParseFloat(strings.TrimSuffix(raw, "x"), 64)
+	if err != nil || ratio <= 1 || math.IsInf(ratio, 0) {
+		return nil, usage("--diff-timing: want a ratio above 1 such as 5x, got %q", raw)
+	}
+	return &scenario.DiffOptions{Strict: mode == "strict", Timing: ratio}, nil
 }
 
 func checkCommand() *cli.Command {

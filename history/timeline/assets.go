@@ -34,8 +34,15 @@ svg text { font: 11px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; 
 
 const script = `
 (function () {
-  var recs = JSON.parse(document.getElementById("records").textContent);
   var tip = document.getElementById("tip");
+  var parsed = {};
+  function recordsOf(el) {
+    var svg = el.closest("svg");
+    var id = svg && svg.getAttribute("data-records");
+    if (!id) return [];
+    if (!parsed[id]) parsed[id] = JSON.parse(document.getElementById(id).textContent);
+    return parsed[id];
+  }
   function target(el) {
     while (el && el.getAttribute) {
       if (el.hasAttribute("data-i") || el.hasAttribute("data-tip")) return el;
@@ -48,6 +55,7 @@ const script = `
     if (!el) { tip.style.display = "none"; return; }
     var text = el.getAttribute("data-tip") || "";
     var i = el.getAttribute("data-i");
+    var recs = i !== null ? recordsOf(el) : [];
     if (i !== null && recs[+i]) {
       text = (text ? text + "\n" : "") + JSON.stringify(recs[+i], null, 1);
     }

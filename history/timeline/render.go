@@ -40,18 +40,24 @@ var catColours = map[string]string{
 func Render(w io.Writer, p Page) error {
 	m := build(p)
 	bw := bufio.NewWriter(w)
-	r := &renderer{w: bw, m: m, scale: plotW / m.end, colours: map[string]string{}}
-	r.assignColours()
+	r := newRenderer(bw, m, m.end)
 	r.page()
 	return bw.Flush()
+}
+
+func newRenderer(w *bufio.Writer, m *model, end float64) *renderer {
+	r := &renderer{w: w, m: m, scale: plotW / end, colours: map[string]string{}}
+	r.assignColours()
+	return r
 }
 
 type renderer struct {
 	w         *bufio.Writer
 	m         *model
 	scale     float64
-	colours   map[string]string // partial view -> its colour
-	viewOrder []string          // the views with a colour, longest held first
+	colours   map[string]string  // partial view -> its colour
+	viewOrder []string           // the views with a colour, longest held first
+	laneY     map[string]float64 // node -> the y of its lane, once drawn
 }
 
 func (r *renderer) x(t float64) float64 { return labelW + math.Max(0, t)*r.scale }
@@ -64,6 +70,24 @@ func (r *renderer) page() {
 	p := r.m.page
 	r.printf("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>%s</title>\n<style>%s</style>\n</head><body>\n", esc(p.Title), css)
 	r.printf("<header><h1>%s</h1>\n", esc(p.Title))
+	r.status()
+	nodes := 0
+	for _, c := range r.m.clusters {
+		for _, l := range c.lanes {
+			nodes += len(l.nodes)
+		}
+	}
+	r.printf("<p class=\"meta\">%d records, %d nodes, %.3fs. Written beside it: <a href=\"history.jsonl\">history.jsonl</a>, <a href=\"nodes/\">nodes/*.log</a>. Hover a span or a mark to see its record.</p>\n</header>\n", len(p.Records), nodes, r.m.end)
+	r.legend()
+	r.svg("timeline", nil)
+	r.printf("<div id=\"tip\" role=\"tooltip\"></div>\n")
+	r.records("timeline")
+	r.printf("<script>%s</script>\n</body></html>\n", script)
+}
+
+// status writes the case's outcome and its failure.
+func (r *renderer) status() {
+	p := r.m.page
 	if p.Status != "" {
 		r.printf("<p class=\"status status-%s\">%s</p>\n", esc(strings.ToLower(p.Status)), esc(p.Status))
 	}
@@ -71,36 +95,39 @@ func (r *renderer) page() {
 		msg := strings.TrimPrefix(f.Message, f.Pos+": ")
 		r.printf("<p class=\"failure-text\">failed at t=%.3fs, <b>%s</b>: %s</p>\n", f.T, esc(f.Pos), esc(msg))
 	}
-	nodes, lanes := 0, 0
-	for _, c := range r.m.clusters {
-		lanes += len(c.lanes)
-		for _, l := range c.lanes {
-			nodes += len(l.nodes)
-		}
-	}
-	r.printf("<p class=\"meta\">%d records, %d nodes, %.3fs. Written beside it: <a href=\"history.jsonl\">history.jsonl</a>, <a href=\"nodes/\">nodes/*.log</a>. Hover a span or a mark to see its record.</p>\n</header>\n", len(p.Records), nodes, r.m.end)
-	r.legend()
+}
+
+// svg draws the lanes as the SVG element id; after draws over them.
+func (r *renderer) svg(id string, after func()) {
 	height := axisH
 	for _, c := range r.m.clusters {
 		height += headerH + float64(len(c.lanes))*laneH + 8
 	}
 	width := labelW + plotW + rightW
-	r.printf("<div class=\"scroll\"><svg id=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" data-x0=\"%g\" data-scale=\"%g\" data-end=\"%g\">\n",
-		width, height, width, height, labelW, r.scale, r.m.end)
+	r.printf("<div class=\"scroll\"><svg id=\"%s\" data-records=\"records-%s\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" data-x0=\"%g\" data-scale=\"%g\" data-end=\"%g\">\n",
+		id, id, width, height, width, height, labelW, r.scale, r.m.end)
 	r.defs()
 	r.axis(height)
 	y := axisH
+	r.laneY = map[string]float64{}
 	for _, c := range r.m.clusters {
 		y = r.cluster(c, y)
 	}
 	r.failure(height)
-	r.printf("</svg></div>\n<div id=\"tip\" role=\"tooltip\"></div>\n")
+	if after != nil {
+		after()
+	}
+	r.printf("</svg></div>\n")
+}
+
+// records writes the records the marks of SVG id refer to.
+func (r *renderer) records(id string) {
 	recs, _ := json.Marshal(r.m.recs)
 	if r.m.recs == nil {
 		recs = []byte("[]")
 	}
 	// json.Marshal escapes <, > and &: the records cannot close the script.
-	r.printf("<script type=\"application/json\" id=\"records\">%s</script>\n<script>%s</script>\n</body></html>\n", recs, script)
+	r.printf("<script type=\"application/json\" id=\"records-%s\">%s</script>\n", id, recs)
 }
 
 func (r *renderer) legend() {
@@ -187,6 +214,11 @@ func (r *renderer) cluster(c *clusterModel, y float64) float64 {
 }
 
 func (r *renderer) lane(c *clusterModel, l *lane, y float64) {
+	for _, n := range l.nodes {
+		if _, ok := r.laneY[n]; !ok {
+			r.laneY[n] = y
+		}
+	}
 	r.printf("<g class=\"lane\" data-lane=\"%s\" data-nodes=\"%d\" data-y=\"%g\" data-h=\"%g\">", esc(l.key), len(l.nodes), y, laneH)
 	r.printf("<text class=\"lane-label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>", labelW-8, y+barY+barH-3, esc(l.label))
 	r.printf("<rect class=\"lane-bg\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>", labelW, y+barY, plotW, barH)
