@@ -5,6 +5,7 @@ import (
 
 	"github.com/clusterscript/clusterscript/examples/lease"
 	"github.com/clusterscript/clusterscript/runtime/node"
+	"github.com/clusterscript/clusterscript/scenario"
 	"github.com/clusterscript/clusterscript/scenario/scenariotest"
 )
 
@@ -23,7 +24,9 @@ func registry() *node.Registry {
 // TestMain lets the test binary be the service's real nodes.
 func TestMain(m *testing.M) { suite.Main(m) }
 
-// TestScenarios runs scenarios/*.star on simulated and real nodes.
+// TestScenarios runs scenarios/*.star on simulated and real nodes, and
+// compares the two runs of each case: a verdict that differs between them
+// fails its diff subtest.
 func TestScenarios(t *testing.T) {
-	suite.Run(t, "scenarios", scenariotest.Options{})
+	suite.Run(t, "scenarios", scenariotest.Options{Diff: &scenario.DiffOptions{}})
 }

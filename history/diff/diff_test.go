@@ -192,6 +192,9 @@ func TestNormalise(t *testing.T) {
 		{map[string]any{"cpu_percent": 12.5, "uptime": 3.0, "status": "up", "transport": "tcp", "sent_bytes": 10.0, "count": 2.0},
 			`{"count":2,"cpu_percent":"<measured>","sent_bytes":"<measured>","status":"up","transport":"<backend>","uptime":"<measured>"}`},
 		{map[string]any{"n1": map[string]any{"status": "alive", "os_pid": 1234.0}}, `{"n1":{"os_pid":"<measured>","status":"alive"}}`},
+		{map[string]any{"nodes_failed": map[string]any{"n3": "dial tcp 127.0.0.1:4000: connect: connection refused"}, "error": "n3 is down"},
+			`{"error":"<text>","nodes_failed":{"n3":"<text>"}}`},
+		{"no answer from 127.0.0.1:40759 in time", `"no answer from <addr> in time"`},
 	} {
 		if got := marshal(Normalise(c.in)); got != c.want {
 			t.Errorf("Normalise(%v) = %s, want %s", c.in, got, c.want)

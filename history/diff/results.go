@@ -47,7 +47,11 @@ var backendKeys = map[string]bool{"simulated": true, "transport": true}
 // textKeys are fields of prose: an error's words name addresses and the
 // transport, a recommendation restates a status. Their presence is
 // compared; the statuses and codes beside them carry the meaning.
-var textKeys = map[string]bool{"error": true, "errors": true, "recommendations": true}
+var textKeys = map[string]bool{"error": true, "recommendations": true}
+
+// reasonKeys are dicts of node -> why it failed: which nodes is compared,
+// their prose is not.
+var reasonKeys = map[string]bool{"nodes_failed": true, "errors": true}
 
 // Placeholders Normalise puts where a value is left out.
 const (
@@ -89,8 +93,9 @@ func IsMeasured(key string) bool {
 // Normalise returns a result (a JSON value) as it is compared:
 //   - a field named as a measurement (IsMeasured) keeps its key and has
 //     the value Measured; a field that names the backend (simulated,
-//     transport) has BackendFact, and one of prose (error, errors,
-//     recommendations) has Text;
+//     transport) has BackendFact, and one of prose (error,
+//     recommendations) has Text, as do the reasons of a dict of failed
+//     nodes (nodes_failed, errors), whose keys are kept;
 //   - a process pid "<n2.1.17>" becomes "<pid n2>": which node, not which
 //     number; a time (RFC 3339), an address (host:port), a duration
 //     ("1.5ms") and a result too large to keep become placeholders, and
@@ -109,6 +114,17 @@ func Normalise(v any) any {
 				out[k] = BackendFact
 			case textKeys[strings.ToLower(k)]:
 				out[k] = Text
+			case reasonKeys[strings.ToLower(k)]:
+				reasons, ok := x.(map[string]any)
+				if !ok {
+					out[k] = Text
+					break
+				}
+				m := make(map[string]any, len(reasons))
+				for node := range reasons {
+					m[node] = Text
+				}
+				out[k] = m
 			case IsMeasured(k):
 				out[k] = Measured
 			default:

@@ -73,6 +73,11 @@ type Options struct {
 	Timeout time.Duration
 	// Seed seeds fault decisions (0: a random seed, logged on failure).
 	Seed int64
+	// Diff, when set, runs each case on both backends (Backends must
+	// name two) and compares them as `clusterscript run --diff` does: a
+	// verdict difference fails the case's "diff" subtest, other
+	// differences are logged there (or fail it too, if Strict).
+	Diff *scenario.DiffOptions
 }
 
 // Main is the TestMain hook that lets real nodes be this test binary:
@@ -146,6 +151,10 @@ func (s *Suite) Run(t *testing.T, dir string, opts Options) {
 			name = stem + "." + name
 		}
 		t.Run(name, func(t *testing.T) {
+			if opts.Diff != nil {
+				s.runDiff(t, tc.file, tc.name, backends, seed, opts)
+				return
+			}
 			for _, b := range backends {
 				t.Run(string(b), func(t *testing.T) {
 					s.runCase(t, tc.file, tc.name, b, seed, opts)
@@ -164,6 +173,67 @@ const deadlineMargin = 5 * time.Second
 // nodes are this test binary (the settings name no other agent).
 func (s *Suite) runCase(t *testing.T, file, name string, backend cluster.Backend, seed int64, opts Options) {
 	t.Helper()
+	results, _ := s.run(t, file, name, []cluster.Backend{backend}, seed, opts)
+	for _, r := range results {
+		report(t, r)
+	}
+}
+
+// report passes, fails or skips t as the case's result says.
+func report(t *testing.T, r scenario.Result) {
+	t.Helper()
+	switch r.Status {
+	case scenario.Fail:
+		msg := r.Message
+		if r.Backtrace != "" {
+			msg += "\n" + strings.TrimRight(r.Backtrace, "\n")
+		}
+		t.Errorf("%s [%s] (seed %d):\n%s", r.Name, r.Backend, r.Seed, msg)
+	case scenario.Skip:
+		t.Skip(r.Message)
+	}
+}
+
+// runDiff runs one case on both backends in one differential run, then
+// reports each backend's result and the comparison as subtests.
+func (s *Suite) runDiff(t *testing.T, file, name string, backends []cluster.Backend, seed int64, opts Options) {
+	t.Helper()
+	if len(backends) != 2 {
+		t.Fatalf("scenariotest: Diff compares two backends, got %v", backends)
+	}
+	results, sum := s.run(t, file, name, backends, seed, opts)
+	for _, b := range backends {
+		t.Run(string(b), func(t *testing.T) {
+			for _, r := range results {
+				if r.Backend == string(b) {
+					report(t, r)
+				}
+			}
+		})
+	}
+	t.Run("diff", func(t *testing.T) {
+		for _, d := range sum.Diffs {
+			for _, df := range d.Report.Differences {
+				note := ""
+				switch {
+				case df.Expected != "":
+					note = " (expected, declared at " + df.Expected + ")"
+				case df.Explained != "":
+					note = " (explained by " + df.Explained + ")"
+				}
+				t.Logf("%s: %s%s", df.Kind, df.Text, note)
+			}
+			if d.Failed {
+				t.Errorf("%s: the sides part (see the differences above)", d)
+			}
+		}
+	})
+}
+
+// run runs one case on backends with the scenario runner and returns its
+// results and the run's summary.
+func (s *Suite) run(t *testing.T, file, name string, backends []cluster.Backend, seed int64, opts Options) ([]scenario.Result, scenario.Summary) {
+	t.Helper()
 	timeout := opts.Timeout
 	if timeout <= 0 {
 		timeout = 60 * time.Second
@@ -174,8 +244,9 @@ func (s *Suite) runCase(t *testing.T, file, name string, backend cluster.Backend
 		}
 	}
 	var results []scenario.Result
-	_, err := scenario.Run(context.Background(), []string{file}, scenario.Options{
-		Backends: []cluster.Backend{backend},
+	sum, err := scenario.Run(context.Background(), []string{file}, scenario.Options{
+		Backends: backends,
+		Diff:     opts.Diff,
 		Settings: cluster.Settings{Registry: s.reg, Seed: seed},
 		Ops:      s.reg.Ops(),
 		Run:      regexp.MustCompile("^" + regexp.QuoteMeta(name) + "$"),
@@ -193,16 +264,5 @@ func (s *Suite) runCase(t *testing.T, file, name string, backend cluster.Backend
 	if len(results) == 0 {
 		t.Fatalf("%s: case %s did not run", file, name)
 	}
-	for _, r := range results {
-		switch r.Status {
-		case scenario.Fail:
-			msg := r.Message
-			if r.Backtrace != "" {
-				msg += "\n" + strings.TrimRight(r.Backtrace, "\n")
-			}
-			t.Errorf("%s [%s] (seed %d):\n%s", r.Name, backend, r.Seed, msg)
-		case scenario.Skip:
-			t.Skip(r.Message)
-		}
-	}
+	return results, sum
 }

@@ -83,3 +83,27 @@ func TestCasesEndBeforeTheBinarysDeadline(t *testing.T) {
 		t.Errorf("took %s", took)
 	}
 }
+
+// TestDiffFromGoTest runs a differential run from go test: each case's
+// backends as subtests, and a diff subtest that fails on a verdict the
+// sides disagree on and says both sides' messages.
+func TestDiffFromGoTest(t *testing.T) {
+	out, ok := goTest(t, "-v", "-run", "TestDiff$")
+	if ok {
+		t.Fatalf("a verdict difference passed:\n%s", out)
+	}
+	for _, want := range []string{
+		"--- PASS: TestDiff/test_same/sim",
+		"--- PASS: TestDiff/test_same/real",
+		"--- PASS: TestDiff/test_same/diff",
+		"--- PASS: TestDiff/test_pid/sim",
+		"--- FAIL: TestDiff/test_pid/real",
+		"--- FAIL: TestDiff/test_pid/diff",
+		"verdict: passed on sim; failed: ",
+		"no process of its own",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+}
