@@ -47,6 +47,16 @@ type Diff struct {
 	Artifacts string `json:"artifacts,omitempty"`
 }
 
+// Lines are the case's differences, one line each, as the reports write
+// them: kind, text, and why one does not count.
+func (d Diff) Lines() []string {
+	out := make([]string, len(d.Report.Differences))
+	for i, df := range d.Report.Differences {
+		out[i] = diffLine(df)
+	}
+	return out
+}
+
 // String names the case and its sides: "file::case [sim | real]".
 func (d Diff) String() string {
 	return fmt.Sprintf("%s::%s [%s | %s]", d.File, d.Name, d.Report.Sides[0], d.Report.Sides[1])
@@ -205,17 +215,11 @@ func (s Summary) DiffLine() string {
 	var worst *diff.Timing
 	var worstIn string
 	for _, d := range s.Diffs {
-		for _, df := range d.Report.Differences {
-			if df.Expected != "" {
-				expected++
-				continue
-			}
-			if df.Explained != "" {
-				explained++
-				continue
-			}
+		for _, df := range d.Report.Unexpected("") {
 			counts[df.Kind]++
 		}
+		e, x := d.Report.Quiet()
+		expected, explained = expected+e, explained+x
 		for i, t := range d.Report.Timings {
 			if worst == nil || t.Ratio > worst.Ratio {
 				worst, worstIn = &d.Report.Timings[i], d.File+"::"+d.Name

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/clusterscript/clusterscript/history/diff"
 )
 
 // JUnit XML, in the shape GitHub, GitLab and Jenkins read: one
@@ -123,14 +125,7 @@ func WriteJUnit(w io.Writer, sum Summary) error {
 		c := junitCase{Name: fmt.Sprintf("%s [diff %s | %s]", d.Name, d.Report.Sides[0], d.Report.Sides[1]), Classname: d.File, Time: "0.000"}
 		var b strings.Builder
 		for _, df := range d.Report.Differences {
-			note := ""
-			switch {
-			case df.Expected != "":
-				note = " (expected, declared at " + df.Expected + ")"
-			case df.Explained != "":
-				note = " (explained by " + df.Explained + ")"
-			}
-			fmt.Fprintf(&b, "%s: %s%s\n", df.Kind, df.Text, note)
+			fmt.Fprintln(&b, diffLine(df))
 		}
 		if d.Artifacts != "" {
 			fmt.Fprintf(&b, "diff: %s\n", d.Artifacts)
@@ -193,4 +188,13 @@ func systemOut(r Result) string {
 		}
 	}
 	return b.String()
+}
+
+// diffLine writes a difference as one line: its kind, its text, and why
+// it does not count, if it does not.
+func diffLine(d diff.Difference) string {
+	if n := d.Note(); n != "" {
+		return fmt.Sprintf("%s: %s (%s)", d.Kind, d.Text, n)
+	}
+	return d.Kind + ": " + d.Text
 }

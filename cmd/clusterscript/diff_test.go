@@ -1,16 +1,12 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
 
@@ -184,27 +180,7 @@ func TestDiffPageInAHeadlessBrowser(t *testing.T) {
 	chrome := chromium(t)
 	dir, _ := runDiverge(t)
 	page := "file://" + filepath.Join(dir, "out", "diverge", "test_kill_only_on_real-diff", "diff.html")
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 1200))
-	defer cancelAlloc()
-	var mu sync.Mutex
-	var requests []string
-	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithListener(func(ev any) {
-		if e, ok := ev.(*network.EventRequestWillBeSent); ok {
-			mu.Lock()
-			requests = append(requests, e.Request.URL)
-			mu.Unlock()
-		}
-	}))
-	defer cancelBrowser()
-	if err := chromedp.Do(bctx, chromedp.Navigate(page), chromedp.WaitVisible(chromedp.ID("timeline-1"))); err != nil {
-		t.Fatalf("open %s: %v", page, err)
-	}
+	bctx, requests := browse(t, chrome, page, "timeline-1", 1200)
 	type ring struct {
 		Side    string
 		Node    string
@@ -263,14 +239,5 @@ func TestDiffPageInAHeadlessBrowser(t *testing.T) {
 	if !strings.Contains(list, "verdict passed on sim; failed") {
 		t.Errorf("the list of differences reads %q", list)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(requests) == 0 {
-		t.Fatal("saw no request at all: the listener is not working")
-	}
-	for _, u := range requests {
-		if u != page {
-			t.Errorf("the page made a request: %s", u)
-		}
-	}
+	noRequests(t, requests(), page)
 }

@@ -237,15 +237,7 @@ func (p *printer) diff(d scenario.Diff) {
 	for _, df := range unexpected {
 		fmt.Fprintf(&b, "    %-11s %s\n", df.Kind, df.Text)
 	}
-	expected, explained := 0, 0
-	for _, df := range d.Report.Differences {
-		switch {
-		case df.Expected != "":
-			expected++
-		case df.Explained != "":
-			explained++
-		}
-	}
+	expected, explained := d.Report.Quiet()
 	if expected > 0 {
 		fmt.Fprintf(&b, "    (and %d expected, declared with diff.expect)\n", expected)
 	}

@@ -139,29 +139,8 @@ func TestTimelineInAHeadlessBrowser(t *testing.T) {
 		t.Fatalf("the history lacks what the scenario did:\n%v", recs)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 900))
-	defer cancelAlloc()
-	var mu sync.Mutex
-	var requests []string
-	// Listening from the tab's start: not one request may slip by.
-	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithListener(func(ev any) {
-		if e, ok := ev.(*network.EventRequestWillBeSent); ok {
-			mu.Lock()
-			requests = append(requests, e.Request.URL)
-			mu.Unlock()
-		}
-	}))
-	defer cancelBrowser()
 	page := "file://" + filepath.Join(caseDir, "timeline.html")
-	if err := chromedp.Do(bctx, chromedp.Navigate(page), chromedp.WaitVisible(chromedp.ID("timeline"))); err != nil {
-		t.Fatalf("open %s in %s: %v", page, chrome, err)
-	}
+	bctx, requests := browse(t, chrome, page, "timeline", 900)
 	g, err := chromedp.Run(bctx, chromedp.Evaluate[geometry](measure))
 	if err != nil {
 		t.Fatalf("measure the page: %v", err)
@@ -235,8 +214,46 @@ func TestTimelineInAHeadlessBrowser(t *testing.T) {
 		t.Errorf("hovering the kill shows %q", tip)
 	}
 
-	mu.Lock()
-	defer mu.Unlock()
+	noRequests(t, requests(), page)
+}
+
+// browse opens page in a headless Chromium tab of the given height, waits
+// until the element waitID shows, and returns the tab and what it has
+// requested so far. The browser closes when the test ends.
+func browse(t *testing.T, chrome, page, waitID string, height int) (context.Context, func() []string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, height))
+	t.Cleanup(cancelAlloc)
+	var mu sync.Mutex
+	var requests []string
+	// Listening from the tab's start: not one request may slip by.
+	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithListener(func(ev any) {
+		if e, ok := ev.(*network.EventRequestWillBeSent); ok {
+			mu.Lock()
+			requests = append(requests, e.Request.URL)
+			mu.Unlock()
+		}
+	}))
+	t.Cleanup(cancelBrowser)
+	if err := chromedp.Do(bctx, chromedp.Navigate(page), chromedp.WaitVisible(chromedp.ID(waitID))); err != nil {
+		t.Fatalf("open %s in %s: %v", page, chrome, err)
+	}
+	return bctx, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(requests)
+	}
+}
+
+// noRequests fails unless the page's own load is all the tab requested.
+func noRequests(t *testing.T, requests []string, page string) {
+	t.Helper()
 	if len(requests) == 0 {
 		t.Fatal("saw no request at all: the listener is not working")
 	}

@@ -52,7 +52,8 @@ const DefaultTiming = 5.0
 type Side struct {
 	// Label names the side: "sim", "real", "virtual".
 	Label string
-	// Status is PASS, FAIL or SKIP; Message the failure or skip reason.
+	// Status is PASS, FAIL or SKIP (the runner's words), or another word
+	// for a case that did not run; Message the failure or skip reason.
 	Status, Message string
 	// Records are the case's history.
 	Records []history.Record
@@ -125,8 +126,8 @@ type Report struct {
 	Differences []Difference `json:"differences"`
 	// Timings are every figure both sides measured.
 	Timings []Timing `json:"timings"`
-	// Compared is false when a side was skipped: only verdicts were
-	// compared.
+	// Compared is false when a side was skipped or did not run: only
+	// verdicts were compared.
 	Compared bool `json:"compared"`
 }
 
@@ -140,6 +141,32 @@ func (r Report) Unexpected(kind string) []Difference {
 		}
 	}
 	return out
+}
+
+// Note says why a difference does not count: "expected, declared at
+// POS" or "explained by FAULT"; "" when it counts.
+func (d Difference) Note() string {
+	switch {
+	case d.Expected != "":
+		return "expected, declared at " + d.Expected
+	case d.Explained != "":
+		return "explained by " + d.Explained
+	}
+	return ""
+}
+
+// Quiet counts the differences that do not count: those declared
+// expected, and those a fault both sides made explains.
+func (r Report) Quiet() (expected, explained int) {
+	for _, d := range r.Differences {
+		switch {
+		case d.Expected != "":
+			expected++
+		case d.Explained != "":
+			explained++
+		}
+	}
+	return expected, explained
 }
 
 // Diverged reports a verdict difference no declaration covers: the run
@@ -158,7 +185,8 @@ func Compare(a, b Side, opts Options) Report {
 	rep := Report{Sides: [2]string{a.Label, b.Label}, Status: [2]string{a.Status, b.Status}}
 	c := &comparer{sides: sides, rep: &rep, names: clusterNames(sides)}
 	c.verdict()
-	if a.Status != "SKIP" && b.Status != "SKIP" {
+	ran := func(s Side) bool { return s.Status == "PASS" || s.Status == "FAIL" }
+	if ran(a) && ran(b) {
 		rep.Compared = true
 		c.observations()
 		c.results()
@@ -264,11 +292,10 @@ type seq struct {
 // and its own modes.
 func (c *comparer) observations() {
 	type key struct{ cluster, node, peer string } // peer "" for modes
-	var seqs [2]map[key]*seq
+	index := map[key]int{}
 	var keys []key
-	known := map[key]bool{}
+	var seqs [][2]seq // by key, each side's
 	for i, s := range c.sides {
-		seqs[i] = map[key]*seq{}
 		for j, r := range s.Records {
 			var k key
 			var item string
@@ -280,27 +307,20 @@ func (c *comparer) observations() {
 			default:
 				continue
 			}
-			q := seqs[i][k]
-			if q == nil {
-				q = &seq{}
-				seqs[i][k] = q
+			n, ok := index[k]
+			if !ok {
+				n = len(keys)
+				index[k] = n
+				keys = append(keys, k)
+				seqs = append(seqs, [2]seq{})
 			}
+			q := &seqs[n][i]
 			q.items = append(q.items, item)
 			q.recs = append(q.recs, j)
-			if !known[k] {
-				known[k] = true
-				keys = append(keys, k)
-			}
 		}
 	}
-	for _, k := range keys {
-		var qa, qb seq
-		if q := seqs[0][k]; q != nil {
-			qa = *q
-		}
-		if q := seqs[1][k]; q != nil {
-			qb = *q
-		}
+	for n, k := range keys {
+		qa, qb := seqs[n][0], seqs[n][1]
 		if slices.Equal(qa.items, qb.items) {
 			continue
 		}
@@ -350,7 +370,13 @@ func (c *comparer) explain() {
 		key := fmt.Sprint(side, "/", cluster)
 		sp, ok := cache[key]
 		if !ok {
-			recs := history.Of(c.sides[side].Records, cluster)
+			// The cluster's start and its faults: not its observations.
+			var recs []history.Record
+			for _, r := range c.sides[side].Records {
+				if r.Cluster == cluster && (r.Kind == history.KindClusterStart || history.FaultKind(r.Kind)) {
+					recs = append(recs, r)
+				}
+			}
 			sp = spans{history.Spans(recs), history.Bound(recs)}
 			cache[key] = sp
 		}

@@ -1,6 +1,7 @@
 package diff
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -239,5 +240,36 @@ func TestDeclaredDifferencesAreExpected(t *testing.T) {
 	}
 	if !rep.Diverged() {
 		t.Fatal("a declaration of observations covered the verdict")
+	}
+}
+
+// bigFormation is n nodes started, each seeing every other join: n²
+// records.
+func bigFormation(n int) []history.Record {
+	names := make([]any, n)
+	for i := range names {
+		names[i] = fmt.Sprint("n", i)
+	}
+	recs := []history.Record{rec(0, history.KindClusterStart, "", "", "nodes", names)}
+	for i := range n {
+		for j := range n {
+			if i != j {
+				recs = append(recs, rec(0.5, "join", names[i].(string), names[j].(string)))
+			}
+		}
+	}
+	return recs
+}
+
+// BenchmarkCompareThousandNodes compares two thousand-node formations, a
+// million records each, one of them with a node seen failing.
+func BenchmarkCompareThousandNodes(b *testing.B) {
+	a := bigFormation(1000)
+	other := append(bigFormation(1000), rec(1, "fail", "n1", "n2"))
+	for b.Loop() {
+		rep := Compare(side("sim", "PASS", a...), side("real", "PASS", other...), Options{})
+		if len(rep.Differences) != 1 {
+			b.Fatalf("%d differences", len(rep.Differences))
+		}
 	}
 }

@@ -35,9 +35,9 @@ func (c *comparer) figures(i int) []figure {
 	var out []figure
 	// Convergence of each cluster's first formation.
 	type forming struct {
-		t0    float64
-		nodes []string
-		seen  map[string]map[string]bool
+		t0      float64
+		seen    map[string]map[string]bool // node -> peer -> seen up; nil once formed
+		missing int                        // pairs not seen up
 	}
 	formations := map[string]*forming{}
 	// Failure detection of each kill or pause.
@@ -63,10 +63,10 @@ func (c *comparer) figures(i int) []figure {
 			nodes, _ := r.Fields["nodes"].([]any)
 			for _, n := range nodes {
 				if s, ok := n.(string); ok {
-					f.nodes = append(f.nodes, s)
 					f.seen[s] = map[string]bool{}
 				}
 			}
+			f.missing = len(f.seen) * (len(f.seen) - 1)
 			formations[cl] = f
 		case history.KindStart:
 			if f := formations[cl]; f != nil && f.seen != nil && f.seen[r.Node] != nil {
@@ -74,10 +74,18 @@ func (c *comparer) figures(i int) []figure {
 			}
 			waiting[cl+"/"+r.Node] = nil
 		case observe.KindJoin, observe.KindFail, observe.KindLeave:
-			if f := formations[cl]; f != nil && f.seen != nil {
+			if f := formations[cl]; f != nil && f.seen != nil && f.seen[r.Peer] != nil && r.Peer != r.Node {
 				if seen := f.seen[r.Node]; seen != nil {
-					seen[r.Peer] = r.Kind == observe.KindJoin
-					if formed(f.nodes, f.seen) {
+					up := r.Kind == observe.KindJoin
+					if seen[r.Peer] != up {
+						seen[r.Peer] = up
+						if up {
+							f.missing--
+						} else {
+							f.missing++
+						}
+					}
+					if f.missing == 0 {
 						out = append(out, figure{MetricConvergence, cl, r.T - f.t0, j})
 						f.seen = nil
 					}
@@ -111,17 +119,6 @@ func (c *comparer) figures(i int) []figure {
 		out = append(out, figure{MetricOpLatency, op, ls[len(ls)/2], -1})
 	}
 	return out
-}
-
-func formed(nodes []string, seen map[string]map[string]bool) bool {
-	for _, n := range nodes {
-		for _, p := range nodes {
-			if p != n && !seen[n][p] {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // timings pairs the figures of the two sides and reports ratios beyond

@@ -213,15 +213,8 @@ func (s *Suite) runDiff(t *testing.T, file, name string, backends []cluster.Back
 	}
 	t.Run("diff", func(t *testing.T) {
 		for _, d := range sum.Diffs {
-			for _, df := range d.Report.Differences {
-				note := ""
-				switch {
-				case df.Expected != "":
-					note = " (expected, declared at " + df.Expected + ")"
-				case df.Explained != "":
-					note = " (explained by " + df.Explained + ")"
-				}
-				t.Logf("%s: %s%s", df.Kind, df.Text, note)
+			for _, line := range d.Lines() {
+				t.Log(line)
 			}
 			if d.Failed {
 				t.Errorf("%s: the sides part (see the differences above)", d)
