@@ -151,3 +151,29 @@ func waitAll(b *testing.B, c *cluster.Cluster, nodes []*cluster.Node, want []str
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// BenchmarkRealCycle: one real cluster's whole life, as a case lives it:
+// start 3 agents, wait until they converge, then end them, gracefully
+// (stop: each leaves) or abruptly (kill), as a case's teardown does.
+func BenchmarkRealCycle(b *testing.B) {
+	for _, end := range []string{"stop", "kill"} {
+		b.Run(end, func(b *testing.B) {
+			var starting, ending time.Duration
+			for range b.N {
+				c, took := startCluster(b, "real", 3)
+				starting += took
+				t0 := time.Now()
+				if end == "stop" {
+					c.Stop(context.Background())
+				} else {
+					c.Kill(context.Background())
+				}
+				ending += time.Since(t0)
+			}
+			b.ReportMetric(ms((starting+ending)/time.Duration(b.N)), "ms/cycle")
+			b.ReportMetric(ms(starting/time.Duration(b.N)), "ms/converge")
+			b.ReportMetric(ms(ending/time.Duration(b.N)), "ms/"+end)
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
