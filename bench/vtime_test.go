@@ -151,20 +151,34 @@ func allSee(ctx context.Context, nodes []*cluster.Node, want []string) bool {
 	return true
 }
 
-// BenchmarkShippedSuite: every shipped scenario on the sim backend, wall
-// time, as `clusterscript run scenarios/` runs it (the build not counted).
+// BenchmarkShippedSuite: every shipped scenario, wall time, as
+// `clusterscript run scenarios/` runs it (the build not counted): on
+// simulated nodes on either clock (sim/virtual, sim/real), and on real
+// agent processes (real).
 func BenchmarkShippedSuite(b *testing.B) {
 	asRunner(b)
 	files, err := filepath.Glob("../scenarios/*.star")
 	if err != nil || len(files) == 0 {
 		b.Fatalf("no scenarios: %v", err)
 	}
-	for _, clock := range clocks {
-		b.Run(clock, func(b *testing.B) {
+	for _, tc := range []struct {
+		name    string
+		backend cluster.Backend
+		clock   string
+	}{
+		{"sim/virtual", cluster.Sim, scenario.ClockVirtual},
+		{"sim/real", cluster.Sim, scenario.ClockReal},
+		{"real", cluster.Real, ""},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			var clocks []string
+			if tc.clock != "" {
+				clocks = []string{tc.clock}
+			}
 			var wall time.Duration
 			for range b.N {
 				w0 := vtime.WallNow()
-				sum, err := scenario.Run(context.Background(), files, scenario.Options{Backends: []cluster.Backend{cluster.Sim}, Clocks: []string{clock}, Settings: cluster.Settings{Agent: binary}})
+				sum, err := scenario.Run(context.Background(), files, scenario.Options{Backends: []cluster.Backend{tc.backend}, Clocks: clocks, Settings: cluster.Settings{Agent: binary}})
 				if err != nil || sum.Failed > 0 {
 					b.Fatalf("%v: %s", err, sum.Line())
 				}
