@@ -440,6 +440,13 @@ func (t *Table) Send(ctx context.Context, pid, from, kind string, msg any) (any,
 	case r := <-e.reply:
 		return r.v, r.err
 	case <-p.done:
+		// A process that answers and then exits has both ready: the
+		// answer wins.
+		select {
+		case r := <-e.reply:
+			return r.v, r.err
+		default:
+		}
 		return nil, errcode.Errorf(errcode.ProcessNotFound, "%s exited before answering", pid)
 	case <-ctx.Done():
 		return nil, errcode.Errorf(errcode.Timeout, "no reply from %s in time (a %s does not answer calls)", pid, p.kind)
