@@ -350,14 +350,17 @@ func (c *Cluster) Origin() time.Time { return c.hist.Origin() }
 const stopTimeout = 3 * time.Second
 
 // Stop stops every live node gracefully, in parallel, and releases the
-// cluster. Once ctx has ended, nodes are killed instead of waited for. It
+// cluster. The nodes leave together: each tells only peers that stay
+// (none), so none waits to be heard. Once ctx has ended, nodes are killed instead of waited for. It
 // is safe to call more than once.
 func (c *Cluster) Stop(ctx context.Context) {
 	defer c.StopFollowing()
-	_ = parallel(c.live(), func(_ int, n *Node) error {
+	live := c.live()
+	names := nodeNames(live)
+	_ = parallel(live, func(_ int, n *Node) error {
 		ctx, cancel := context.WithTimeout(ctx, stopTimeout)
 		defer cancel()
-		return n.Stop(ctx)
+		return n.stop(ctx, names)
 	})
 	c.release()
 }

@@ -193,7 +193,11 @@ func (n *Node) Kill(ctx context.Context) error {
 // Stop leaves the cluster gracefully, then stops the node. A paused node
 // is resumed first, so that it can leave. Once ctx has ended the node is
 // killed rather than waited for.
-func (n *Node) Stop(ctx context.Context) error {
+func (n *Node) Stop(ctx context.Context) error { return n.stop(ctx, nil) }
+
+// stop is Stop; with names the nodes stopping at the same time, which the
+// node neither tells nor waits for.
+func (n *Node) stop(ctx context.Context, with []string) error {
 	if n.Status() == Paused {
 		if err := n.Resume(ctx); err != nil && ctx.Err() == nil {
 			return err
@@ -203,7 +207,7 @@ func (n *Node) Stop(ctx context.Context) error {
 	at := time.Now()
 	var leaveErr error
 	if n.Status() == Running {
-		leaveErr = n.control(ctx, func(ctx context.Context, c control.Client) error { return c.Leave(ctx) })
+		leaveErr = n.control(ctx, func(ctx context.Context, c control.Client) error { return c.Leave(ctx, with) })
 	}
 	err := n.end(ctx, at, Stopped, Process.Exit)
 	if ctx.Err() != nil {

@@ -78,9 +78,11 @@ func (c Client) SlowRPC(ctx context.Context, d time.Duration) error {
 	return c.call(ctx, MethodSlowRPC, d, nil)
 }
 
-// Leave asks the node to leave the cluster gracefully.
-func (c Client) Leave(ctx context.Context) error {
-	return c.call(ctx, MethodLeave, nil, nil)
+// Leave asks the node to leave the cluster gracefully. with names the
+// peers that leave at the same time (a whole cluster stopping): the node
+// does not wait to tell them, since none stays to listen.
+func (c Client) Leave(ctx context.Context, with []string) error {
+	return c.call(ctx, MethodLeave, with, nil)
 }
 
 // Exit asks the node's process to end: for an agent the runner did not

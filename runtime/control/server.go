@@ -27,8 +27,8 @@ type Node interface {
 	// Join joins the cluster through addrs and says through how many.
 	Join(ctx context.Context, addrs []string) (int, error)
 	// Depart leaves the cluster gracefully; the node runs on until it
-	// exits.
-	Depart(ctx context.Context) error
+	// exits. with names the peers leaving at the same time.
+	Depart(ctx context.Context, with []string) error
 	// SetFaults replaces the network faults the node applies.
 	SetFaults(transport.Faults)
 	// SlowRPC delays the node's answers (0 clears it).
@@ -93,8 +93,14 @@ func Register(srv Server, n Node) {
 		}
 		return nil, nil
 	})
-	srv.Handle(MethodLeave, func(ctx context.Context, _ json.RawMessage) (any, error) {
-		return nil, n.Depart(ctx)
+	srv.Handle(MethodLeave, func(ctx context.Context, p json.RawMessage) (any, error) {
+		var with []string
+		if len(p) > 0 {
+			if err := json.Unmarshal(p, &with); err != nil {
+				return nil, errcode.Errorf(errcode.Validation, "leave: the peers leaving with the node must be a list of names: %v", err)
+			}
+		}
+		return nil, n.Depart(ctx, with)
 	})
 	srv.Handle(MethodExit, func(context.Context, json.RawMessage) (any, error) {
 		n.RequestExit()

@@ -45,11 +45,11 @@ func slowed(method string) bool {
 
 // Depart leaves the cluster gracefully (within LeaveTimeout) and leaves
 // the node running until it is shut down: what ctl.leave does, before the
-// runner ends the node.
-func (n *Node) Depart(ctx context.Context) error {
+// runner ends the node. with names the peers leaving at the same time.
+func (n *Node) Depart(ctx context.Context, with []string) error {
 	ctx, cancel := context.WithTimeout(ctx, n.LeaveTimeout())
 	defer cancel()
-	return n.leave(ctx)
+	return n.leave(ctx, with)
 }
 
 // RequestExit asks whoever runs the node to end it (ExitRequested), a

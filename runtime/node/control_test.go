@@ -180,7 +180,7 @@ func TestEveryControlMethodIsServed(t *testing.T) {
 		t.Errorf("a runner with the wrong cookie: want %s, got %v", errcode.CookieMismatch, err)
 	}
 
-	if err := c.Leave(ctx); err != nil {
+	if err := c.Leave(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 5*time.Second, "n2 to see n1 leave", func() bool { return n2.State().Status("n1") == membership.StatusLeft })

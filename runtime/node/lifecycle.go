@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/clusterscript/clusterscript/runtime/errcode"
@@ -162,37 +164,68 @@ func (n *Node) rejoinLoop() {
 // Leave leaves the cluster gracefully and stops the node. ctx bounds the
 // leave; without a deadline it waits at most LeaveTimeout.
 func (n *Node) Leave(ctx context.Context) error {
-	err := n.leave(ctx)
+	err := n.leave(ctx, nil)
 	n.Shutdown()
 	return err
 }
 
-// LeaveTimeout bounds how long a leave waits for its broadcast to go out;
-// when every node leaves at once nobody is left to hear it.
+// LeaveTimeout bounds a leave: telling every peer that stays, then
+// memberlist's broadcast (see broadcastWait).
 func (n *Node) LeaveTimeout() time.Duration {
 	return max(500*time.Millisecond, 5*n.cfg.Profile.GossipInterval)
 }
 
-// leave announces a graceful leave to every alive peer, so they record a
-// leave rather than a failure, then leaves memberlist. The node keeps
-// running until Shutdown.
-func (n *Node) leave(ctx context.Context) error {
+// broadcastWait is how long memberlist's leave broadcast needs to go out
+// to peers that stay: it is sent RetransmitMult × ⌈log10(members+1)⌉
+// times, to at most GossipNodes of them per gossip interval, so that many
+// intervals, plus one for the interval under way.
+func (n *Node) broadcastWait(peers int) time.Duration {
+	p := n.cfg.Profile
+	sends := n.retransmit * int(math.Ceil(math.Log10(float64(n.ml.NumMembers()+1))))
+	perRound := max(1, min(p.GossipNodes, peers))
+	return time.Duration((sends+perRound-1)/perRound+1) * p.GossipInterval
+}
+
+// leave announces a graceful leave to every alive peer that stays, so
+// they record a leave rather than a failure, then leaves memberlist,
+// waiting for its broadcast no longer than the broadcast needs
+// (broadcastWait). with names the peers leaving at the same time (a whole
+// cluster stopping): they are neither told nor waited for, since none of
+// them stays to listen. The node keeps running until Shutdown.
+func (n *Node) leave(ctx context.Context, with []string) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, n.LeaveTimeout())
 		defer cancel()
 	}
-	n.log.Printf("[INFO] engine: leaving the cluster")
-	var wg sync.WaitGroup
-	for _, m := range n.state.Members() {
-		if m.Name == n.Name() || m.Status != membership.StatusAlive {
-			continue
+	leaving := make(map[string]bool, len(with))
+	for _, peer := range with {
+		if peer != n.Name() {
+			leaving[peer] = true
+			n.state.MarkLeaving(peer)
 		}
+	}
+	var staying []string
+	for _, m := range n.state.Members() {
+		if m.Name != n.Name() && m.Status == membership.StatusAlive && !leaving[m.Name] {
+			staying = append(staying, m.Addr)
+		}
+	}
+	if len(staying) == 0 {
+		n.log.Printf("[INFO] engine: leaving the cluster; no peer stays to hear it")
+		return nil
+	}
+	n.log.Printf("[INFO] engine: leaving the cluster; telling %d peers", len(staying))
+	var wg sync.WaitGroup
+	var told atomic.Int32
+	for _, addr := range staying {
 		wg.Add(1)
-		go func(addr string) {
+		go func() {
 			defer wg.Done()
-			_ = n.client.Call(ctx, addr, methodLeaving, n.Name(), nil)
-		}(m.Addr)
+			if n.client.Call(ctx, addr, methodLeaving, n.Name(), nil) == nil {
+				told.Add(1)
+			}
+		}()
 	}
 	wg.Wait()
 	// memberlist panics on a Leave after Shutdown: the lifecycle lock
@@ -208,9 +241,15 @@ func (n *Node) leave(ctx context.Context) error {
 	n.mu.Unlock()
 	defer n.leaves.Done()
 	deadline, _ := ctx.Deadline()
-	wait := min(max(time.Until(deadline), time.Millisecond), n.LeaveTimeout())
+	wait := min(max(time.Until(deadline), time.Millisecond), n.broadcastWait(len(staying)))
 	if err := n.ml.Leave(wait); err != nil {
-		return fmt.Errorf("leave %s: %w", n.Name(), err)
+		if int(told.Load()) == len(staying) {
+			// Every peer that stays knows already; the broadcast only
+			// tells their memberlist sooner than its failure detector.
+			n.log.Printf("[DEBUG] engine: leave broadcast not out within %s; every peer was told", wait)
+			return nil
+		}
+		return fmt.Errorf("leave %s: %d of %d peers not told, and %w", n.Name(), len(staying)-int(told.Load()), len(staying), err)
 	}
 	return nil
 }

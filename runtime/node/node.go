@@ -64,6 +64,9 @@ type Node struct {
 	ars    *arsenal.Arsenal
 	horde  *horde.Horde
 	gossip map[string]any // memberlist's settings, as started
+	// retransmit is memberlist's RetransmitMult: how many times, per
+	// log10 of the cluster's size, a broadcast is sent.
+	retransmit int
 
 	journal *observe.Journal // what the node observed, for whoever follows it
 	log     *log.Logger      // the engine's lines in the node's log
@@ -130,7 +133,7 @@ func Start(cfg Config) (*Node, error) {
 	}
 
 	mc := cfg.Profile.MemberlistConfig(cfg.Name, cfg.Log)
-	n.gossip = membership.Settings(mc)
+	n.gossip, n.retransmit = membership.Settings(mc), mc.RetransmitMult
 	mc.Transport = n.tr
 	mc.Events = n.state
 	mc.SecretKey = rpc.DeriveKey(cfg.Cookie, "memberlist")
