@@ -35,7 +35,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -134,9 +134,45 @@ type Wall struct {
 }
 
 type wallReq struct {
-	d       time.Duration
+	d time.Duration
+	t *wallTimer
+}
+
+// wallTimer is one AfterFunc: stopping it stops its timer and lets go of
+// f at once, so that a stopped function (a case's watchdog, holding the
+// case) is not kept until its time would have come.
+type wallTimer struct {
+	mu      sync.Mutex
 	f       func()
-	stopped *atomic.Bool
+	timer   *time.Timer
+	stopped bool
+}
+
+func (t *wallTimer) start(d time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.stopped {
+		t.timer = time.AfterFunc(d, t.fire)
+	}
+}
+
+func (t *wallTimer) fire() {
+	t.mu.Lock()
+	f := t.f
+	t.f = nil
+	t.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
+
+func (t *wallTimer) stop() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.stopped, t.f = true, nil
+	if t.timer != nil {
+		t.timer.Stop()
+	}
 }
 
 // NewWall starts a Wall. Call it outside any bubble.
@@ -144,11 +180,7 @@ func NewWall() *Wall {
 	w := &Wall{reqs: make(chan wallReq)}
 	go func() {
 		for r := range w.reqs {
-			time.AfterFunc(r.d, func() {
-				if !r.stopped.Load() {
-					r.f()
-				}
-			})
+			r.t.start(r.d)
 		}
 	}()
 	return w
@@ -159,9 +191,9 @@ func NewWall() *Wall {
 // bubble's channels or timers; it may set atomics and cancel a Starlark
 // thread.
 func (w *Wall) AfterFunc(d time.Duration, f func()) (stop func()) {
-	stopped := new(atomic.Bool)
-	w.reqs <- wallReq{d: d, f: f, stopped: stopped}
-	return func() { stopped.Store(true) }
+	t := &wallTimer{f: f}
+	w.reqs <- wallReq{d: d, t: t}
+	return t.stop
 }
 
 // Close stops accepting functions; those scheduled still run.

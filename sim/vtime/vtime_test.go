@@ -2,6 +2,7 @@ package vtime
 
 import (
 	"errors"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -102,4 +103,35 @@ func TestWallTimerFiresInWallTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A stopped wall timer lets go of its function at once, not when its time
+// would have come: a case's watchdog holds the whole case (its clusters,
+// its history), and a run of many cases with a long timeout kept every
+// one of them.
+func TestStoppedWallTimerReleasesItsFunction(t *testing.T) {
+	w := NewWall()
+	defer w.Close()
+	released := make(chan struct{})
+	stop := w.AfterFunc(time.Hour, holding(released))
+	stop()
+	deadline := time.After(10 * time.Second)
+	for {
+		runtime.GC()
+		select {
+		case <-released:
+			return
+		case <-deadline:
+			t.Fatal("a stopped wall timer still holds its function")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// holding returns a function that holds a megabyte, which closes released
+// once it is collected.
+func holding(released chan struct{}) func() {
+	held := new([1 << 20]byte)
+	runtime.AddCleanup(held, func(struct{}) { close(released) }, struct{}{})
+	return func() { held[0]++ }
 }
