@@ -26,7 +26,7 @@ func runCommand() *cli.Command {
 		Name:      "run",
 		Usage:     "run scenario files (*.star; directories recursively; default ./scenarios)",
 		ArgsUsage: "[PATH...]",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "backend", Value: string(cluster.Sim), Usage: "default backend for cluster.start: sim, real, or a list such as sim,real (each file runs once per backend)"},
 			&cli.IntFlag{Name: "parallel", Aliases: []string{"j"}, Value: 1, Usage: "files to run at once"},
 			&cli.StringFlag{Name: "run", Usage: "run only cases whose name matches this regexp"},
@@ -45,7 +45,7 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "diff-timing", Value: "5x", Usage: "with --diff, the ratio between the sides beyond which a timing (convergence, failure detection, operation latency) is reported"},
 			agentFlag(),
 			&cli.StringFlag{Name: "artifacts", Usage: "write every case's history.jsonl, timeline.html and nodes/*.log under DIR/<file stem>/<case>-<backend>/"},
-		},
+		}, profileFlags()...),
 		Action: runAction,
 	}
 }
@@ -133,6 +133,15 @@ func runAction(c *cli.Context) error {
 	if timeout <= 0 {
 		return usage("--timeout: must be positive, got %s", timeout)
 	}
+	stopProfiles, err := startProfiles(c)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if perr := stopProfiles(); perr != nil {
+			fmt.Fprintln(c.App.ErrWriter, perr)
+		}
+	}()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// The first signal cancels the run (clusters are torn down); a second
