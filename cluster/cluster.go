@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -154,27 +155,69 @@ func Start(ctx context.Context, l Launcher, opts Options) (*Cluster, error) {
 }
 
 // joinAll joins the nodes to each other. The runner knows every address,
-// so nobody waits for gossip to discover peers: small clusters join
-// everyone directly; larger ones have the first node push/pull with every
-// other twice (the first pass teaches it everyone, the second hands each
-// node the complete list).
+// so nobody waits for gossip to discover peers. Small clusters join
+// everyone directly. Larger ones form in groups of about √n, each with a
+// leader, so that every member's state is sent about once instead of the
+// n²/2 a single seed costs while it learns everyone:
+//
+//  1. each leader push/pulls with its group (all groups at once);
+//  2. the first leader push/pulls with the other leaders twice: the first
+//     round teaches it everyone, the second hands them the complete list;
+//  3. each leader push/pulls with its group again, handing every member
+//     the complete list (all groups at once).
+//
+// Every node still hears of every other through memberlist's push/pull,
+// as a join by hand would; only who asks whom is chosen.
 func (c *Cluster) joinAll(ctx context.Context, nodes []*Node) error {
 	if len(nodes) < 2 {
 		return nil
 	}
-	var addrs []string
-	for _, n := range nodes {
-		addrs = append(addrs, n.Addr())
+	if len(nodes) <= 8 {
+		addrs := nodeAddrs(nodes)
+		return parallel(nodes, func(_ int, n *Node) error { return n.join(ctx, addrs) })
 	}
-	if len(nodes) > 8 {
-		for range 2 {
-			if err := nodes[0].join(ctx, addrs[1:]); err != nil {
-				return err
+	groups := formationGroups(nodes)
+	leaders := make([]*Node, len(groups))
+	for i, g := range groups {
+		leaders[i] = g[0]
+	}
+	withGroup := func(_ int, l *Node) error {
+		for _, g := range groups {
+			if g[0] == l && len(g) > 1 {
+				return l.join(ctx, nodeAddrs(g[1:]))
 			}
 		}
 		return nil
 	}
-	return parallel(nodes, func(_ int, n *Node) error { return n.join(ctx, addrs) })
+	if err := parallel(leaders, withGroup); err != nil {
+		return err
+	}
+	for range 2 {
+		if err := leaders[0].join(ctx, nodeAddrs(leaders[1:])); err != nil {
+			return err
+		}
+	}
+	return parallel(leaders, withGroup)
+}
+
+// formationGroups splits nodes into about √n groups of about √n, in
+// order; each group's first node leads it.
+func formationGroups(nodes []*Node) [][]*Node {
+	size := int(math.Ceil(math.Sqrt(float64(len(nodes)))))
+	var groups [][]*Node
+	for i := 0; i < len(nodes); i += size {
+		groups = append(groups, nodes[i:min(i+size, len(nodes))])
+	}
+	return groups
+}
+
+// nodeAddrs returns the nodes' addresses, in their order.
+func nodeAddrs(nodes []*Node) []string {
+	out := make([]string, len(nodes))
+	for i, n := range nodes {
+		out[i] = n.Addr()
+	}
+	return out
 }
 
 // joinLaunchErrors joins the nodes' launch errors, one line per distinct
