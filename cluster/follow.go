@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"time"
+	"unique"
 
 	"github.com/clusterscript/clusterscript/history"
 	"github.com/clusterscript/clusterscript/runtime/control"
@@ -207,9 +208,14 @@ func (f *follower) take(b observe.Batch) {
 			continue
 		}
 		f.after = r.Seq
-		c.Note(r.At, history.Record{Kind: r.Kind, Node: f.n.name, Peer: r.Peer, Fields: r.Fields})
+		// A formation brings every node's view of every other: a
+		// million records of a few kinds and names, each decoded anew.
+		c.Note(r.At, history.Record{Kind: intern(r.Kind), Node: f.n.name, Peer: intern(r.Peer), Fields: r.Fields})
 	}
 }
+
+// intern returns the one copy of s the process keeps.
+func intern(s string) string { return unique.Make(s).Value() }
 
 // catchUp takes what the node observed since the cursor, at once.
 func (f *follower) catchUp(ctx context.Context) {

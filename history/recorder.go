@@ -19,9 +19,17 @@ type Recorder struct {
 	limit  int
 
 	mu      sync.Mutex
-	recs    []Record
+	chunks  [][]Record // full chunks of chunkSize, then the last, filling
+	n       int        // records held
 	dropped int
 }
+
+// chunkSize is how many records a Recorder keeps per chunk: a history
+// grows by chunks, so that a million records are never copied to grow.
+const chunkSize = 4096
+
+// at returns a pointer to the i-th record held.
+func (r *Recorder) at(i int) *Record { return &r.chunks[i/chunkSize][i%chunkSize] }
 
 // NewRecorder returns an empty history whose t counts from origin, the
 // start of the case.
@@ -44,18 +52,21 @@ func (r *Recorder) Add(at time.Time, rec Record) Record {
 	rec.Fields = jsonValues(rec.Fields)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.recs) >= r.limit {
+	if r.n >= r.limit {
 		r.dropped++
 		return rec
 	}
-	// Nearly always an append; otherwise a short walk back.
-	i := len(r.recs)
-	for i > 0 && r.recs[i-1].T > rec.T {
-		i--
+	if r.n%chunkSize == 0 {
+		r.chunks = append(r.chunks, make([]Record, 0, chunkSize))
 	}
-	r.recs = append(r.recs, Record{})
-	copy(r.recs[i+1:], r.recs[i:])
-	r.recs[i] = rec
+	last := &r.chunks[len(r.chunks)-1]
+	*last = append(*last, rec)
+	// Nearly always in order already; otherwise a short walk back.
+	for i := r.n; i > 0 && r.at(i-1).T > rec.T; i-- {
+		*r.at(i) = *r.at(i - 1)
+		*r.at(i - 1) = rec
+	}
+	r.n++
 	return rec
 }
 
@@ -63,7 +74,11 @@ func (r *Recorder) Add(at time.Time, rec Record) Record {
 func (r *Recorder) Records() []Record {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]Record(nil), r.recs...)
+	out := make([]Record, 0, r.n)
+	for _, c := range r.chunks {
+		out = append(out, c...)
+	}
+	return out
 }
 
 // Dropped is how many records the limit turned away.

@@ -11,6 +11,7 @@
 package membership
 
 import (
+	"net"
 	"sort"
 	"sync"
 	"time"
@@ -42,6 +43,9 @@ type Member struct {
 	Addr   string    `json:"addr"`
 	Status string    `json:"status"`
 	Since  time.Time `json:"since"`
+
+	ip   net.IP // what Addr was made from, to tell when it changes
+	port uint16
 }
 
 // Bounds on what a state manager keeps, so that it grows with the
@@ -178,7 +182,11 @@ func (s *State) record(kind string, n *memberlist.Node) {
 		s.members[n.Name] = m
 		s.bytes += int64(unsafe.Sizeof(*m)) + 16 + 2*int64(len(n.Name)) + int64(len(n.Address()))
 	}
-	m.Addr = n.Address()
+	if m.Addr == "" || m.port != n.Port || !m.ip.Equal(n.Addr) {
+		// Formatted once per member, not once per event: a big join
+		// brings a thousand events per node.
+		m.Addr, m.ip, m.port = n.Address(), n.Addr, n.Port
+	}
 	wasAlive, wasLeft := m.Status == StatusAlive, m.Status == StatusLeft
 	switch kind {
 	case observe.KindJoin:
