@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"path/filepath"
 	goruntime "runtime"
-	"runtime/debug"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/clusterscript/clusterscript/cluster"
+	"github.com/clusterscript/clusterscript/internal/gcpace"
 	"github.com/clusterscript/clusterscript/runtime/membership"
 	"github.com/clusterscript/clusterscript/scenario"
 	"github.com/clusterscript/clusterscript/sim/vtime"
@@ -41,8 +41,8 @@ func onClock(b *testing.B, clock string, f func()) {
 
 // asRunner collects like the runner does (cmd/clusterscript/gc.go).
 func asRunner(b *testing.B) {
-	old := debug.SetGCPercent(400)
-	b.Cleanup(func() { debug.SetGCPercent(old) })
+	p := gcpace.Start()
+	b.Cleanup(p.Stop)
 }
 
 // BenchmarkSimConverge: simulated start → every node sees every other
