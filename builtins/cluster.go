@@ -3,6 +3,7 @@ package builtins
 import (
 	"fmt"
 	"sort"
+	"sync"
 
 	startime "go.starlark.net/lib/time"
 	"go.starlark.net/starlark"
@@ -124,7 +125,7 @@ func (c *Cluster) Attr(name string) (starlark.Value, error) {
 	case "clock":
 		return starlark.String(c.clock), nil
 	}
-	if m, ok := clusterMethods[name]; ok {
+	if m, ok := clusterMethods()[name]; ok {
 		return m.BindReceiver(c), nil
 	}
 	return nil, nil
@@ -132,7 +133,7 @@ func (c *Cluster) Attr(name string) (starlark.Value, error) {
 
 // AttrNames implements starlark.HasAttrs.
 func (c *Cluster) AttrNames() []string {
-	return attrNames([]string{"name", "backend", "clock"}, clusterMethods)
+	return attrNames([]string{"name", "backend", "clock"}, clusterMethods())
 }
 
 func attrNames(fields []string, methods map[string]*starlark.Builtin) []string {
@@ -145,8 +146,8 @@ func attrNames(fields []string, methods map[string]*starlark.Builtin) []string {
 }
 
 var (
-	clusterMethods = methodsOf("cluster")
-	nodeMethods    = methodsOf("node")
+	clusterMethods = sync.OnceValue(func() map[string]*starlark.Builtin { return methodsOf("cluster") })
+	nodeMethods    = sync.OnceValue(func() map[string]*starlark.Builtin { return methodsOf("node") })
 )
 
 // clusterOf is the cluster a method was called on.
@@ -367,7 +368,7 @@ func (n *Node) Attr(name string) (starlark.Value, error) {
 		}
 		return starlark.None, nil
 	}
-	if m, ok := nodeMethods[name]; ok {
+	if m, ok := nodeMethods()[name]; ok {
 		return m.BindReceiver(n), nil
 	}
 	return nil, nil
@@ -375,7 +376,7 @@ func (n *Node) Attr(name string) (starlark.Value, error) {
 
 // AttrNames implements starlark.HasAttrs.
 func (n *Node) AttrNames() []string {
-	return attrNames([]string{"name", "addr", "backend", "pid"}, nodeMethods)
+	return attrNames([]string{"name", "addr", "backend", "pid"}, nodeMethods())
 }
 
 // nodeAction is the body of a node method that takes no argument: f with

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"go.starlark.net/starlark"
 
@@ -82,15 +83,18 @@ func Docs(ops []arsenal.OpSpec) []Doc {
 	if ops == nil {
 		ops = node.Builtin().Ops()
 	}
-	docs := slices.Clone(coreDocs)
+	docs := slices.Clone(coreDocs())
 	docs = append(docs, arsenalDocs(ops)...)
 	docs = append(docs, hordeDocs(ops)...)
 	return docs
 }
 
-// coreDocs are the builtins that do not depend on the operations the nodes
-// serve, in reference order.
-var coreDocs = declare(slices.Concat(topLevelDocs, assertDocs, clusterModuleDocs, clusterDocs, nodeDocs, diffDocs))
+// coreDocs returns the builtins that do not depend on the operations the
+// nodes serve, in reference order. They are declared on first use: an
+// agent links this package and never runs a script.
+var coreDocs = sync.OnceValue(func() []Doc {
+	return declare(slices.Concat(topLevelDocs, assertDocs, clusterModuleDocs, clusterDocs, nodeDocs, diffDocs))
+})
 
 var topLevelDocs = []Doc{
 	{Name: "vars", Signature: "vars", Summary: "Dict of the run's --var KEY=VALUE values (strings); frozen.", Value: true},
@@ -127,7 +131,7 @@ var clusterModuleDocs = []Doc{
 // methodsOf returns the builtins of receiver's methods, by name.
 func methodsOf(receiver string) map[string]*starlark.Builtin {
 	out := map[string]*starlark.Builtin{}
-	for _, d := range coreDocs {
+	for _, d := range coreDocs() {
 		if d.Receiver == receiver && !d.Value {
 			out[d.Name] = d.fn.(*starlark.Builtin)
 		}

@@ -36,6 +36,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -134,11 +135,12 @@ func Parse(name string, data []byte) (*Config, error) {
 	return cfg, nil
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+// yamlLine matches yaml's syntax errors, compiled on first use.
+var yamlLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^yaml: line (\d+): (.*)$`) })
 
 // syntaxError turns yaml's "yaml: line 3: ..." into "file:3: ...".
 func syntaxError(name string, err error) error {
-	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+	if m := yamlLine().FindStringSubmatch(err.Error()); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		return &Error{File: name, Line: line, Msg: "malformed YAML: " + m[2]}
 	}
@@ -408,7 +410,7 @@ func (p *parser) topologies(n *yaml.Node, cfg *Config) {
 				}
 			case "cookie_env":
 				if s, ok := p.str(vv, full); ok {
-					if !envName.MatchString(s) {
+					if !envName().MatchString(s) {
 						p.errorf(vv, full, "want an environment variable name such as SMOKE_COOKIE, got %q", s)
 					}
 					t.CookieEnv = s
@@ -434,4 +436,5 @@ func (p *parser) topologies(n *yaml.Node, cfg *Config) {
 	})
 }
 
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+// envName matches environment variable names, compiled on first use.
+var envName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/clusterscript/clusterscript/history"
 )
@@ -60,15 +61,20 @@ const (
 	Text        = "<text>"
 )
 
-var (
-	pidPattern      = regexp.MustCompile(`^<([^.<>]+)\.\d+\.\d+>$`)
-	timePattern     = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d`)
-	addrPattern     = regexp.MustCompile(`^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d+$`)
-	durationPattern = regexp.MustCompile(`^(\d+(\.\d+)?(ns|µs|us|ms|s|m|h))+$`)
-	notKeptPattern  = regexp.MustCompile(`^\(\d+ bytes, not kept\)$`)
-	addrInText      = regexp.MustCompile(`\b(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]|localhost):\d+\b`)
-	timeInText      = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`)
-)
+// patterns are the values Normalise recognises, compiled on first use:
+// every agent links this package, and none of them diffs.
+var patterns = sync.OnceValue(func() (p struct {
+	pid, time, addr, duration, notKept, addrInText, timeInText *regexp.Regexp
+}) {
+	p.pid = regexp.MustCompile(`^<([^.<>]+)\.\d+\.\d+>$`)
+	p.time = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d`)
+	p.addr = regexp.MustCompile(`^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d+$`)
+	p.duration = regexp.MustCompile(`^(\d+(\.\d+)?(ns|µs|us|ms|s|m|h))+$`)
+	p.notKept = regexp.MustCompile(`^\(\d+ bytes, not kept\)$`)
+	p.addrInText = regexp.MustCompile(`\b(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]|localhost):\d+\b`)
+	p.timeInText = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`)
+	return p
+})
 
 // IsMeasured reports whether a result field named key holds a
 // measurement.
@@ -139,19 +145,20 @@ func Normalise(v any) any {
 		}
 		return out
 	case string:
+		p := patterns()
 		switch {
-		case pidPattern.MatchString(v):
-			return "<pid " + pidPattern.FindStringSubmatch(v)[1] + ">"
-		case timePattern.MatchString(v):
+		case p.pid.MatchString(v):
+			return "<pid " + p.pid.FindStringSubmatch(v)[1] + ">"
+		case p.time.MatchString(v):
 			return "<time>"
-		case addrPattern.MatchString(v):
+		case p.addr.MatchString(v):
 			return "<addr>"
-		case durationPattern.MatchString(v):
+		case p.duration.MatchString(v):
 			return "<duration>"
-		case notKeptPattern.MatchString(v):
+		case p.notKept.MatchString(v):
 			return "<not kept>"
 		}
-		return addrInText.ReplaceAllString(timeInText.ReplaceAllString(v, "<time>"), "<addr>")
+		return p.addrInText.ReplaceAllString(p.timeInText.ReplaceAllString(v, "<time>"), "<addr>")
 	case float64:
 		if math.IsNaN(v) {
 			return "NaN"

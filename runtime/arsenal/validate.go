@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"math"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -265,8 +264,6 @@ func convertParam(p ParamSpec, v any) (any, error) {
 // paramTypes are the types a ParamSpec may have.
 var paramTypes = []string{"bool", "int", "string", "duration", "pid", "kind", "list", "any"}
 
-var opName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
-
 // CheckSpec reports what is wrong with an operation's description, so a
 // program's mistake shows when it registers the operation, not when a
 // scenario first calls it: a name or parameter name that is not
@@ -274,7 +271,7 @@ var opName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 // parameter with a default, bounds on a type that has none or that do not
 // parse, and a default its own parameter would refuse.
 func CheckSpec(s OpSpec) error {
-	if !opName.MatchString(s.Name) {
+	if !process.IsSnakeName(s.Name) {
 		return fmt.Errorf("operation %q: the name must be lower case letters, digits and underscores, starting with a letter", s.Name)
 	}
 	if s.Summary == "" {
@@ -283,7 +280,7 @@ func CheckSpec(s OpSpec) error {
 	seen := map[string]bool{}
 	for _, p := range s.Params {
 		where := fmt.Sprintf("operation %s: parameter %q", s.Name, p.Name)
-		if !opName.MatchString(p.Name) {
+		if !process.IsSnakeName(p.Name) {
 			return fmt.Errorf("%s: the name must be lower case letters, digits and underscores, starting with a letter", where)
 		}
 		if seen[p.Name] {

@@ -3,7 +3,6 @@ package process
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -124,11 +123,24 @@ func (s *Self) Exit(reason string) { s.p.exit(reason) }
 // {pid, name, type, restart} each.
 func (s *Self) Children() []map[string]any { return s.p.t.childrenInfo(s.p) }
 
-var kindName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+// IsSnakeName reports whether name is lower_snake_case: lower case
+// letters, digits and underscores, starting with a letter. Kinds,
+// operations and their parameters are named so.
+func IsSnakeName(name string) bool {
+	for i, r := range name {
+		switch {
+		case 'a' <= r && r <= 'z':
+		case i > 0 && ('0' <= r && r <= '9' || r == '_'):
+		default:
+			return false
+		}
+	}
+	return name != ""
+}
 
 // CheckKind reports what is wrong with k's description, if anything.
 func CheckKind(k Kind) error {
-	if !kindName.MatchString(k.Name) {
+	if !IsSnakeName(k.Name) {
 		return fmt.Errorf("kind %q: the name must be lower case letters, digits and underscores, starting with a letter", k.Name)
 	}
 	switch k.Type {

@@ -197,3 +197,17 @@ func TestNewTableChecksKinds(t *testing.T) {
 		}
 	}
 }
+
+// A kind's name is lower_snake_case, as the error CheckKind gives says.
+func TestKindNamesAreLowerSnakeCase(t *testing.T) {
+	for name, ok := range map[string]bool{
+		"echo": true, "kv_store": true, "a1": true, "x_": true,
+		"": false, "Echo": false, "1kv": false, "_kv": false, "kv-store": false,
+		"kv store": false, "é": false, "kv.store": false,
+	} {
+		err := CheckKind(Kind{Name: name, Init: func(*Self) (Behaviour, error) { return &tally{}, nil }})
+		if got := err == nil || !strings.Contains(err.Error(), "lower case letters"); got != ok {
+			t.Errorf("kind %q: accepted %v, want %v (%v)", name, got, ok, err)
+		}
+	}
+}
