@@ -120,8 +120,8 @@ type Log struct {
 
 	mu      sync.Mutex
 	partial []byte
-	ring    []string
-	next    int // where the next line goes in ring, once it is full
+	ring    []line // stamped when read: most lines are never shown
+	next    int    // where the next line goes in ring, once it is full
 	file    *os.File
 	buf     *bufio.Writer
 	written int64
@@ -156,14 +156,27 @@ func (l *Log) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (l *Log) lineLocked(now time.Time, line string) {
-	stamped := fmt.Sprintf("%8.3fs %s", now.Sub(l.set.opts.Origin).Seconds(), trimPrefix(line))
+// line is one line of a node's log and when it was written, since the
+// case's origin.
+type line struct {
+	at   time.Duration
+	text string
+}
+
+func (ln line) String() string { return fmt.Sprintf("%8.3fs %s", ln.at.Seconds(), ln.text) }
+
+func (l *Log) lineLocked(now time.Time, text string) {
+	ln := line{now.Sub(l.set.opts.Origin), trimPrefix(text)}
 	if len(l.ring) < l.set.opts.Tail {
-		l.ring = append(l.ring, stamped)
+		l.ring = append(l.ring, ln)
 	} else {
-		l.ring[l.next] = stamped
+		l.ring[l.next] = ln
 		l.next = (l.next + 1) % len(l.ring)
 	}
+	if l.set.opts.Dir == "" && l.set.opts.Live == nil {
+		return
+	}
+	stamped := ln.String()
 	if l.set.opts.Dir != "" && !l.closed && l.err == nil {
 		l.fileLocked(stamped)
 	}
@@ -198,7 +211,11 @@ func (l *Log) fileLocked(line string) {
 func (l *Log) tail() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append(append([]string(nil), l.ring[l.next:]...), l.ring[:l.next]...)
+	out := make([]string, 0, len(l.ring))
+	for i := range l.ring {
+		out = append(out, l.ring[(l.next+i)%len(l.ring)].String())
+	}
+	return out
 }
 
 func (l *Log) close() error {

@@ -147,6 +147,7 @@ func (s *State) Run(done <-chan struct{}) {
 					l(c.kind, c.m)
 				}
 			}
+
 		case <-done:
 			return
 		}
@@ -175,17 +176,19 @@ func (s *State) record(kind string, n *memberlist.Node) {
 		delete(s.forgotten, n.Name)
 		m = &Member{Name: n.Name, Status: StatusLeft}
 		s.members[n.Name] = m
-		s.bytes += int64(unsafe.Sizeof(*m)) + 16 + 2*int64(len(n.Name)) + int64(len(n.Address()))
 	}
 	if m == nil {
 		m = &Member{Name: n.Name}
 		s.members[n.Name] = m
-		s.bytes += int64(unsafe.Sizeof(*m)) + 16 + 2*int64(len(n.Name)) + int64(len(n.Address()))
 	}
 	if m.Addr == "" || m.port != n.Port || !m.ip.Equal(n.Addr) {
 		// Formatted once per member, not once per event: a big join
 		// brings a thousand events per node.
-		m.Addr, m.ip, m.port = n.Address(), n.Addr, n.Port
+		addr := n.Address()
+		if m.Addr == "" {
+			s.bytes += int64(unsafe.Sizeof(*m)) + 16 + 2*int64(len(n.Name)) + int64(len(addr))
+		}
+		m.Addr, m.ip, m.port = addr, n.Addr, n.Port
 	}
 	wasAlive, wasLeft := m.Status == StatusAlive, m.Status == StatusLeft
 	switch kind {

@@ -66,11 +66,12 @@ const keepSent = 256
 type Journal struct {
 	limit int
 
-	mu        sync.Mutex
-	active    bool
-	recs      []Record // oldest first
-	next      uint64   // the sequence number of the next record
-	changed   chan struct{}
+	mu      sync.Mutex
+	active  bool
+	recs    []Record      // oldest first
+	next    uint64        // the sequence number of the next record
+	changed chan struct{} // closed by the next Add; made when someone waits
+
 	followers map[*uint64]struct{} // each follower's last sent sequence number
 }
 
@@ -80,7 +81,7 @@ func New(limit int) *Journal {
 	if limit <= 0 {
 		limit = DefaultLimit
 	}
-	return &Journal{limit: limit, next: 1, changed: make(chan struct{}), followers: map[*uint64]struct{}{}}
+	return &Journal{limit: limit, next: 1, followers: map[*uint64]struct{}{}}
 }
 
 // Add records an observation made at at. Until someone follows the journal
@@ -97,8 +98,12 @@ func (j *Journal) Add(at time.Time, kind, peer string, fields map[string]any) {
 	j.recs = append(j.recs, Record{Seq: j.next, At: at, Kind: kind, Peer: peer, Fields: fields})
 	j.next++
 	j.trimLocked()
-	close(j.changed)
-	j.changed = make(chan struct{})
+	if j.changed != nil {
+		// Nobody waits between the Adds of a burst: the next channel
+		// is made when someone asks for it.
+		close(j.changed)
+		j.changed = nil
+	}
 }
 
 // trimLocked drops the records beyond the limit, and those every follower
@@ -143,6 +148,9 @@ func (j *Journal) Since(after uint64) (Batch, <-chan struct{}) {
 	}
 	if i := int(after + 1 - first); i < len(j.recs) {
 		b.Records = append([]Record(nil), j.recs[i:]...)
+	}
+	if j.changed == nil {
+		j.changed = make(chan struct{})
 	}
 	return b, j.changed
 }
