@@ -154,7 +154,9 @@ func allSee(ctx context.Context, nodes []*cluster.Node, want []string) bool {
 // BenchmarkShippedSuite: every shipped scenario, wall time, as
 // `clusterscript run scenarios/` runs it (the build not counted): on
 // simulated nodes on either clock (sim/virtual, sim/real), and on real
-// agent processes (real).
+// agent processes (real), one file at a time and four at once (real/j4:
+// run -j 4). On the real clock the suite waits out gossip timing, so its
+// floor is its longest file, not its CPU.
 func BenchmarkShippedSuite(b *testing.B) {
 	asRunner(b)
 	files, err := filepath.Glob("../scenarios/*.star")
@@ -162,13 +164,15 @@ func BenchmarkShippedSuite(b *testing.B) {
 		b.Fatalf("no scenarios: %v", err)
 	}
 	for _, tc := range []struct {
-		name    string
-		backend cluster.Backend
-		clock   string
+		name     string
+		backend  cluster.Backend
+		clock    string
+		parallel int
 	}{
-		{"sim/virtual", cluster.Sim, scenario.ClockVirtual},
-		{"sim/real", cluster.Sim, scenario.ClockReal},
-		{"real", cluster.Real, ""},
+		{"sim/virtual", cluster.Sim, scenario.ClockVirtual, 1},
+		{"sim/real", cluster.Sim, scenario.ClockReal, 1},
+		{"real", cluster.Real, "", 1},
+		{"real/j4", cluster.Real, "", 4},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			var clocks []string
@@ -178,7 +182,7 @@ func BenchmarkShippedSuite(b *testing.B) {
 			var wall time.Duration
 			for range b.N {
 				w0 := vtime.WallNow()
-				sum, err := scenario.Run(context.Background(), files, scenario.Options{Backends: []cluster.Backend{tc.backend}, Clocks: clocks, Settings: cluster.Settings{Agent: binary}})
+				sum, err := scenario.Run(context.Background(), files, scenario.Options{Backends: []cluster.Backend{tc.backend}, Clocks: clocks, Parallel: tc.parallel, Settings: cluster.Settings{Agent: binary}})
 				if err != nil || sum.Failed > 0 {
 					b.Fatalf("%v: %s", err, sum.Line())
 				}
