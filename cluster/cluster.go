@@ -161,10 +161,17 @@ func Start(ctx context.Context, l Launcher, opts Options) (*Cluster, error) {
 // n²/2 a single seed costs while it learns everyone:
 //
 //  1. each leader push/pulls with its group (all groups at once);
-//  2. the first leader push/pulls with the other leaders twice: the first
-//     round teaches it everyone, the second hands them the complete list;
-//  3. each leader push/pulls with its group again, handing every member
+//  2. the first leader push/pulls with the other leaders, learning
+//     everyone;
+//  3. the other leaders push/pull with the first, learning everyone from
+//     it (all at once);
+//  4. each leader push/pulls with its group again, handing every member
 //     the complete list (all groups at once).
+//
+// Whoever must know everyone before the next step starts it: memberlist
+// merges a push/pull's state on the initiating side before Join returns,
+// but on the answering side only after answering, so a node that was only
+// answered to may not know yet what it was sent.
 //
 // Every node still hears of every other through memberlist's push/pull,
 // as a join by hand would; only who asks whom is chosen.
@@ -192,10 +199,13 @@ func (c *Cluster) joinAll(ctx context.Context, nodes []*Node) error {
 	if err := parallel(leaders, withGroup); err != nil {
 		return err
 	}
-	for range 2 {
-		if err := leaders[0].join(ctx, nodeAddrs(leaders[1:])); err != nil {
-			return err
-		}
+	first := leaders[0]
+	if err := first.join(ctx, nodeAddrs(leaders[1:])); err != nil {
+		return err
+	}
+	fromFirst := []string{first.Addr()}
+	if err := parallel(leaders[1:], func(_ int, l *Node) error { return l.join(ctx, fromFirst) }); err != nil {
+		return err
 	}
 	return parallel(leaders, withGroup)
 }
