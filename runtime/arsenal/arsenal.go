@@ -36,6 +36,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -65,6 +66,8 @@ type Host interface {
 	// CallNode runs an RPC method on the named member (on this node
 	// without a network hop when it is this node's name).
 	CallNode(ctx context.Context, name, method string, params, result any) error
+	// Logf writes a line to the node's log.
+	Logf(format string, args ...any)
 }
 
 // Op is an operation: its description and what runs it. Run gets the
@@ -173,11 +176,25 @@ func (a *Arsenal) run(ctx context.Context, op string, params map[string]any, ori
 	if raw == nil {
 		raw = map[string]any{}
 	}
-	v, err := d.Run(ctx, &Call{Op: op, Args: args, Raw: raw, Origin: origin, a: a})
+	v, err := a.runOp(ctx, d, &Call{Op: op, Args: args, Raw: raw, Origin: origin, a: a})
 	if err != nil {
 		return nil, errcode.As(err)
 	}
 	return v, nil
+}
+
+// runOp runs d for c, turning a panic into the call's internal_error: a
+// bug in an operation fails its call, not the node, nor the runner or go
+// test binary that hosts simulated nodes. Its stack goes to the node's
+// log.
+func (a *Arsenal) runOp(ctx context.Context, d Op, c *Call) (v any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			a.host.Logf("[ERR] engine: operation %s panicked: %v\n%s", c.Op, r, debug.Stack())
+			v, err = nil, errcode.Errorf(errcode.Internal, "operation %s panicked on node %s: %v (its stack is in the node's log)", c.Op, a.host.Name(), r)
+		}
+	}()
+	return d.Run(ctx, c)
 }
 
 // Methods returns the RPC methods the arsenal serves: op.call, op.list,

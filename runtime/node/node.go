@@ -181,6 +181,9 @@ func (n *Node) Addr() string { return n.cfg.Network.Addr() }
 // Simulated reports whether the node runs on an in-memory network.
 func (n *Node) Simulated() bool { return n.cfg.Simulated }
 
+// Logf writes a line to the node's log, as the engine's own lines are.
+func (n *Node) Logf(format string, args ...any) { n.log.Printf(format, args...) }
+
 // Cluster names the node's cluster.
 func (n *Node) Cluster() string { return n.cfg.Cluster }
 

@@ -1,0 +1,107 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/clusterscript/clusterscript/runtime/arsenal"
+	"github.com/clusterscript/clusterscript/runtime/errcode"
+	"github.com/clusterscript/clusterscript/runtime/node"
+	"github.com/clusterscript/clusterscript/runtime/transport"
+	"github.com/clusterscript/clusterscript/sim"
+)
+
+// logBuffer is a node's log, read by the test while the node writes it.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// A panic in a program's operation fails that call with internal_error,
+// asked locally or by a peer, and leaves its stack in the node's log; the
+// node (and the test binary hosting it) goes on serving, on an in-memory
+// network as on real sockets.
+func TestAPanickingOperationFailsItsCallNotTheNode(t *testing.T) {
+	reg := node.Builtin()
+	if err := reg.AddOp(arsenal.Op{
+		Spec: arsenal.OpSpec{Name: "explode", Summary: "a bug: it panics"},
+		Run: func(context.Context, *arsenal.Call) (any, error) {
+			var m map[string]int
+			m["boom"]++ // assignment to entry in nil map
+			return nil, nil
+		},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	nw := sim.New()
+	for _, tc := range []struct {
+		name      string
+		simulated bool
+		listen    func() (transport.Network, error)
+	}{
+		{"sim", true, func() (transport.Network, error) { return nw.Endpoint("") }},
+		{"real", false, func() (transport.Network, error) { return transport.ListenSocket("127.0.0.1:0") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var nodes []*node.Node
+			logs := []*logBuffer{{}, {}}
+			for i, name := range []string{"n1", "n2"} {
+				ep, err := tc.listen()
+				if err != nil {
+					t.Fatal(err)
+				}
+				n, err := node.Start(node.Config{Name: name, Cookie: "c", Cluster: "test", Network: ep, Simulated: tc.simulated, Registry: reg, Log: logs[i]})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(n.Shutdown)
+				nodes = append(nodes, n)
+			}
+			n1, n2 := nodes[0], nodes[1]
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if _, err := n2.Join(ctx, []string{n1.Addr()}); err != nil {
+				t.Fatal(err)
+			}
+			for !slices.Contains(n2.Members(), "n1") {
+				if ctx.Err() != nil {
+					t.Fatal("n2 never saw n1")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+
+			_, err := n1.CallOp(ctx, "explode", nil)
+			if errcode.Code(err) != errcode.Internal || !strings.Contains(err.Error(), "operation explode panicked on node n1: assignment to entry in nil map") {
+				t.Fatalf("explode on n1: %v, want internal_error naming the operation, the node and the panic", err)
+			}
+			err = n2.CallNode(ctx, "n1", "op.call", map[string]any{"op": "explode"}, nil)
+			if errcode.Code(err) != errcode.Internal || !strings.Contains(err.Error(), "panicked on node n1") {
+				t.Fatalf("explode on n1, asked by n2: %v, want internal_error", err)
+			}
+			if log := logs[0].String(); !strings.Contains(log, "[ERR] engine: operation explode panicked: assignment to entry in nil map") || !strings.Contains(log, "goroutine ") {
+				t.Fatalf("n1's log should hold the panic and its stack:\n%s", log)
+			}
+			var info map[string]any
+			if err := n2.CallNode(ctx, "n1", "op.call", map[string]any{"op": "node_info", "params": map[string]any{"node": "n1"}}, &info); err != nil || info["name"] != "n1" {
+				t.Fatalf("n1 should go on serving after the panic: %v %v", info, err)
+			}
+		})
+	}
+}
