@@ -192,3 +192,22 @@ func TestLaunchArgsAreTheAgentsFlags(t *testing.T) {
 	a.stdin.Close() // --watch-stdin: the agent goes with its runner
 	a.waitExit(t, "its stdin closed")
 }
+
+// Flags a node could not start with are usage errors (exit 2) that name
+// the flag and say what is wrong, before anything binds.
+func TestAgentRefusesABadNameOrBind(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--name", "a b"}, `svc: agent: --name: node name "a b": ' ' at byte 1 is not allowed`},
+		{[]string{"--name", "a1", "--bind", "127.0.0.1:99999"}, `svc: agent: --bind: port "99999" of 127.0.0.1:99999: want 0 (any free one) to 65535`},
+		{[]string{"--name", "a1", "--bind", "localhost"}, `svc: agent: --bind: want host:port, such as 127.0.0.1:7946, got "localhost"`},
+	} {
+		var stderr bytes.Buffer
+		code := run(node.Builtin(), append([]string{"svc", "agent", "--cookie", "k"}, tc.args...), strings.NewReader(""), io.Discard, &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("agent %v: exit %d, %q; want exit 2 and %q", tc.args, code, stderr.String(), tc.want)
+		}
+	}
+}

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -64,6 +66,12 @@ func action(c *cli.Context, reg *node.Registry) error {
 			return usage(c, "agent: --"+FlagName+" is required: %v", err)
 		}
 		name = h
+	}
+	if err := node.CheckName(name); err != nil {
+		return usage(c, "agent: --"+FlagName+": %v", err)
+	}
+	if err := checkBind(c.String(FlagBind)); err != nil {
+		return usage(c, "agent: --"+FlagBind+": %v", err)
 	}
 	profile, err := membership.LookupProfile(c.String(FlagProfile))
 	if err != nil {
@@ -181,4 +189,17 @@ func orDots(v any) any {
 		return ""
 	}
 	return v
+}
+
+// checkBind reports what is wrong with a --bind address, before anything
+// is started: it is host:port, the port 0 (any free one) to 65535.
+func checkBind(bind string) error {
+	_, port, err := net.SplitHostPort(bind)
+	if err != nil {
+		return fmt.Errorf("want host:port, such as 127.0.0.1:7946, got %q", bind)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("port %q of %s: want 0 (any free one) to 65535", port, bind)
+	}
+	return nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/clusterscript/clusterscript/history"
 	"github.com/clusterscript/clusterscript/runtime/membership"
+	"github.com/clusterscript/clusterscript/runtime/node"
 	"github.com/clusterscript/clusterscript/runtime/rpc"
 )
 
@@ -122,8 +123,11 @@ func Start(ctx context.Context, l Launcher, opts Options) (*Cluster, error) {
 	}
 	seen := map[string]bool{}
 	for _, n := range opts.Nodes {
-		if n == "" || seen[n] {
-			return nil, fmt.Errorf("cluster %s: node names must be unique and non-empty, got %q", opts.Name, opts.Nodes)
+		if err := node.CheckName(n); err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", opts.Name, err)
+		}
+		if seen[n] {
+			return nil, fmt.Errorf("cluster %s: node names must be unique, got %q twice", opts.Name, n)
 		}
 		seen[n] = true
 	}

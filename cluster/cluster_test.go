@@ -179,3 +179,34 @@ func TestSeededFaultsAreReproducible(t *testing.T) {
 		}
 	}
 }
+
+// A name the engine would refuse, or a name given twice, fails the start
+// with what is wrong before any node is started.
+func TestStartRefusesBadNodeNames(t *testing.T) {
+	for names, want := range map[string]string{
+		"n1,n 2":  `cluster c: node name "n 2": ' ' at byte 1 is not allowed`,
+		"n1,n1":   `cluster c: node names must be unique, got "n1" twice`,
+		"n1,":     "cluster c: node name: empty",
+		"n1,x/..": `cluster c: node name "x/..": '/' at byte 1`,
+	} {
+		l := &countingLauncher{Launcher: cluster.NewSimLauncher(nil)}
+		_, err := cluster.Start(context.Background(), l, cluster.Options{Name: "c", Nodes: strings.Split(names, ",")})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("nodes %q: %v, want %s", names, err, want)
+		}
+		if l.launched > 0 {
+			t.Errorf("nodes %q: %d nodes started before the names were checked", names, l.launched)
+		}
+	}
+}
+
+// countingLauncher counts the nodes it is asked to launch.
+type countingLauncher struct {
+	cluster.Launcher
+	launched int
+}
+
+func (l *countingLauncher) Launch(ctx context.Context, spec cluster.NodeSpec) (cluster.Process, error) {
+	l.launched++
+	return l.Launcher.Launch(ctx, spec)
+}

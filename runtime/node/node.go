@@ -85,8 +85,8 @@ type Node struct {
 
 // Start starts a node on cfg.Network. It does not join anyone; see Join.
 func Start(cfg Config) (*Node, error) {
-	if cfg.Name == "" {
-		return nil, errors.New("start node: a name is required")
+	if err := CheckName(cfg.Name); err != nil {
+		return nil, fmt.Errorf("start node: %w", err)
 	}
 	if cfg.Cookie == "" {
 		return nil, fmt.Errorf("start node %s: a cookie is required", cfg.Name)
