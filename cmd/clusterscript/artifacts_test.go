@@ -195,3 +195,25 @@ func TestVerboseShowsNodeLogsLive(t *testing.T) {
 		}
 	}
 }
+
+// --junit and --json make their directories, as --artifacts makes its
+// own; one that cannot be made is a usage error before anything runs.
+func TestReportsMakeTheirDirectories(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "ok.star"), "def test_ok():\n    pass\n")
+	out, code := runCLI(t, dir, "run", "--junit", "reports/ci/junit.xml", "--json", "reports/run.json", "ok.star")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	for _, f := range []string{"reports/ci/junit.xml", "reports/run.json"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil || !strings.Contains(string(b), "test_ok") {
+			t.Errorf("%s: %v\n%s", f, err, b)
+		}
+	}
+	writeFile(t, filepath.Join(dir, "afile"), "")
+	out, code = runCLI(t, dir, "run", "--junit", "afile/junit.xml", "ok.star")
+	if code != 2 || !strings.Contains(out, "--junit afile/junit.xml: cannot make its directory") || strings.Contains(out, "PASS") {
+		t.Fatalf("exit %d, want 2 and a clear error before any case runs:\n%s", code, out)
+	}
+}

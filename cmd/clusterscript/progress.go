@@ -207,13 +207,13 @@ func writeReports(c *cli.Context, sum scenario.Summary, seed int64, elapsed time
 	return write("json", func(w io.Writer) error { return scenario.WriteJSON(w, sum, seed, elapsed) })
 }
 
-// checkReportPaths fails early, before a long run, when a report's
-// directory does not exist.
+// checkReportPaths makes each report's directory, as --artifacts makes
+// its own, and fails early, before a long run, when it cannot.
 func checkReportPaths(c *cli.Context) error {
 	for _, flag := range []string{"junit", "json"} {
 		if path := c.String(flag); path != "" {
-			if info, err := os.Stat(filepath.Dir(path)); err != nil || !info.IsDir() {
-				return usage("--%s %s: no such directory %s", flag, path, filepath.Dir(path))
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				return usage("--%s %s: cannot make its directory: %v", flag, path, err)
 			}
 		}
 	}

@@ -16,7 +16,7 @@ func replCommand() *cli.Command {
 		Name:  "repl",
 		Usage: "interactive Starlark session with every builtin; line editing, history, completion",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "backend", Value: string(cluster.Sim), Usage: "default backend for cluster.start: sim or real"},
+			&cli.StringFlag{Name: "backend", Usage: "default backend for cluster.start: sim or real; without it, the configuration file's, else sim, or real when --agent names the nodes' binary"},
 			&cli.IntFlag{Name: "nodes", Usage: "start a cluster of N nodes bound to c before the first prompt"},
 			&cli.StringFlag{Name: "config", Usage: "YAML configuration (default ./" + defaultConfigFile + " when present)"},
 			&cli.StringFlag{Name: "history", Value: repl.DefaultHistoryFile(), Usage: "history file (empty: no history)"},

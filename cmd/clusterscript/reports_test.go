@@ -87,12 +87,3 @@ def test_b():
 		t.Fatalf("out.json: %d cases, summary %+v", len(rep.Cases), rep.Summary)
 	}
 }
-
-func TestRunReportInMissingDirExits2(t *testing.T) {
-	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "ok.star"), "assert.eq(1, 1)\n")
-	out, code := runCLI(t, dir, "run", "ok.star", "--junit", "nodir/out.xml")
-	if code != 2 || !strings.Contains(out, "--junit nodir/out.xml") {
-		t.Fatalf("exit %d\n%s", code, out)
-	}
-}

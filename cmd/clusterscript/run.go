@@ -17,7 +17,6 @@ import (
 	"github.com/fatih/color"
 	"github.com/urfave/cli/v2"
 
-	"github.com/clusterscript/clusterscript/cluster"
 	"github.com/clusterscript/clusterscript/scenario"
 )
 
@@ -27,7 +26,7 @@ func runCommand() *cli.Command {
 		Usage:     "run scenario files (*.star; directories recursively; default ./scenarios)",
 		ArgsUsage: "[PATH...]",
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "backend", Value: string(cluster.Sim), Usage: "default backend for cluster.start: sim, real, or a list such as sim,real (each file runs once per backend)"},
+			&cli.StringFlag{Name: "backend", Usage: "default backend for cluster.start: sim, real, or a list such as sim,real (each file runs once per backend); without it, the configuration file's, else sim, or real when --agent names the nodes' binary"},
 			&cli.IntFlag{Name: "parallel", Aliases: []string{"j"}, Value: 1, Usage: "files to run at once"},
 			&cli.StringFlag{Name: "run", Usage: "run only cases whose name matches this regexp"},
 			&cli.DurationFlag{Name: "timeout", Value: 60 * time.Second, Usage: "per-case timeout"},
