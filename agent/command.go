@@ -174,6 +174,9 @@ func writeOp(w io.Writer, op arsenal.OpSpec, from string) {
 		if len(p.Allowed) > 0 {
 			notes = append(notes, "one of "+strings.Join(p.Allowed, ", "))
 		}
+		if p.Empty {
+			notes = append(notes, `may be ""`)
+		}
 		fmt.Fprintf(w, "    %-18s %-9s %s. %s\n", p.Name, p.Type, strings.Join(notes, "; "), p.Doc)
 	}
 	if len(op.Results) > 0 {

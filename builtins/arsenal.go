@@ -217,6 +217,9 @@ func opDetails(spec arsenal.OpSpec) []string {
 	var out []string
 	for _, p := range spec.Params {
 		notes := []string{p.Type}
+		if p.Empty {
+			notes[0] += ` (may be "")`
+		}
 		if p.Nullable {
 			notes[0] += " or None"
 		}

@@ -16,6 +16,9 @@ type ParamSpec struct {
 	Required bool `json:"required"`
 	// Nullable reports that null (None in a scenario) is accepted.
 	Nullable bool `json:"nullable"`
+	// Empty reports that a string parameter accepts "" (it must be
+	// non-empty otherwise).
+	Empty bool `json:"empty,omitempty"`
 	// Min and Max bound ints (numbers) and durations (strings such as
 	// "1ms"), inclusive; either may be left out.
 	Min any `json:"min,omitempty"`

@@ -88,9 +88,12 @@ func describeParam(p ParamSpec) string {
 			s += " among " + quoteAll(p.Allowed)
 		}
 	case "string", "kind":
-		if len(p.Allowed) > 0 {
+		switch {
+		case len(p.Allowed) > 0:
 			s = "must be one of " + quoteAll(p.Allowed)
-		} else {
+		case p.Empty:
+			s = "must be a string"
+		default:
 			s = "must be a non-empty string"
 		}
 	default:
@@ -225,7 +228,7 @@ func convertParam(p ParamSpec, v any) (any, error) {
 		return s, nil
 	case "string", "kind":
 		s, ok := v.(string)
-		if !ok || s == "" {
+		if !ok || s == "" && !p.Empty {
 			return nil, invalid(p, v)
 		}
 		if len(p.Allowed) > 0 && !slices.Contains(p.Allowed, s) {
@@ -292,6 +295,9 @@ func CheckSpec(s OpSpec) error {
 		}
 		if p.Required && p.Default != nil {
 			return fmt.Errorf("%s: a required parameter has no default", where)
+		}
+		if p.Empty && p.Type != "string" {
+			return fmt.Errorf("%s: Empty (accept \"\") is for strings, not type %s", where, p.Type)
 		}
 		for _, b := range []any{p.Min, p.Max} {
 			if b == nil {
