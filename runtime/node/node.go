@@ -8,6 +8,7 @@ import (
 	"log"
 	"maps"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/memberlist"
 
@@ -99,6 +100,9 @@ func Start(cfg Config) (*Node, error) {
 	// rejoin loop's ticker.
 	if err := cfg.Profile.Validate(); err != nil {
 		return nil, fmt.Errorf("start node %s: profile %s: %w", cfg.Name, cfg.Profile.Name, err)
+	}
+	if cfg.Log != nil {
+		cfg.Log = newLineLimiter(cfg.Log, time.Now)
 	}
 	reg := cfg.Registry
 	if reg == nil {
