@@ -188,7 +188,7 @@ var clusterDocs = []Doc{
 				return starlark.None, clusterOf(b).Block(s.ctx(), an, bn)
 			})
 		}},
-	{Receiver: "cluster", Name: "check", Signature: "c.check()", Summary: "Run the checks over the history so far and return the findings as dicts {check, t, node, message, records}: a failure no fault explains (unexplained_failure), views still differing after the last heal beyond the profile's convergence bound (views_differ_after_heal), a horde name held by two live nodes after reconvergence (horde_name_held_twice). Empty when all hold.", impl: clusterCheck},
+	{Receiver: "cluster", Name: "check", Signature: "c.check()", Summary: "Run the checks over the history so far and return the findings as dicts {check, t, node, message, records}: a failure no fault explains (unexplained_failure), views still differing after the last heal beyond the profile's convergence bound (views_differ_after_heal), a horde name held by two live nodes after reconvergence (horde_name_held_twice), a real node whose process ended on its own (unexpected_exit). Empty when all hold.", impl: clusterCheck},
 	{Receiver: "cluster", Name: "events", Signature: "c.events()", Summary: "The events so far, in time order: a view of c.history(), its membership and fault records, in the same order, read a node at a time. Each event has the fields at (a time.time), node (the node that underwent or observed it), kind (start, stop, kill, join, leave, fail, partition, heal, block, pause, resume or slow_rpc) and peer (the member joined, left or failed, or the b of a block; else None). A restart reads as a start, and a partition or a heal as one event per node running then. An event reads as a dict (e[\"kind\"], \"peer\" in e, e.get(\"peer\"), e.keys(), dict(e)) and as a struct (e.kind); type(e) is \"event\".",
 		impl: func(thread *starlark.Thread, b *starlark.Builtin, _ Args) (starlark.Value, error) {
 			return withSession(thread, func(s *Session) (starlark.Value, error) {
@@ -431,7 +431,7 @@ var nodeDocs = []Doc{
 			})
 		}},
 	{Receiver: "node", Name: "spawn", Signature: `n.spawn(kind, name=None, supervisor=None, restart=None)`, Summary: "Start a process of a kind the node runs (built-in: echo, counter, kv, sleeper, supervisor; a program built on the engine adds its own) under supervisor (default: the root supervisor); restart is permanent, transient or temporary (default: the kind's, permanent for the built-in ones); returns {pid, name, node, type}.", impl: nodeSpawn},
-	{Receiver: "node", Name: "status", Signature: "n.status()", Summary: `"running", "stopped", "killed" or "paused".`,
+	{Receiver: "node", Name: "status", Signature: "n.status()", Summary: `"running", "stopped", "killed", "paused", or "crashed": a real node whose process ended without being asked to (the history then has a crash record saying how).`,
 		impl: func(_ *starlark.Thread, b *starlark.Builtin, _ Args) (starlark.Value, error) {
 			return starlark.String(nodeOf(b).Status()), nil
 		}},

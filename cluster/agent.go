@@ -218,6 +218,15 @@ type agentProcess struct {
 func (p *agentProcess) Addr() string { return p.addr }
 func (p *agentProcess) PID() int     { return p.cmd.Process.Pid }
 
+// Exited implements Exiter.
+func (p *agentProcess) Exited() <-chan struct{} { return p.exited }
+
+// ExitStatus implements Exiter.
+func (p *agentProcess) ExitStatus() string {
+	<-p.exited
+	return p.cmd.ProcessState.String()
+}
+
 // Kill implements Process: SIGKILL to the agent's process group, then a
 // wait for it to be gone (the kernel does not take long).
 func (p *agentProcess) Kill(ctx context.Context) error {

@@ -28,6 +28,9 @@ const (
 	// Paused is a running node frozen by Pause: its process lives but
 	// answers nothing, so the others should see it failed.
 	Paused = "paused"
+	// Crashed is a real node whose process ended without the runner
+	// asking: it crashed, or something else killed it.
+	Crashed = "crashed"
 )
 
 // Options configure a new cluster.
@@ -77,6 +80,7 @@ type Node struct {
 
 	mu     sync.Mutex
 	proc   Process
+	ending Process // the process the runner is ending: its exit is no crash
 	addr   string
 	status string
 	slow   time.Duration // its slow_rpc delay, set again on restart

@@ -60,6 +60,17 @@ type Launcher interface {
 	Close()
 }
 
+// Exiter is a Process that can end on its own, as an OS process can: the
+// runner watches it, and a node whose process ends without being asked to
+// is crashed.
+type Exiter interface {
+	// Exited is closed once the process has ended, however it ended.
+	Exited() <-chan struct{}
+	// ExitStatus says how it ended ("exit status 2", "signal: killed"),
+	// once it has.
+	ExitStatus() string
+}
+
 // Process is one running node as its launcher sees it.
 type Process interface {
 	// Addr is the node's host:port.

@@ -38,7 +38,29 @@ func (n *Node) launch(ctx context.Context, addr string) error {
 	}
 	n.c.record(time.Now(), n.name, kind, "", kv...)
 	n.follow(ctx, proc)
+	if e, ok := proc.(Exiter); ok {
+		go n.watchExit(proc, e)
+	}
 	return nil
+}
+
+// watchExit marks the node crashed, and records how its process ended,
+// when the process ends without the runner ending it: noticed at once,
+// not when a peer's failure detector gets to it.
+func (n *Node) watchExit(proc Process, e Exiter) {
+	<-e.Exited()
+	n.mu.Lock()
+	crashed := n.proc == proc && n.ending != proc && (n.status == Running || n.status == Paused)
+	if crashed {
+		n.status = Crashed
+	}
+	n.mu.Unlock()
+	if !crashed {
+		return
+	}
+	n.c.client(n.cookie).Forget(proc.Addr())
+	n.c.record(time.Now(), n.name, history.KindCrash, "", "exit", e.ExitStatus())
+	n.unfollow()
 }
 
 // ControlTimeout bounds every control call the runner makes to one node
@@ -166,6 +188,7 @@ func (n *Node) end(ctx context.Context, at time.Time, status string, f func(Proc
 		return fmt.Errorf("node %s is already %s", n.name, s)
 	}
 	proc := n.proc
+	n.ending = proc
 	n.mu.Unlock()
 	err := f(proc, ctx)
 	n.mu.Lock()

@@ -25,6 +25,9 @@ const (
 	// CheckHordeNameHeldTwice: a horde name was held by two live nodes
 	// while the cluster had been converged for longer than the bound.
 	CheckHordeNameHeldTwice = "horde_name_held_twice"
+	// CheckUnexpectedExit: a real node's process ended on its own (it
+	// crashed, or something outside the runner killed it).
+	CheckUnexpectedExit = "unexpected_exit"
 )
 
 // DefaultBound is the convergence bound, in seconds, for a history that
@@ -52,6 +55,15 @@ func Check(recs []Record, now float64) []Finding {
 		if r.Kind == observe.KindFail && r.Peer != "" && Explain(faults, r.Node, r.Peer, r.T, bound) == nil {
 			out = append(out, unexplained(recs, r, bound))
 		}
+		if r.Kind == KindCrash {
+			out = append(out, Finding{
+				Check:   CheckUnexpectedExit,
+				T:       r.T,
+				Node:    r.Node,
+				Message: fmt.Sprintf("%s's process ended on its own at t=%.3fs (%v): the runner neither stopped nor killed it", r.Node, r.T, r.Fields["exit"]),
+				Records: []Record{r},
+			})
+		}
 	}
 	out = append(out, replay(recs, now, bound, faults)...)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].T < out[j].T })
@@ -66,7 +78,7 @@ func Explain(faults []*Span, observer, peer string, t, bound float64) *Span {
 			continue
 		}
 		switch f.Rec.Kind {
-		case KindKill, KindStop:
+		case KindKill, KindStop, KindCrash:
 			if f.Rec.Node == peer {
 				return f
 			}

@@ -69,7 +69,7 @@ func Events(recs []Record) []Event {
 			list(r.Node)
 			running[r.Node] = true
 			kind = KindStart
-		case KindKill, KindStop, KindPause:
+		case KindKill, KindStop, KindCrash, KindPause:
 			running[r.Node] = false
 		case KindResume:
 			running[r.Node] = true

@@ -86,7 +86,7 @@ func (f *Faults) Apply(r Record) {
 	}
 	s := &Span{Rec: r, Index: f.n - 1, From: r.T, To: math.Inf(1), Nodes: []string{r.Node}}
 	switch r.Kind {
-	case KindKill, KindStop:
+	case KindKill, KindStop, KindCrash:
 		f.end("pause "+r.Node, r.T)
 		f.start("down "+r.Node, s)
 	case KindStart, KindRestart:
@@ -129,7 +129,7 @@ func (f *Faults) Apply(r Record) {
 // only ones Apply looks at.
 func FaultKind(kind string) bool {
 	switch kind {
-	case KindKill, KindStop, KindStart, KindRestart, KindPause, KindResume, KindPartition, KindBlock, KindSetLink, KindHeal:
+	case KindKill, KindStop, KindCrash, KindStart, KindRestart, KindPause, KindResume, KindPartition, KindBlock, KindSetLink, KindHeal:
 		return true
 	}
 	return false

@@ -35,7 +35,8 @@ const (
 	KindClusterStart = "cluster_start" // fields: backend, profile, nodes, bound (seconds); attached for a cluster found running
 	KindStart        = "start"
 	KindStop         = "stop"
-	KindKill         = "kill" // fields: teardown (true when the case's end killed it)
+	KindKill         = "kill"  // fields: teardown (true when the case's end killed it)
+	KindCrash        = "crash" // a real node's process ended on its own; fields: exit (how: "exit status 2", "signal: segmentation fault")
 	KindRestart      = "restart"
 	KindPartition    = "partition" // fields: groups
 	KindBlock        = "block"     // node blocked from sending to peer

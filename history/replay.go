@@ -53,7 +53,7 @@ func (c *cluster) apply(r Record) (liveChanged bool) {
 		c.agree[n] = 1
 		c.shapedBy[n] = r
 		c.recheck(n)
-	case KindKill, KindStop:
+	case KindKill, KindStop, KindCrash:
 		c.running[n] = false
 		c.dropClaims(n, r.T)
 		liveChanged = c.setLive(n, r.T)
@@ -237,7 +237,7 @@ func viewDeadline(recs []Record, bound float64, faults []*Span) (float64, Record
 			}
 		}
 		for _, f := range faults {
-			if math.IsInf(f.To, 1) && f.Rec.Kind != KindKill && f.Rec.Kind != KindStop {
+			if math.IsInf(f.To, 1) && f.Rec.Kind != KindKill && f.Rec.Kind != KindStop && f.Rec.Kind != KindCrash {
 				return math.Inf(1), heal
 			}
 		}
@@ -249,7 +249,7 @@ func viewDeadline(recs []Record, bound float64, faults []*Span) (float64, Record
 // isAction reports an action that changes membership.
 func isAction(kind string) bool {
 	switch kind {
-	case KindStart, KindStop, KindKill, KindRestart, KindPartition, KindBlock, KindSetLink, KindPause, KindResume, KindHeal:
+	case KindStart, KindStop, KindKill, KindCrash, KindRestart, KindPartition, KindBlock, KindSetLink, KindPause, KindResume, KindHeal:
 		return true
 	}
 	return false

@@ -335,7 +335,7 @@ func (m *model) actions(c *clusterModel, idx []int) {
 		own = append(own, r)
 		l := c.laneOf[r.Node]
 		switch r.Kind {
-		case history.KindKill, history.KindStop, history.KindRestart, history.KindOp,
+		case history.KindKill, history.KindCrash, history.KindStop, history.KindRestart, history.KindOp,
 			observe.KindHordeClaim, observe.KindHordeRelease, history.KindSlowRPC, history.KindLost:
 			if l != nil {
 				l.marks = append(l.marks, mark{t: r.T, kind: r.Kind, rec: m.ref(i)})
@@ -356,7 +356,7 @@ func (m *model) actions(c *clusterModel, idx []int) {
 			return to
 		}
 		for _, d := range spans {
-			if (d.Rec.Kind == history.KindKill || d.Rec.Kind == history.KindStop) && d.Rec.Node == l.nodes[0] && d.From >= from && d.From < to {
+			if (d.Rec.Kind == history.KindKill || d.Rec.Kind == history.KindCrash || d.Rec.Kind == history.KindStop) && d.Rec.Node == l.nodes[0] && d.From >= from && d.From < to {
 				return d.From
 			}
 		}

@@ -298,6 +298,8 @@ func glyph(kind string, failed bool) string {
 	switch kind {
 	case history.KindKill:
 		return `<path d="M-5,-5L5,5M-5,5L5,-5" stroke="#b71c1c" stroke-width="2.5"/>`
+	case history.KindCrash:
+		return `<path d="M-5,-5L5,5M-5,5L5,-5" stroke="#ff6f00" stroke-width="2.5"/><circle r="6" fill="none" stroke="#ff6f00" stroke-width="1.2"/>`
 	case history.KindStop:
 		return `<rect x="-4.5" y="-4.5" width="9" height="9" fill="#333"/>`
 	case history.KindStart:
