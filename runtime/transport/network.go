@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -70,7 +71,7 @@ func ListenSocket(bind string) (*SocketNetwork, error) {
 		s := &SocketNetwork{
 			udp:     udp,
 			tcp:     tcp.(*net.TCPListener),
-			addr:    taddr.String(),
+			addr:    advertised(taddr, interfaceIPs),
 			packets: make(chan *memberlist.Packet, 1024),
 			streams: make(chan net.Conn),
 			done:    make(chan struct{}),
@@ -176,4 +177,42 @@ func (s *SocketNetwork) acceptStreams() {
 			return
 		}
 	}
+}
+
+// advertised is the address a node listening on addr gives its peers. An
+// unspecified IP (bound with 0.0.0.0 or ::) is no address a peer can
+// reach: one of the machine's own stands in, a private IPv4 first (as
+// memberlist chooses), then any global unicast one, then loopback.
+func advertised(addr *net.TCPAddr, ips func() []net.IP) string {
+	if !addr.IP.IsUnspecified() {
+		return addr.String()
+	}
+	var pick net.IP
+	for _, ip := range ips() {
+		switch {
+		case ip.To4() != nil && ip.IsPrivate():
+			return net.JoinHostPort(ip.String(), strconv.Itoa(addr.Port))
+		case pick == nil && ip.IsGlobalUnicast():
+			pick = ip
+		}
+	}
+	if pick == nil {
+		pick = net.IPv4(127, 0, 0, 1)
+	}
+	return net.JoinHostPort(pick.String(), strconv.Itoa(addr.Port))
+}
+
+// interfaceIPs lists the machine's interface addresses.
+func interfaceIPs() []net.IP {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []net.IP
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			out = append(out, n.IP)
+		}
+	}
+	return out
 }
