@@ -145,9 +145,37 @@ func IsSkip(err error) (string, bool) {
 func assertFail(thread *starlark.Thread, msg starlark.Value, format string, args ...any) error {
 	text := fmt.Sprintf(format, args...)
 	if m, ok := msg.(starlark.String); ok && m != "" {
-		text = string(m) + ": " + text
+		text = bounded(string(m), maxShownValue) + ": " + text
 	}
-	return &AssertionError{Pos: callerPos(thread), Msg: text}
+	return &AssertionError{Pos: callerPos(thread), Msg: bounded(text, maxAssertMessage)}
+}
+
+// maxAssertMessage bounds an assertion's message, and maxShownValue each
+// value it shows: a failure report, a JUnit file and the history keep the
+// message, and a 100 MiB string compared in a scenario must not make
+// them 200 MB.
+const (
+	maxAssertMessage = 16 << 10
+	maxShownValue    = 4 << 10
+)
+
+// shown is v as an assertion message shows it: its repr, a long string's
+// beginning and length rather than all of it.
+func shown(v starlark.Value) string {
+	if s, ok := v.(starlark.String); ok && len(s) > maxShownValue {
+		return fmt.Sprintf("%s… (a string of %d bytes)", starlark.String(s[:maxShownValue]).String(), len(s))
+	}
+	return bounded(v.String(), maxShownValue)
+}
+
+// bounded keeps text whole up to limit bytes, else its beginning and end
+// with how much was left out between them.
+func bounded(text string, limit int) string {
+	if len(text) <= limit {
+		return text
+	}
+	head, tail := limit*3/4, limit/4
+	return fmt.Sprintf("%s … (%d bytes left out) … %s", strings.ToValidUTF8(text[:head], ""), len(text)-head-tail, strings.ToValidUTF8(text[len(text)-tail:], ""))
 }
 
 func assertBinary(test func(a, b starlark.Value) (bool, error), describe string) impl {
@@ -158,7 +186,7 @@ func assertBinary(test func(a, b starlark.Value) (bool, error), describe string)
 			return nil, fmt.Errorf("%s: %w", b.Name(), err)
 		}
 		if !ok {
-			return nil, assertFail(thread, a.Value("msg"), "%s failed: %s %s %s", b.Name(), x.String(), describe, y.String())
+			return nil, assertFail(thread, a.Value("msg"), "%s failed: %s %s %s", b.Name(), shown(x), describe, shown(y))
 		}
 		return starlark.None, nil
 	}
@@ -188,7 +216,7 @@ func assertTruth(want bool) impl {
 	return func(thread *starlark.Thread, b *starlark.Builtin, a Args) (starlark.Value, error) {
 		x := a.Value("x")
 		if bool(x.Truth()) != want {
-			return nil, assertFail(thread, a.Value("msg"), "%s failed: got %s, want a %s value", b.Name(), x.String(), map[bool]string{true: "truthy", false: "falsy"}[want])
+			return nil, assertFail(thread, a.Value("msg"), "%s failed: got %s, want a %s value", b.Name(), shown(x), map[bool]string{true: "truthy", false: "falsy"}[want])
 		}
 		return starlark.None, nil
 	}
@@ -201,7 +229,7 @@ func assertContains(thread *starlark.Thread, b *starlark.Builtin, a Args) (starl
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
 	if !in.Truth() {
-		return nil, assertFail(thread, msg, "%s failed: %s not in %s", b.Name(), x.String(), container.String())
+		return nil, assertFail(thread, msg, "%s failed: %s not in %s", b.Name(), shown(x), shown(container))
 	}
 	return starlark.None, nil
 }
