@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clusterscript/clusterscript/runtime/errcode"
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
 )
@@ -145,9 +146,9 @@ func IsSkip(err error) (string, bool) {
 func assertFail(thread *starlark.Thread, msg starlark.Value, format string, args ...any) error {
 	text := fmt.Sprintf(format, args...)
 	if m, ok := msg.(starlark.String); ok && m != "" {
-		text = bounded(string(m), maxShownValue) + ": " + text
+		text = errcode.Bound(string(m), maxShownValue) + ": " + text
 	}
-	return &AssertionError{Pos: callerPos(thread), Msg: bounded(text, maxAssertMessage)}
+	return &AssertionError{Pos: callerPos(thread), Msg: errcode.Bound(text, maxAssertMessage)}
 }
 
 // maxAssertMessage bounds an assertion's message, and maxShownValue each
@@ -165,17 +166,7 @@ func shown(v starlark.Value) string {
 	if s, ok := v.(starlark.String); ok && len(s) > maxShownValue {
 		return fmt.Sprintf("%s… (a string of %d bytes)", starlark.String(s[:maxShownValue]).String(), len(s))
 	}
-	return bounded(v.String(), maxShownValue)
-}
-
-// bounded keeps text whole up to limit bytes, else its beginning and end
-// with how much was left out between them.
-func bounded(text string, limit int) string {
-	if len(text) <= limit {
-		return text
-	}
-	head, tail := limit*3/4, limit/4
-	return fmt.Sprintf("%s … (%d bytes left out) … %s", strings.ToValidUTF8(text[:head], ""), len(text)-head-tail, strings.ToValidUTF8(text[len(text)-tail:], ""))
+	return errcode.Bound(v.String(), maxShownValue)
 }
 
 func assertBinary(test func(a, b starlark.Value) (bool, error), describe string) impl {

@@ -2,7 +2,6 @@ package builtins
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"time"
 
@@ -49,17 +48,25 @@ func (s *Session) nodeLog(clusterName string) func(string) io.Writer {
 }
 
 // noteOp records an operation the scenario called on n: its name,
-// parameters, how long it took, and its result or error code.
+// parameters, how long it took, and its result or error code. A big
+// parameter or result is kept as its size, digest and beginning
+// (history.Kept).
 func noteOp(n *cluster.Node, op string, params map[string]any, start time.Time, raw json.RawMessage, err error) {
-	f := map[string]any{"op": op, "params": params, "duration": history.Seconds(time.Since(start))}
+	kept := make(map[string]any, len(params))
+	for k, v := range params {
+		if b, jerr := json.Marshal(v); jerr == nil && len(b) > history.MaxKeptValue {
+			kept[k] = history.Kept(b)
+		} else {
+			kept[k] = v
+		}
+	}
+	f := map[string]any{"op": op, "params": kept, "duration": history.Seconds(time.Since(start))}
 	switch {
 	case err != nil:
 		f["code"] = errcode.Code(err)
-		f["error"] = err.Error()
-	case len(raw) > 4096:
-		f["result"] = fmt.Sprintf("(%d bytes, not kept)", len(raw))
+		f["error"] = errcode.Bound(err.Error(), history.MaxKeptValue)
 	case len(raw) > 0:
-		f["result"] = raw
+		f["result"] = history.Kept(raw)
 	}
 	n.Cluster().Note(start, history.Record{Kind: history.KindOp, Node: n.Name(), Fields: f})
 }

@@ -21,10 +21,12 @@ package history
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -191,3 +193,21 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 
 // Seconds is a duration as the history writes it.
 func Seconds(d time.Duration) float64 { return math.Round(d.Seconds()*1e6) / 1e6 }
+
+// MaxKeptValue bounds a value an op record keeps whole: a parameter, a
+// result. A bigger one is kept as its size, digest and beginning (Kept),
+// so that a scenario sending megabytes does not make the history as big.
+const MaxKeptValue = 4 << 10
+
+// Kept returns what an op record keeps of a value whose JSON is b: the
+// JSON itself up to MaxKeptValue bytes, else a string giving its size,
+// the beginning of its SHA-256 (two equal values have equal digests) and
+// its first bytes, such as `(1048576 bytes, sha256 3f9a0c…, starting
+// "xxxx…")`.
+func Kept(b []byte) any {
+	if len(b) <= MaxKeptValue {
+		return json.RawMessage(b)
+	}
+	sum := sha256.Sum256(b)
+	return fmt.Sprintf("(%d bytes, sha256 %x, starting %q)", len(b), sum[:8], strings.ToValidUTF8(string(b[:64]), ""))
+}

@@ -187,6 +187,7 @@ func TestNormalise(t *testing.T) {
 		{"127.0.0.1:43121", `"<addr>"`},
 		{"1.5ms", `"<duration>"`},
 		{"(9000 bytes, not kept)", `"<not kept>"`},
+		{`(9000 bytes, sha256 3f9a0c11aa22bb33, starting "xxxx")`, `"<not kept>"`},
 		{"multi_node", `"multi_node"`},
 		{"n1", `"n1"`},
 		{3.0, `3`},

@@ -70,7 +70,7 @@ var patterns = sync.OnceValue(func() (p struct {
 	p.time = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d`)
 	p.addr = regexp.MustCompile(`^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d+$`)
 	p.duration = regexp.MustCompile(`^(\d+(\.\d+)?(ns|µs|us|ms|s|m|h))+$`)
-	p.notKept = regexp.MustCompile(`^\(\d+ bytes, not kept\)$`)
+	p.notKept = regexp.MustCompile(`^\(\d+ bytes, (not kept|sha256 [0-9a-f]+, starting .*)\)$`)
 	p.addrInText = regexp.MustCompile(`\b(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]|localhost):\d+\b`)
 	p.timeInText = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`)
 	return p

@@ -117,8 +117,20 @@ func invalid(p ParamSpec, v any) *errcode.Error {
 	return errcode.Errorf(errcode.Validation, "%s: %s, got %s", p.Name, describeParam(p), reprParam(v))
 }
 
-// reprParam shows a given value as the user wrote it.
+// reprParam shows a given value as the user wrote it, its beginning and
+// size when it is long: a refusal must not echo megabytes.
 func reprParam(v any) string {
+	s := fullRepr(v)
+	if len(s) > maxRepr {
+		return fmt.Sprintf("%s… (%d bytes)", strings.ToValidUTF8(s[:maxRepr], ""), len(s))
+	}
+	return s
+}
+
+// maxRepr bounds how much of a refused value an error shows.
+const maxRepr = 200
+
+func fullRepr(v any) string {
 	switch x := v.(type) {
 	case json.Number:
 		return x.String()

@@ -6,6 +6,7 @@ package errcode
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Error codes of arsenal operations and engine calls. A scenario matches
@@ -44,9 +45,11 @@ func (e *Error) Is(target error) bool {
 	return ok && t.Code == e.Code
 }
 
-// Errorf returns an *Error with the given code.
+// Errorf returns an *Error with the given code. Its message is bounded
+// (MaxMessage): an error that echoes what it was given must not echo
+// megabytes to every report that keeps it.
 func Errorf(code, format string, args ...any) *Error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+	return &Error{Code: code, Message: bounded(fmt.Sprintf(format, args...))}
 }
 
 // As returns err as an *Error, wrapping foreign errors as internal.
@@ -55,7 +58,22 @@ func As(err error) *Error {
 	if errors.As(err, &e) {
 		return e
 	}
-	return &Error{Code: Internal, Message: err.Error()}
+	return &Error{Code: Internal, Message: bounded(err.Error())}
+}
+
+// MaxMessage bounds the message of an error made by Errorf or As.
+const MaxMessage = 4 << 10
+
+func bounded(msg string) string { return Bound(msg, MaxMessage) }
+
+// Bound keeps msg whole up to limit bytes, else its beginning and end
+// with the count of bytes left out between them.
+func Bound(msg string, limit int) string {
+	if len(msg) <= limit {
+		return msg
+	}
+	head, tail := limit*3/4, limit/4
+	return fmt.Sprintf("%s … (%d bytes left out) … %s", strings.ToValidUTF8(msg[:head], ""), len(msg)-head-tail, strings.ToValidUTF8(msg[len(msg)-tail:], ""))
 }
 
 // Code returns the code of err, or "" when it has none.
