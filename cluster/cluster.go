@@ -196,13 +196,12 @@ func (c *Cluster) joinAll(ctx context.Context, nodes []*Node) error {
 	for i, g := range groups {
 		leaders[i] = g[0]
 	}
-	withGroup := func(_ int, l *Node) error {
-		for _, g := range groups {
-			if g[0] == l && len(g) > 1 {
-				return l.join(ctx, nodeAddrs(g[1:]))
-			}
+	// Leader i leads groups[i].
+	withGroup := func(i int, l *Node) error {
+		if len(groups[i]) < 2 {
+			return nil
 		}
-		return nil
+		return l.join(ctx, nodeAddrs(groups[i][1:]))
 	}
 	if err := parallel(leaders, withGroup); err != nil {
 		return err

@@ -147,7 +147,6 @@ func (s *State) Run(done <-chan struct{}) {
 					l(c.kind, c.m)
 				}
 			}
-
 		case <-done:
 			return
 		}

@@ -1,11 +1,9 @@
 package node_test
 
 import (
-	"bytes"
 	"context"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,24 +13,6 @@ import (
 	"github.com/clusterscript/clusterscript/runtime/transport"
 	"github.com/clusterscript/clusterscript/sim"
 )
-
-// logBuffer is a node's log, read by the test while the node writes it.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // A panic in a program's operation fails that call with internal_error,
 // asked locally or by a peer, and leaves its stack in the node's log; the
@@ -61,7 +41,7 @@ func TestAPanickingOperationFailsItsCallNotTheNode(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var nodes []*node.Node
-			logs := []*logBuffer{{}, {}}
+			logs := []*syncBuffer{{}, {}}
 			for i, name := range []string{"n1", "n2"} {
 				ep, err := tc.listen()
 				if err != nil {

@@ -66,12 +66,11 @@ const keepSent = 256
 type Journal struct {
 	limit int
 
-	mu      sync.Mutex
-	active  bool
-	recs    []Record      // oldest first
-	next    uint64        // the sequence number of the next record
-	changed chan struct{} // closed by the next Add; made when someone waits
-
+	mu        sync.Mutex
+	active    bool
+	recs      []Record             // oldest first
+	next      uint64               // the sequence number of the next record
+	changed   chan struct{}        // closed by the next Add; made when someone waits
 	followers map[*uint64]struct{} // each follower's last sent sequence number
 }
 
