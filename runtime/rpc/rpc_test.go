@@ -21,7 +21,7 @@ type testServer struct {
 	calls atomic.Int32
 }
 
-func newTestServer(t *testing.T, cookie string) *testServer {
+func newTestServer(t testing.TB, cookie string) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
