@@ -40,7 +40,8 @@ func DialWithin(dial func(addr string, timeout time.Duration) (net.Conn, error))
 // Client calls RPC methods on nodes, keeping authenticated connections for
 // reuse. It is safe for concurrent use.
 type Client struct {
-	key   []byte
+	id    *identity
+	idErr error
 	self  string
 	dial  DialFunc
 	mu    sync.Mutex
@@ -49,8 +50,7 @@ type Client struct {
 }
 
 type clientConn struct {
-	net.Conn
-	peer      string
+	*session
 	reused    bool
 	idleSince time.Time
 }
@@ -68,7 +68,8 @@ const maxIdlePerAddr = 8
 // caller in handshakes; dial opens raw streams (the RPC tag is written by
 // the client).
 func NewClient(cookie, self string, dial DialFunc) *Client {
-	return &Client{key: DeriveKey(cookie, "rpc"), self: self, dial: dial, idle: map[string][]*clientConn{}}
+	id, err := newIdentity(cookie, self)
+	return &Client{id: id, idErr: err, self: self, dial: dial, idle: map[string][]*clientConn{}}
 }
 
 // DefaultCallTimeout bounds a call whose context has no deadline.
@@ -87,6 +88,9 @@ func (cl *Client) get(ctx context.Context, addr string, reuse bool) (*clientConn
 		return c, nil
 	}
 	cl.mu.Unlock()
+	if cl.idErr != nil {
+		return nil, cl.idErr
+	}
 	timeout := DefaultCallTimeout
 	if d, ok := ctx.Deadline(); ok {
 		timeout = time.Until(d)
@@ -105,19 +109,19 @@ func (cl *Client) get(ctx context.Context, addr string, reuse bool) (*clientConn
 		raw.Close()
 		return nil, err
 	}
-	peer, err := clientHandshake(raw, cl.key, cl.self)
+	s, err := cl.id.secure(dctx, raw, false)
 	if err != nil {
 		raw.Close()
-		if errors.Is(err, ErrCookieMismatch) {
+		if pe := (*peerError)(nil); errors.As(err, &pe) {
 			who := addr
-			if peer != "" {
-				who = fmt.Sprintf("%s (%s)", peer, addr)
+			if pe.peer != "" {
+				who = fmt.Sprintf("%s (%s)", pe.peer, addr)
 			}
 			return nil, &errcode.Error{Code: errcode.CookieMismatch, Message: who + " refused our cookie: " + ErrCookieMismatch.Message, Node: addr}
 		}
 		return nil, err
 	}
-	return &clientConn{Conn: raw, peer: peer}, nil
+	return &clientConn{session: s}, nil
 }
 
 func (cl *Client) put(addr string, c *clientConn) {

@@ -1,7 +1,8 @@
 // Package rpc is the engine's cross-node RPC: length-prefixed JSON frames
-// on a stream that starts with transport.RPCTag. Both ends first prove
-// they hold the cluster's cookie (an HMAC challenge and response, both
-// ways); a peer without it is refused before any request is read.
+// on a stream that starts with transport.RPCTag. The stream is mutual TLS
+// 1.3 whose keys both ends derive from the cluster's cookie (session.go):
+// a peer without the cookie is refused before any request is read, and
+// every frame after the handshake is encrypted and bound to it.
 //
 // A Server dispatches methods to Handlers; a Client calls them, keeping
 // authenticated connections for reuse. An error returned as an
@@ -18,7 +19,8 @@ import (
 )
 
 // DeriveKey derives a 32-byte key from the cookie for one purpose
-// ("memberlist" keys gossip encryption, "rpc" authenticates RPC).
+// ("memberlist" keys gossip encryption, "rpc-tls" seeds the key RPC
+// peers authenticate with).
 func DeriveKey(cookie, purpose string) []byte {
 	k, err := hkdf.Key(sha256.New, []byte(cookie), []byte("clusterscript"), purpose, 32)
 	if err != nil {

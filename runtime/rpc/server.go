@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -45,7 +46,7 @@ const (
 
 // Server answers authenticated RPC streams with its registered methods.
 type Server struct {
-	key  []byte
+	id   *identity
 	self string
 	ctx  context.Context
 
@@ -63,8 +64,14 @@ type Server struct {
 // holding cookie. Handlers run under ctx (bounded by the caller's timeout),
 // and serving stops when it ends.
 func NewServer(ctx context.Context, cookie, self string) *Server {
+	id, err := newIdentity(cookie, self)
+	if err != nil {
+		// Without a certificate the server admits nobody: every
+		// handshake fails, as for a peer without the cookie.
+		id = &identity{server: &tls.Config{MinVersion: tls.VersionTLS13}}
+	}
 	return &Server{
-		key: DeriveKey(cookie, "rpc"), self: self, ctx: ctx, handlers: map[string]Handler{}, streams: map[string]StreamHandler{},
+		id: id, self: self, ctx: ctx, handlers: map[string]Handler{}, streams: map[string]StreamHandler{},
 		conns: make(chan struct{}, MaxConns), handshaking: make(chan struct{}, MaxHandshaking),
 	}
 }
@@ -145,11 +152,12 @@ func (s *Server) serveConn(c net.Conn) {
 	stop := context.AfterFunc(s.ctx, func() { c.Close() })
 	defer stop()
 	_ = c.SetDeadline(time.Now().Add(HandshakeTimeout))
-	_, err := serverHandshake(c, s.key, s.self)
+	sess, err := s.id.secure(context.Background(), c, true)
 	<-s.handshaking
 	if err != nil {
 		return
 	}
+	c = sess
 	_ = c.SetDeadline(time.Time{})
 	for {
 		var req request
