@@ -109,7 +109,7 @@ func (cl *Client) get(ctx context.Context, addr string, reuse bool) (*clientConn
 		raw.Close()
 		return nil, err
 	}
-	s, err := cl.id.secure(dctx, raw, false)
+	s, err := cl.id.secure(dctx, raw, nil)
 	if err != nil {
 		raw.Close()
 		if pe := (*peerError)(nil); errors.As(err, &pe) {

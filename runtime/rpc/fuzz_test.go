@@ -54,8 +54,7 @@ func FuzzServerHandshake(f *testing.F) {
 			client.Close()
 		}()
 		srv.conns <- struct{}{}
-		srv.handshaking <- struct{}{}
-		srv.serveConn(server)
+		srv.serveConn(server, srv.handshaking.Admit(server))
 		if calls != 0 {
 			t.Fatalf("a handler ran for an unauthenticated peer (%d calls)", calls)
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/clusterscript/clusterscript/runtime/errcode"
+	"github.com/clusterscript/clusterscript/runtime/transport"
 )
 
 type request struct {
@@ -33,8 +34,9 @@ const (
 	// HandshakeTimeout bounds a connection's authentication: a peer that
 	// has not proved its cookie by then is cut off.
 	HandshakeTimeout = time.Second
-	// MaxHandshaking bounds the connections authenticating at once;
-	// another is closed at once.
+	// MaxHandshaking bounds the connections authenticating at once. Past
+	// it the one that has waited longest is closed, so idle connections
+	// cannot keep peers with the cookie out (transport.Admission).
 	MaxHandshaking = 128
 	// MaxConns bounds the connections a server serves at once,
 	// authenticated or not; another is closed at once.
@@ -50,8 +52,8 @@ type Server struct {
 	self string
 	ctx  context.Context
 
-	conns       chan struct{} // one token per connection served
-	handshaking chan struct{} // one token per connection authenticating
+	conns       chan struct{}        // one token per connection served
+	handshaking *transport.Admission // the connections authenticating
 
 	mu       sync.RWMutex
 	handlers map[string]Handler
@@ -72,7 +74,7 @@ func NewServer(ctx context.Context, cookie, self string) *Server {
 	}
 	return &Server{
 		id: id, self: self, ctx: ctx, handlers: map[string]Handler{}, streams: map[string]StreamHandler{},
-		conns: make(chan struct{}, MaxConns), handshaking: make(chan struct{}, MaxHandshaking),
+		conns: make(chan struct{}, MaxConns), handshaking: transport.NewAdmission(MaxHandshaking),
 	}
 }
 
@@ -116,8 +118,8 @@ func (s *Server) Methods() []string {
 }
 
 // Serve answers the streams conns delivers until the server's context
-// ends. A stream over MaxConns, or over MaxHandshaking while others
-// authenticate, is closed at once.
+// ends. A stream over MaxConns is closed at once; past MaxHandshaking
+// the longest-authenticating one is.
 func (s *Server) Serve(conns <-chan net.Conn) {
 	for {
 		select {
@@ -128,32 +130,25 @@ func (s *Server) Serve(conns <-chan net.Conn) {
 				c.Close()
 				continue
 			}
-			select {
-			case s.handshaking <- struct{}{}:
-			default:
-				<-s.conns
-				c.Close()
-				continue
-			}
-			go s.serveConn(c)
+			go s.serveConn(c, s.handshaking.Admit(c))
 		case <-s.ctx.Done():
 			return
 		}
 	}
 }
 
-// serveConn serves one stream; it holds a token of conns and of
+// serveConn serves one stream; it holds a token of conns and a slot of
 // handshaking, and gives the latter back once the peer is authenticated.
 // Before that nothing it sends reaches a handler: it has HandshakeTimeout
 // and frames of maxHandshakeFrame bytes to prove its cookie.
-func (s *Server) serveConn(c net.Conn) {
+func (s *Server) serveConn(c net.Conn, slot *transport.Slot) {
 	defer func() { <-s.conns }()
 	defer c.Close()
 	stop := context.AfterFunc(s.ctx, func() { c.Close() })
 	defer stop()
 	_ = c.SetDeadline(time.Now().Add(HandshakeTimeout))
-	sess, err := s.id.secure(context.Background(), c, true)
-	<-s.handshaking
+	sess, err := s.id.secure(context.Background(), c, slot)
+	slot.Done()
 	if err != nil {
 		return
 	}

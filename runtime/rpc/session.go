@@ -12,6 +12,8 @@ import (
 	"math/big"
 	"net"
 	"time"
+
+	"github.com/clusterscript/clusterscript/runtime/transport"
 )
 
 // Sessions: every RPC stream is mutual TLS 1.3, and both ends' certificate
@@ -68,6 +70,14 @@ func newIdentity(cookie, self string) (*identity, error) {
 		ClientAuth:             tls.RequireAnyClientCert,
 		VerifyConnection:       id.verify,
 		SessionTicketsDisabled: true,
+		// A well-formed ClientHello is progress: the connection is no
+		// longer among the idle ones a newcomer's slot is taken from.
+		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			if c, ok := hello.Conn.(*cappedConn); ok && c.slot != nil {
+				c.slot.Progress()
+			}
+			return nil, nil
+		},
 	}
 	id.client = &tls.Config{
 		MinVersion:           tls.VersionTLS13,
@@ -117,14 +127,14 @@ type session struct {
 
 func (s *session) Close() error { return s.raw.Close() }
 
-// secure runs the handshake on raw, as the server when server is set,
-// within raw's deadline; the peer may send maxHandshakeBytes until it
-// completes. A peer without the cookie gets an error wrapping
-// ErrCookieMismatch.
-func (id *identity) secure(ctx context.Context, raw net.Conn, server bool) (*session, error) {
-	capped := &cappedConn{Conn: raw, left: maxHandshakeBytes}
+// secure runs the handshake on raw within raw's deadline, as the server
+// when slot (the connection's admission) is given; the peer may send
+// maxHandshakeBytes until it completes. A peer without the cookie gets an
+// error wrapping ErrCookieMismatch.
+func (id *identity) secure(ctx context.Context, raw net.Conn, slot *transport.Slot) (*session, error) {
+	capped := &cappedConn{Conn: raw, left: maxHandshakeBytes, slot: slot}
 	var tc *tls.Conn
-	if server {
+	if slot != nil {
 		tc = tls.Server(capped, id.server)
 	} else {
 		tc = tls.Client(capped, id.client)
@@ -145,6 +155,7 @@ var errHandshakeTooLong = errors.New("the peer sent too much before authenticati
 type cappedConn struct {
 	net.Conn
 	left int
+	slot *transport.Slot // the server's admission of the connection
 }
 
 func (c *cappedConn) Read(b []byte) (int, error) {

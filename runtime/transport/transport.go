@@ -37,9 +37,12 @@ const RPCTag byte = 0xC5
 const classifyTimeout = time.Second
 
 // MaxUnclassified bounds the incoming streams waiting for their first
-// byte; another is closed at once, so connections that never speak cannot
-// pile up.
-const MaxUnclassified = 128
+// byte. Past it the one that has waited longest is closed (Admission), so
+// connections that never speak neither pile up nor keep others out: to
+// push out an honest stream, a flood must open this many connections in
+// the moment between its accept and its first byte being read. A waiting
+// stream costs a goroutine and a 512-byte buffer, some 5 MB for all.
+const MaxUnclassified = 1024
 
 // Transport is memberlist's NodeAwareTransport over a Network, with the
 // fault layer applied to everything the node sends and RPC streams split
@@ -51,7 +54,7 @@ type Transport struct {
 	packets chan *memberlist.Packet
 	streams chan net.Conn
 	rpc     chan net.Conn
-	waiting chan struct{} // one token per stream being classified
+	waiting *Admission // the streams being classified
 	done    chan struct{}
 	once    sync.Once
 	wg      sync.WaitGroup
@@ -71,7 +74,7 @@ func New(nw Network, self string) *Transport {
 		packets: make(chan *memberlist.Packet),
 		streams: make(chan net.Conn),
 		rpc:     make(chan net.Conn),
-		waiting: make(chan struct{}, MaxUnclassified),
+		waiting: NewAdmission(MaxUnclassified),
 		done:    done,
 	}
 	t.wg.Add(2)
@@ -119,12 +122,7 @@ func (t *Transport) Wait() { t.wg.Wait() }
 func (t *Transport) demux() {
 	defer t.wg.Done()
 	for c := range t.nw.Streams() {
-		select {
-		case t.waiting <- struct{}{}:
-			go t.route(c)
-		default:
-			c.Close()
-		}
+		go t.route(c, t.waiting.Admit(c))
 	}
 }
 
@@ -151,9 +149,9 @@ func (t *Transport) receive() {
 	}
 }
 
-func (t *Transport) route(c net.Conn) {
+func (t *Transport) route(c net.Conn, slot *Slot) {
 	c, isRPC, err := classify(&gatedConn{Conn: c, g: t.gate}, classifyTimeout)
-	<-t.waiting
+	slot.Done()
 	if err != nil {
 		return
 	}
