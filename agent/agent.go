@@ -38,6 +38,7 @@ import (
 
 	"github.com/clusterscript/clusterscript/runtime/membership"
 	"github.com/clusterscript/clusterscript/runtime/node"
+	"github.com/clusterscript/clusterscript/runtime/process"
 	"github.com/clusterscript/clusterscript/runtime/transport"
 )
 
@@ -65,6 +66,8 @@ type Config struct {
 	Log io.Writer
 	// Registry is what the node runs (node.Builtin() when nil).
 	Registry *node.Registry
+	// Limits bound the node's processes and queues; see node.Config.
+	Limits process.Limits
 }
 
 // Run runs one real node until ctx ends, stdin closes (WatchStdin), or the
@@ -86,6 +89,7 @@ func Run(ctx context.Context, cfg Config, in io.Reader, out io.Writer) error {
 		Network:  nw,
 		Log:      cfg.Log,
 		Registry: cfg.Registry,
+		Limits:   cfg.Limits,
 
 		Incarnation: cfg.Incarnation,
 	})

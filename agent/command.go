@@ -18,6 +18,7 @@ import (
 	"github.com/clusterscript/clusterscript/runtime/arsenal"
 	"github.com/clusterscript/clusterscript/runtime/membership"
 	"github.com/clusterscript/clusterscript/runtime/node"
+	"github.com/clusterscript/clusterscript/runtime/process"
 )
 
 // Command is the `agent` command over reg: its flags are what the runner
@@ -40,6 +41,7 @@ func Command(reg *node.Registry) *cli.Command {
 			&cli.StringSliceFlag{Name: FlagJoin, Usage: "address of a running node to join (repeatable)"},
 			&cli.BoolFlag{Name: FlagWatchStdin, Hidden: true, Usage: "exit when stdin closes (set by the runner)"},
 			&cli.StringFlag{Name: FlagLogFile, Usage: "write memberlist's and the engine's log here (default: standard error)"},
+			&cli.IntFlag{Name: FlagMaxProcs, Value: process.DefaultLimits().Processes, Usage: "processes the node runs at most; a spawn past it fails with resource_exhausted"},
 			&cli.Uint64Flag{Name: FlagIncarnation, Usage: "this start's number, part of every pid; must grow with each restart under the same name (default: the start time in Unix seconds)"},
 		},
 		Action: func(c *cli.Context) error { return action(c, reg) },
@@ -93,6 +95,9 @@ func action(c *cli.Context, reg *node.Registry) error {
 		defer lf.Close()
 		logw = lf
 	}
+	if n := c.Int(FlagMaxProcs); n < 1 {
+		return usage(c, "agent: --%s: want at least 1, got %d", FlagMaxProcs, n)
+	}
 	incarnation := c.Uint64(FlagIncarnation)
 	if incarnation == 0 {
 		// Started by hand: a restart a second later still gets new pids.
@@ -110,6 +115,7 @@ func action(c *cli.Context, reg *node.Registry) error {
 		WatchStdin: c.Bool(FlagWatchStdin),
 		Log:        logw,
 		Registry:   reg,
+		Limits:     process.Limits{Processes: c.Int(FlagMaxProcs)},
 
 		Incarnation: incarnation,
 	}, c.App.Reader, c.App.Writer)

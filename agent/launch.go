@@ -37,6 +37,7 @@ const (
 	FlagWatchStdin  = "watch-stdin"
 	FlagLogFile     = "log-file"
 	FlagIncarnation = "incarnation"
+	FlagMaxProcs    = "max-processes"
 )
 
 // Ready is the line an agent prints on stdout once it is listening: the

@@ -386,21 +386,6 @@ func (r *runner) exec(thread *starlark.Thread, file string, src []byte) (starlar
 	return starlark.ExecFileOptions(builtins.FileOptions, thread, file, src, builtins.Predeclared(r.opts.Ops, r.opts.Vars))
 }
 
-type caseLog struct {
-	mu    sync.Mutex
-	lines []string
-	live  func(string)
-}
-
-func (l *caseLog) add(line string) {
-	l.mu.Lock()
-	l.lines = append(l.lines, line)
-	l.mu.Unlock()
-	if l.live != nil {
-		l.live(line)
-	}
-}
-
 // caseResult is a case's outcome, or word that it must run on the real
 // clock because it starts a real node.
 type caseResult struct {
@@ -475,9 +460,7 @@ func (r *runner) runCase(ctx context.Context, id CaseID, wall *vtime.Wall, body 
 		// Nobody observes a finished case's departures: kill, don't leave.
 		s.Teardown(true)
 	}
-	logs.mu.Lock()
-	lines := slices.Clone(logs.lines)
-	logs.mu.Unlock()
+	lines := logs.lines()
 	if errors.Is(err, builtins.ErrRealClock) {
 		rec.discard() // the case runs again, on the real clock
 		return caseResult{needsRealClock: true}, s

@@ -25,6 +25,11 @@ const (
 	// (a join, a runner's control call) fail with it; a caller branches
 	// on the code, never on the message.
 	CookieMismatch = "cookie_mismatch"
+	// ResourceExhausted: a limit that bounds a node's memory was reached
+	// (a mailbox's or the node's queued bytes, its processes, the bytes
+	// of requests it is reading). The message names the limit; the call
+	// was refused whole, and may succeed once the node has caught up.
+	ResourceExhausted = "resource_exhausted"
 )
 
 // Error is an engine error with a code callers branch on. It survives RPC:

@@ -48,6 +48,10 @@ type Config struct {
 	// Registry holds the process kinds the node spawns, the operations it
 	// serves and the processes it starts at boot (Builtin() when nil).
 	Registry *Registry
+	// Limits bound the node's processes and their queued messages
+	// (process.DefaultLimits for zero fields); a spawn or send past one
+	// fails with errcode.ResourceExhausted.
+	Limits process.Limits
 }
 
 // Node is one member of a cluster: memberlist membership, the state
@@ -112,6 +116,7 @@ func Start(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start node %s: %w", cfg.Name, err)
 	}
+	procs.SetLimits(cfg.Limits)
 	n := &Node{
 		cfg:   cfg,
 		state: membership.NewState(cfg.Name),

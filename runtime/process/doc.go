@@ -80,9 +80,32 @@ const (
 	TraceExit    = "exit"
 )
 
-// maxMailbox bounds a mailbox so a runaway sender cannot exhaust the
-// process that hosts every simulated node; a send past it fails.
+// maxMailbox bounds a mailbox's messages, whatever their size; Limits
+// bounds its bytes. A send past either fails with
+// errcode.ResourceExhausted.
 const maxMailbox = 1 << 20
+
+// Limits bound what a node's processes can hold, so a runaway sender or
+// spawner cannot exhaust the node (or the one OS process that hosts every
+// simulated node). Reaching one fails the send or spawn with
+// errcode.ResourceExhausted, naming the limit.
+type Limits struct {
+	// Processes bounds the processes alive at once, the node's own
+	// included.
+	Processes int
+	// MailboxBytes bounds the bytes queued in one mailbox, by the
+	// estimate memory_bytes reports.
+	MailboxBytes int64
+	// QueuedBytes bounds the bytes queued in all of the node's mailboxes.
+	QueuedBytes int64
+}
+
+// DefaultLimits are a table's limits unless SetLimits says otherwise:
+// enough for 10,000 processes and more (cluster_health counts them), with
+// a node's queues under 128 MiB.
+func DefaultLimits() Limits {
+	return Limits{Processes: 16384, MailboxBytes: 16 << 20, QueuedBytes: 128 << 20}
+}
 
 // keep this many exited processes and finished traces for inspection.
 const (

@@ -2,6 +2,7 @@ package process
 
 import (
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -27,15 +28,33 @@ type mailbox struct {
 	head   int
 	bytes  int64
 	signal chan struct{}
+	queued *atomic.Int64 // the bytes queued in all of the node's mailboxes
 }
 
-// push queues e; onQueued runs under the mailbox's lock, so a receive is
-// traced before the process can handle the message.
-func (m *mailbox) push(e envelope, onQueued func()) bool {
+// Why a mailbox refused a message.
+const (
+	fullMessages = iota + 1
+	fullBytes
+	fullNode
+)
+
+// push queues e unless a limit refuses it (0, or which limit); onQueued
+// runs under the mailbox's lock, so a receive is traced before the
+// process can handle the message.
+func (m *mailbox) push(e envelope, lim Limits, onQueued func()) int {
 	m.mu.Lock()
-	if len(m.q)-m.head >= maxMailbox {
+	switch {
+	case len(m.q)-m.head >= maxMailbox:
 		m.mu.Unlock()
-		return false
+		return fullMessages
+	case m.bytes+e.size > lim.MailboxBytes:
+		m.mu.Unlock()
+		return fullBytes
+	}
+	if m.queued.Add(e.size) > lim.QueuedBytes {
+		m.queued.Add(-e.size)
+		m.mu.Unlock()
+		return fullNode
 	}
 	m.q = append(m.q, e)
 	m.bytes += e.size
@@ -45,7 +64,7 @@ func (m *mailbox) push(e envelope, onQueued func()) bool {
 	case m.signal <- struct{}{}:
 	default:
 	}
-	return true
+	return 0
 }
 
 func (m *mailbox) pop() (envelope, bool) {
@@ -58,6 +77,7 @@ func (m *mailbox) pop() (envelope, bool) {
 	m.q[m.head] = envelope{}
 	m.head++
 	m.bytes -= e.size
+	m.queued.Add(-e.size)
 	if m.head == len(m.q) {
 		m.q, m.head = m.q[:0], 0
 	} else if m.head > 1024 && m.head > len(m.q)/2 {
@@ -79,6 +99,7 @@ func (m *mailbox) measure() (int, int64) {
 func (m *mailbox) drain(err error) {
 	m.mu.Lock()
 	q := m.q[m.head:]
+	m.queued.Add(-m.bytes)
 	m.q, m.head, m.bytes = nil, 0, 0
 	m.mu.Unlock()
 	for _, e := range q {

@@ -207,3 +207,50 @@ func TestKindDocsDescribeEveryKind(t *testing.T) {
 		}
 	}
 }
+
+// Limits hold in bytes and in processes: a mailbox, all of a node's
+// mailboxes and the process count each refuse past their limit with
+// resource_exhausted, and room comes back as messages are taken and
+// processes exit.
+func TestLimitsRefuseWithACode(t *testing.T) {
+	tb := newTestTable(t)
+	tb.SetLimits(Limits{Processes: 5, MailboxBytes: 1000, QueuedBytes: 1500})
+	ctx := context.Background()
+	a, _ := tb.Spawn(SpawnRequest{Kind: KindSleeper})
+	b, _ := tb.Spawn(SpawnRequest{Kind: KindSleeper, Restart: RestartTemporary})
+	msg := strings.Repeat("x", 300)
+	sends := 0
+	var err error
+	for ; sends < 10; sends++ {
+		if _, err = tb.Send(ctx, a.PID, "n1", MsgSend, msg); err != nil {
+			break
+		}
+	}
+	if sends != 3 || errcode.Code(err) != errcode.ResourceExhausted || !strings.Contains(err.Error(), "the mailbox of "+a.PID+" is full (1000 bytes") {
+		t.Fatalf("after %d sends of 300 bytes to a 1000-byte mailbox: %v", sends, err)
+	}
+	if _, err := tb.Send(ctx, b.PID, "n1", MsgSend, msg); err != nil {
+		t.Fatalf("another mailbox, under the node's limit: %v", err)
+	}
+	if _, err := tb.Send(ctx, b.PID, "n1", MsgSend, msg); errcode.Code(err) != errcode.ResourceExhausted || !strings.Contains(err.Error(), "the mailboxes of n1 are full") {
+		t.Fatalf("past the node's 1500 queued bytes: %v", err)
+	}
+	for {
+		_, err := tb.Spawn(SpawnRequest{Kind: KindSleeper})
+		if err != nil {
+			if errcode.Code(err) != errcode.ResourceExhausted || !strings.Contains(err.Error(), "n1 runs 5 processes, its limit") {
+				t.Fatalf("spawn past the limit: %v", err)
+			}
+			break
+		}
+	}
+	if _, err := tb.Kill(ctx, b.PID, "test", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tb.Spawn(SpawnRequest{Kind: KindSleeper}); err != nil {
+		t.Fatalf("a process exited (its queue with it), yet: %v", err)
+	}
+	if _, err := tb.Send(ctx, a.PID, "n1", MsgSend, msg); errcode.Code(err) != errcode.ResourceExhausted {
+		t.Fatalf("a's mailbox is still full: %v", err)
+	}
+}

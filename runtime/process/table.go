@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/clusterscript/clusterscript/runtime/errcode"
@@ -54,7 +55,26 @@ type Table struct {
 	traces     map[uint64]*trace
 	traceOrder []uint64
 
+	limits Limits       // set before the first spawn
+	queued atomic.Int64 // bytes queued in all mailboxes
+
 	wg sync.WaitGroup
+}
+
+// SetLimits replaces the table's limits (DefaultLimits until then); zero
+// fields keep their defaults. Call it before the first spawn.
+func (t *Table) SetLimits(l Limits) {
+	d := DefaultLimits()
+	if l.Processes <= 0 {
+		l.Processes = d.Processes
+	}
+	if l.MailboxBytes <= 0 {
+		l.MailboxBytes = d.MailboxBytes
+	}
+	if l.QueuedBytes <= 0 {
+		l.QueuedBytes = d.QueuedBytes
+	}
+	t.limits = l
 }
 
 // NewTable returns the process table of one incarnation of node (1 for
@@ -66,6 +86,7 @@ type Table struct {
 // node.Registry collects them.
 func NewTable(node string, incarnation uint64, kinds []Kind) (*Table, error) {
 	t := &Table{
+		limits:      DefaultLimits(),
 		node:        node,
 		incarnation: max(incarnation, 1),
 		start:       time.Now(),
@@ -138,13 +159,17 @@ func (t *Table) spawn(kind, name string, sup *process, restart string, restarts 
 			return nil, errcode.Errorf(errcode.AlreadyStarted, "the name %q is taken by %s on %s", name, other.pid, t.node)
 		}
 	}
+	if len(t.procs) >= t.limits.Processes {
+		t.mu.Unlock()
+		return nil, errcode.Errorf(errcode.ResourceExhausted, "%s runs %d processes, its limit (max processes); kill some or raise the limit", t.node, t.limits.Processes)
+	}
 	t.seq++
 	p := &process{
 		t: t, seq: t.seq, pid: FormatPID(t.node, t.incarnation, t.seq), name: name, kind: kind,
 		typ: k.Type, restart: restart, startedAt: time.Now(), restarts: restarts,
 		sup: sup, kill: make(chan struct{}), done: make(chan struct{}),
 	}
-	p.mbox.signal = make(chan struct{}, 1)
+	p.mbox.signal, p.mbox.queued = make(chan struct{}, 1), &t.queued
 	t.procs[p.seq] = p
 	if name != "" {
 		t.names[name] = p
@@ -393,8 +418,13 @@ func nilIfEmpty(s string) any {
 // deliver puts a message in pid's mailbox.
 func (t *Table) deliver(p *process, e envelope) error {
 	e.size = approxSize(e.msg) + int64(len(e.from))
-	if !p.mbox.push(e, func() { p.trace(TraceReceive, e.from, p.pid, e.msg) }) {
-		return errcode.Errorf(errcode.Validation, "message: the mailbox of %s is full (%d messages)", p.pid, maxMailbox)
+	switch p.mbox.push(e, t.limits, func() { p.trace(TraceReceive, e.from, p.pid, e.msg) }) {
+	case fullMessages:
+		return errcode.Errorf(errcode.ResourceExhausted, "message: the mailbox of %s is full (%d messages)", p.pid, maxMailbox)
+	case fullBytes:
+		return errcode.Errorf(errcode.ResourceExhausted, "message: the mailbox of %s is full (%d bytes queued at most; this message is about %d)", p.pid, t.limits.MailboxBytes, e.size)
+	case fullNode:
+		return errcode.Errorf(errcode.ResourceExhausted, "message: the mailboxes of %s are full (%d bytes queued at most on the node; this message is about %d)", t.node, t.limits.QueuedBytes, e.size)
 	}
 	return nil
 }

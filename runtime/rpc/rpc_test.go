@@ -7,10 +7,12 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/clusterscript/clusterscript/runtime/errcode"
 	"github.com/clusterscript/clusterscript/runtime/transport"
 )
 
@@ -174,4 +176,51 @@ func (r *onlyReader) Read(p []byte) (int, error) {
 	n := copy(p, r.b)
 	r.b = r.b[n:]
 	return n, nil
+}
+
+// Requests are bounded in bytes: one over the request limit, and one that
+// would pass the bytes the server holds at once, are refused with
+// resource_exhausted; the connection goes on, small requests are never
+// refused, and room comes back as requests are answered.
+func TestRequestBytesAreBounded(t *testing.T) {
+	ts := newTestServer(t, "secret")
+	ts.srv.maxRequest, ts.srv.maxInflight = 300<<10, 400<<10
+	release := make(chan struct{})
+	held := make(chan struct{}, 4)
+	ts.srv.Handle("hold", func(context.Context, json.RawMessage) (any, error) {
+		held <- struct{}{}
+		<-release
+		return "held", nil
+	})
+	cl := NewClient("secret", "good", DialWithin(ts.dial))
+	defer cl.Close()
+	ctx := context.Background()
+	big := strings.Repeat("x", 200<<10)
+
+	var out string
+	err := cl.Call(ctx, "srv", "count", strings.Repeat("x", 301<<10), &out)
+	if errcode.Code(err) != errcode.ResourceExhausted || !strings.Contains(err.Error(), "over the limit of 307200") {
+		t.Fatalf("a request over the limit: %v", err)
+	}
+	if err := cl.Call(ctx, "srv", "count", nil, &out); err != nil {
+		t.Fatalf("after a refusal, on the same connection: %v", err)
+	}
+
+	first := make(chan error, 1)
+	go func() { first <- cl.Call(ctx, "srv", "hold", big, nil) }()
+	<-held
+	err = cl.Call(ctx, "srv", "hold", big, nil)
+	if errcode.Code(err) != errcode.ResourceExhausted || !strings.Contains(err.Error(), "is holding") {
+		t.Fatalf("a second 200 KiB request while one is held, with 400 KiB allowed: %v", err)
+	}
+	if err := cl.Call(ctx, "srv", "count", strings.Repeat("y", 32<<10), &out); err != nil {
+		t.Fatalf("a small request while the large ones are held: %v", err)
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Call(ctx, "srv", "hold", big, nil); err != nil {
+		t.Fatalf("once the held request was answered: %v", err)
+	}
 }

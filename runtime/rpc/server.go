@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"sort"
 	"sync"
@@ -44,7 +45,20 @@ const (
 	// IdleTimeout closes an authenticated connection that has carried no
 	// request for this long (clients close theirs sooner, ClientIdle).
 	IdleTimeout = 2 * time.Minute
+	// MaxRequest bounds one request. A larger one is read past, not
+	// held, and refused with errcode.ResourceExhausted.
+	MaxRequest = 16 << 20
+	// MaxInflight bounds the bytes of requests a server holds at once,
+	// from reading one to answering it; a request that would pass it is
+	// read past and refused with errcode.ResourceExhausted. Requests of
+	// up to smallRequest bytes (every control call) do not count, so a
+	// node flooded with large requests still answers its runner.
+	MaxInflight = 64 << 20
 )
+
+// smallRequest is the size under which a request is not counted against
+// MaxInflight.
+const smallRequest = 64 << 10
 
 // Server answers authenticated RPC streams with its registered methods.
 type Server struct {
@@ -54,6 +68,11 @@ type Server struct {
 
 	conns       chan struct{}        // one token per connection served
 	handshaking *transport.Admission // the connections authenticating
+
+	maxRequest  int64 // MaxRequest; smaller in tests
+	maxInflight int64 // MaxInflight; smaller in tests
+	inflightMu  sync.Mutex
+	inflight    int64 // bytes of large requests held
 
 	mu       sync.RWMutex
 	handlers map[string]Handler
@@ -73,7 +92,7 @@ func NewServer(ctx context.Context, cookie, self string) *Server {
 		id = &identity{server: &tls.Config{MinVersion: tls.VersionTLS13}}
 	}
 	return &Server{
-		id: id, self: self, ctx: ctx, handlers: map[string]Handler{}, streams: map[string]StreamHandler{},
+		id: id, self: self, maxRequest: MaxRequest, maxInflight: MaxInflight, ctx: ctx, handlers: map[string]Handler{}, streams: map[string]StreamHandler{},
 		conns: make(chan struct{}, MaxConns), handshaking: transport.NewAdmission(MaxHandshaking),
 	}
 }
@@ -157,14 +176,20 @@ func (s *Server) serveConn(c net.Conn, slot *transport.Slot) {
 	for {
 		var req request
 		_ = c.SetReadDeadline(time.Now().Add(IdleTimeout))
-		if err := readFrame(c, &req, maxFrame); err != nil {
+		held, refused, err := s.readRequest(c, &req)
+		if err != nil {
 			return
 		}
-		if h := s.streamHandler(req.Method); h != nil {
+		if h := s.streamHandler(req.Method); h != nil && refused == nil {
+			s.release(held)
 			s.serveStream(c, req, h) // the stream keeps the connection to the end
 			return
 		}
-		resp := s.dispatch(req)
+		resp := response{Error: refused}
+		if refused == nil {
+			resp = s.dispatch(req)
+		}
+		s.release(held)
 		if d := s.delayFor(req.Method); d > 0 {
 			t := time.NewTimer(d)
 			select {
@@ -179,6 +204,48 @@ func (s *Server) serveConn(c net.Conn, slot *transport.Slot) {
 		if err := writeFrame(c, resp); err != nil {
 			return
 		}
+	}
+}
+
+// readRequest reads one request frame into req. A request too large for
+// MaxRequest or for what MaxInflight leaves is read past and returned as
+// refused (with the method unknown); held is what the caller releases once
+// it has answered. err ends the connection.
+func (s *Server) readRequest(c net.Conn, req *request) (held int64, refused *errcode.Error, err error) {
+	n, err := readHeader(c)
+	if err != nil {
+		return 0, nil, err
+	}
+	size := int64(n)
+	switch {
+	case size > s.maxRequest:
+		refused = errcode.Errorf(errcode.ResourceExhausted, "%s: a request of %d bytes is over the limit of %d", s.self, size, s.maxRequest)
+	case size > smallRequest:
+		s.inflightMu.Lock()
+		if s.inflight+size > s.maxInflight {
+			refused = errcode.Errorf(errcode.ResourceExhausted, "%s is holding %d bytes of requests, and this one of %d would pass the limit of %d; try again once it has caught up", s.self, s.inflight, size, s.maxInflight)
+		} else {
+			s.inflight += size
+			held = size
+		}
+		s.inflightMu.Unlock()
+	}
+	if refused != nil {
+		_, err = io.CopyN(io.Discard, c, size)
+		return 0, refused, err
+	}
+	if err := readBody(c, n, req); err != nil {
+		s.release(held)
+		return 0, nil, err
+	}
+	return held, nil, nil
+}
+
+func (s *Server) release(n int64) {
+	if n > 0 {
+		s.inflightMu.Lock()
+		s.inflight -= n
+		s.inflightMu.Unlock()
 	}
 }
 

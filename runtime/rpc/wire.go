@@ -24,14 +24,27 @@ func writeFrame(w io.Writer, v any) error {
 
 // readFrame reads one frame of at most limit bytes into v.
 func readFrame(r io.Reader, v any, limit uint32) error {
-	var hdr [4]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+	n, err := readHeader(r)
+	if err != nil {
 		return err
 	}
-	n := binary.BigEndian.Uint32(hdr[:])
 	if n > limit {
 		return fmt.Errorf("rpc frame of %d bytes exceeds the limit of %d", n, limit)
 	}
+	return readBody(r, n, v)
+}
+
+// readHeader reads a frame's length.
+func readHeader(r io.Reader) (uint32, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, err
+	}
+	return binary.BigEndian.Uint32(hdr[:]), nil
+}
+
+// readBody reads a frame's n bytes into v.
+func readBody(r io.Reader, n uint32, v any) error {
 	b := make([]byte, n)
 	if _, err := io.ReadFull(r, b); err != nil {
 		return err
