@@ -220,6 +220,18 @@ type staleConnError struct{ err error }
 func (e staleConnError) Error() string { return e.err.Error() }
 
 func (cl *Client) call(ctx context.Context, addr, method string, params, result any, reuse bool) error {
+	var p json.RawMessage
+	if params != nil {
+		var err error
+		if p, err = json.Marshal(params); err != nil {
+			return fmt.Errorf("%s: encode params: %w", method, err)
+		}
+		if len(p) > MaxRequest-smallRequest {
+			// A server would read past it and refuse it: spare both
+			// ends the bytes.
+			return &errcode.Error{Code: errcode.ResourceExhausted, Message: fmt.Sprintf("%s: parameters of %d bytes are over the limit of a request (%d)", method, len(p), MaxRequest-smallRequest), Node: addr}
+		}
+	}
 	c, err := cl.get(ctx, addr, reuse)
 	if err != nil {
 		return cl.wrap(ctx, addr, method, err)
@@ -227,14 +239,6 @@ func (cl *Client) call(ctx context.Context, addr, method string, params, result 
 	dl, _ := ctx.Deadline()
 	_ = c.SetDeadline(dl)
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
-	var p json.RawMessage
-	if params != nil {
-		if p, err = json.Marshal(params); err != nil {
-			stop()
-			c.Close()
-			return fmt.Errorf("%s: encode params: %w", method, err)
-		}
-	}
 	var resp response
 	err = writeFrame(c, request{Method: method, Params: p, Timeout: time.Until(dl)})
 	if err == nil {

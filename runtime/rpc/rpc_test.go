@@ -205,6 +205,12 @@ func TestRequestBytesAreBounded(t *testing.T) {
 	if err := cl.Call(ctx, "srv", "count", nil, &out); err != nil {
 		t.Fatalf("after a refusal, on the same connection: %v", err)
 	}
+	// Parameters that no server would take are refused before they are
+	// sent.
+	err = cl.Call(ctx, "srv", "count", strings.Repeat("x", MaxRequest), &out)
+	if errcode.Code(err) != errcode.ResourceExhausted || !strings.Contains(err.Error(), "over the limit of a request") {
+		t.Fatalf("parameters over MaxRequest: %v", err)
+	}
 
 	first := make(chan error, 1)
 	go func() { first <- cl.Call(ctx, "srv", "hold", big, nil) }()

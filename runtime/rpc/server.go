@@ -159,19 +159,19 @@ func (s *Server) Serve(conns <-chan net.Conn) {
 // serveConn serves one stream; it holds a token of conns and a slot of
 // handshaking, and gives the latter back once the peer is authenticated.
 // Before that nothing it sends reaches a handler: it has HandshakeTimeout
-// and frames of maxHandshakeFrame bytes to prove its cookie.
-func (s *Server) serveConn(c net.Conn, slot *transport.Slot) {
+// and maxHandshakeBytes to prove its cookie.
+func (s *Server) serveConn(raw net.Conn, slot *transport.Slot) {
 	defer func() { <-s.conns }()
-	defer c.Close()
-	stop := context.AfterFunc(s.ctx, func() { c.Close() })
+	defer raw.Close()
+	stop := context.AfterFunc(s.ctx, func() { raw.Close() })
 	defer stop()
-	_ = c.SetDeadline(time.Now().Add(HandshakeTimeout))
-	sess, err := s.id.secure(context.Background(), c, slot)
+	_ = raw.SetDeadline(time.Now().Add(HandshakeTimeout))
+	sess, err := s.id.secure(context.Background(), raw, slot)
 	slot.Done()
 	if err != nil {
 		return
 	}
-	c = sess
+	var c net.Conn = sess
 	_ = c.SetDeadline(time.Time{})
 	for {
 		var req request
