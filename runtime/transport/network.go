@@ -123,6 +123,7 @@ func (s *SocketNetwork) readPackets() {
 	defer s.wg.Done()
 	buf := make([]byte, 65536)
 	backoff := time.Duration(0)
+	replays := newReplayFilter(time.Now())
 	for {
 		n, from, err := s.udp.ReadFrom(buf)
 		ts := time.Now()
@@ -141,7 +142,7 @@ func (s *SocketNetwork) readPackets() {
 			continue
 		}
 		backoff = 0
-		if n < 1 {
+		if n < 1 || replays.replayed(buf[:n], ts) {
 			continue
 		}
 		p := &memberlist.Packet{Buf: append([]byte(nil), buf[:n]...), From: from, Timestamp: ts}

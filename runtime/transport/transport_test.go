@@ -100,3 +100,35 @@ func TestPauseHoldsPackets(t *testing.T) {
 		t.Fatal("the held packet never arrived after resume")
 	}
 }
+
+// A datagram received again, as a replay of a captured one would be, is
+// dropped by a socket network; another datagram still arrives.
+func TestSocketNetworkDropsReplayedDatagrams(t *testing.T) {
+	nw, err := transport.ListenSocket("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nw.Close()
+	c, err := net.Dial("udp", nw.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, b := range []string{"captured", "captured", "fresh"} {
+		if _, err := c.Write([]byte(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for len(got) < 2 {
+		select {
+		case p := <-nw.Packets():
+			got = append(got, string(p.Buf))
+		case <-time.After(5 * time.Second):
+			t.Fatalf("received %q; want captured, then fresh", got)
+		}
+	}
+	if got[0] != "captured" || got[1] != "fresh" {
+		t.Fatalf("received %q; want the replay dropped", got)
+	}
+}
