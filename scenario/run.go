@@ -264,12 +264,41 @@ func (r *runner) runFile(ctx context.Context, j job) {
 		resume = r.runFileOn(ctx, j, src, names, r.wall, "")
 	})
 	if err != nil {
-		r.report(j, Result{CaseID: CaseID{file, "(file)", backend, ClockVirtual}, Status: Fail, Message: "virtual clock: " + err.Error(), Seed: r.opts.Settings.Seed})
+		msg := "virtual clock: " + err.Error()
+		if errors.Is(err, vtime.ErrDeadlock) {
+			msg += "\n" + r.deadlockHint(file, backend)
+		}
+		r.report(j, Result{CaseID: CaseID{file, "(file)", backend, ClockVirtual}, Status: Fail, Message: msg, Seed: r.opts.Settings.Seed})
 		return
 	}
 	if resume != "" {
 		r.runFileOn(ctx, j, src, names, nil, resume)
 	}
+}
+
+// deadlockHint says what leaves goroutines blocked for good on virtual
+// time, naming the file's cases whose operations ignored their deadline.
+func (r *runner) deadlockHint(file, backend string) string {
+	var named []string
+	r.mu.Lock()
+	for _, res := range r.summary.Results {
+		if res.File == file && res.Backend == backend && strings.Contains(res.Message, "ignored its deadline") {
+			named = append(named, res.Name+": "+firstLine(res.Message))
+		}
+	}
+	r.mu.Unlock()
+	hint := "goroutines were left blocked for good: an operation or process kind that ignores its context leaves one (its Run or handler must return once the context is done)"
+	if len(named) > 0 {
+		hint += "; these cases met one:\n  " + strings.Join(named, "\n  ")
+	}
+	return hint
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
 }
 
 // virtualRunner returns the runner of bubbles for a file on a side, or

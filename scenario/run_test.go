@@ -9,6 +9,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/clusterscript/clusterscript/cluster"
+	"github.com/clusterscript/clusterscript/runtime/arsenal"
+	"github.com/clusterscript/clusterscript/runtime/node"
 )
 
 // write lays out files under a temporary directory and returns it.
@@ -149,4 +153,45 @@ func writeOne(t *testing.T, dir, name, src string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// On virtual time, an operation that ignores its context fails its call
+// naming the operation and the node; its goroutine, blocked for good,
+// then deadlocks the file's bubble, and that failure names the case that
+// met it. The file's other cases still pass.
+func TestAnOperationIgnoringItsContextIsNamedOnVirtualTime(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	reg := node.Builtin()
+	if err := reg.AddOp(arsenal.Op{
+		Spec: arsenal.OpSpec{Name: "stuck", Summary: "a bug: it waits on what never comes, ignoring its context"},
+		Run: func(context.Context, *arsenal.Call) (any, error) {
+			select {}
+		},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dir := write(t, map[string]string{"stuck.star": `
+def test_stuck():
+    c = cluster.start(nodes=1)
+    arsenal.stuck(c.node("n1"), timeout="1s")
+
+def test_other():
+    c = cluster.start(nodes=1)
+    assert.eq(c.node("n1").mode(), "single_node")
+`})
+	sum := run(t, Options{Backends: []cluster.Backend{cluster.Sim}, Settings: cluster.Settings{Registry: reg}, Ops: reg.Ops()}, dir)
+	msgs := map[string]string{}
+	for _, r := range sum.Results {
+		msgs[r.Name] = string(r.Status) + ": " + r.Message
+	}
+	if m := msgs["test_stuck"]; !strings.Contains(m, "stuck: timeout: operation stuck on node n1 ignored its deadline") {
+		t.Errorf("test_stuck: %q", m)
+	}
+	if m := msgs["test_other"]; !strings.HasPrefix(m, string(Pass)) {
+		t.Errorf("test_other: %q", m)
+	}
+	if m := msgs["(file)"]; !strings.Contains(m, "deadlock") || !strings.Contains(m, "these cases met one:\n  test_stuck: ") {
+		t.Errorf("the file's deadlock: %q", m)
+	}
 }

@@ -187,14 +187,57 @@ func (a *Arsenal) run(ctx context.Context, op string, params map[string]any, ori
 // bug in an operation fails its call, not the node, nor the runner or go
 // test binary that hosts simulated nodes. Its stack goes to the node's
 // log.
-func (a *Arsenal) runOp(ctx context.Context, d Op, c *Call) (v any, err error) {
+func (a *Arsenal) runOp(ctx context.Context, d Op, c *Call) (any, error) {
+	dl, bounded := ctx.Deadline()
+	if !bounded {
+		r := a.runGuarded(ctx, d, c)
+		return r.v, r.err
+	}
+	// The operation runs with a deadline a little before its caller's,
+	// so that one which ignores it is reported, naming it and the node,
+	// before the caller gives up with a bare timeout. On virtual time its
+	// goroutine stays blocked for good, and the bubble's end says so too.
+	grace := min(hungGrace, time.Until(dl)/4)
+	inner, cancel := context.WithDeadline(ctx, dl.Add(-grace))
+	defer cancel()
+	done := make(chan opResult, 1)
+	go func() { done <- a.runGuarded(inner, d, c) }()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-inner.Done():
+	}
+	t := time.NewTimer(grace / 2)
+	defer t.Stop()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-t.C:
+	}
+	a.host.Logf("[ERR] engine: operation %s ignored its deadline: still running %s after it (its goroutine is left behind)", c.Op, grace/2)
+	return nil, errcode.Errorf(errcode.Timeout, "operation %s on node %s ignored its deadline: still running %s after it (an operation's Run must return once its context is done)", c.Op, a.host.Name(), grace/2)
+}
+
+// hungGrace is at most how long before its caller's deadline an
+// operation's own deadline falls.
+const hungGrace = time.Second
+
+type opResult struct {
+	v   any
+	err error
+}
+
+// runGuarded runs the operation, turning a panic into internal_error with
+// its stack in the node's log.
+func (a *Arsenal) runGuarded(ctx context.Context, d Op, c *Call) (r opResult) {
 	defer func() {
-		if r := recover(); r != nil {
-			a.host.Logf("[ERR] engine: operation %s panicked: %v\n%s", c.Op, r, debug.Stack())
-			v, err = nil, errcode.Errorf(errcode.Internal, "operation %s panicked on node %s: %v (its stack is in the node's log)", c.Op, a.host.Name(), r)
+		if p := recover(); p != nil {
+			a.host.Logf("[ERR] engine: operation %s panicked: %v\n%s", c.Op, p, debug.Stack())
+			r = opResult{nil, errcode.Errorf(errcode.Internal, "operation %s panicked on node %s: %v (its stack is in the node's log)", c.Op, a.host.Name(), p)}
 		}
 	}()
-	return d.Run(ctx, c)
+	r.v, r.err = d.Run(ctx, c)
+	return r
 }
 
 // Methods returns the RPC methods the arsenal serves: op.call, op.list,

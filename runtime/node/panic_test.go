@@ -85,3 +85,44 @@ func TestAPanickingOperationFailsItsCallNotTheNode(t *testing.T) {
 		})
 	}
 }
+
+// An operation that ignores its context fails its caller before the
+// caller's own deadline, with an error naming the operation and the node
+// rather than a bare timeout, and the node says so in its log.
+func TestAnOperationIgnoringItsDeadlineIsNamed(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	reg := node.Builtin()
+	if err := reg.AddOp(arsenal.Op{
+		Spec: arsenal.OpSpec{Name: "stuck", Summary: "a bug: it waits on what never comes, ignoring its context"},
+		Run: func(context.Context, *arsenal.Call) (any, error) {
+			<-release
+			return nil, nil
+		},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	nw := sim.New()
+	ep, err := nw.Endpoint("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &syncBuffer{}
+	n1, err := node.Start(node.Config{Name: "n1", Cookie: "c", Cluster: "test", Network: ep, Simulated: true, Registry: reg, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n1.Shutdown)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	err = n1.CallNode(ctx, "n1", "op.call", map[string]any{"op": "stuck"}, nil)
+	if errcode.Code(err) != errcode.Timeout || !strings.Contains(err.Error(), "operation stuck on node n1 ignored its deadline") {
+		t.Fatalf("stuck: %v, want a timeout naming the operation and the node", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the error came only once the caller's own deadline had passed")
+	}
+	if !strings.Contains(log.String(), "[ERR] engine: operation stuck ignored its deadline") {
+		t.Fatalf("n1's log does not say so:\n%s", log.String())
+	}
+}
