@@ -16,12 +16,15 @@
 // 'Scenarios/test_x'` picks one case, `-run 'Scenarios//real'` one backend,
 // and -v, -count and -timeout mean what they always do (a case's timeout
 // never runs past the test binary's deadline). A failure is reported with
-// t.Errorf, with the scenario's file:line:col and Starlark backtrace;
-// log() lines go to t.Log.
+// t.Errorf, with the scenario's file:line:col, Starlark backtrace and the
+// last lines of every node's log; log() lines go to t.Log. With
+// Options.Artifacts, or `go test -args -artifacts DIR`, each case leaves
+// its timeline, history and node logs there, as `clusterscript run
+// --artifacts DIR` does.
 //
 // Simulated nodes run the registry in the test process, on virtual time as
 // with `clusterscript run` (their waits cost no wall time; each case's
-// bubble is a subtest of its backend's). Real nodes are the test binary
+// bubble runs in its backend's subtest). Real nodes are the test binary
 // itself, re-executed as an agent: Suite.Main, called from TestMain,
 // turns such a child into an agent before any test runs, so no separate
 // build is needed.
@@ -29,6 +32,7 @@ package scenariotest
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -78,7 +82,15 @@ type Options struct {
 	// verdict difference fails the case's "diff" subtest, other
 	// differences are logged there (or fail it too, if Strict).
 	Diff *scenario.DiffOptions
+	// Artifacts is a directory each case writes its artifacts under
+	// (timeline.html, history.jsonl, nodes/*.log), made if missing;
+	// default the -artifacts flag of the test binary, else none.
+	Artifacts string
 }
+
+// artifactsFlag is `go test -args -artifacts DIR`: every suite's default
+// artifacts directory.
+var artifactsFlag = flag.String("artifacts", "", "scenariotest: write each case's artifacts (timeline, history, node logs) under this directory")
 
 // Main is the TestMain hook that lets real nodes be this test binary:
 // started as `TEST_BINARY agent ...` (by the runner) it runs an agent
@@ -188,6 +200,15 @@ func report(t *testing.T, r scenario.Result) {
 		if r.Backtrace != "" {
 			msg += "\n" + strings.TrimRight(r.Backtrace, "\n")
 		}
+		if r.Artifacts != "" {
+			msg += "\nartifacts: " + r.Artifacts + " (timeline.html, history.jsonl, nodes/*.log)"
+		}
+		for _, tail := range r.NodeLogs {
+			msg += fmt.Sprintf("\nnode %s, last %d log lines:", tail.Node, len(tail.Lines))
+			for _, l := range tail.Lines {
+				msg += "\n    " + l
+			}
+		}
 		t.Errorf("%s [%s] (seed %d):\n%s", r.Name, r.Backend, r.Seed, msg)
 	case scenario.Skip:
 		t.Skip(r.Message)
@@ -236,20 +257,25 @@ func (s *Suite) run(t *testing.T, file, name string, backends []cluster.Backend,
 			timeout = max(left, time.Second)
 		}
 	}
+	artifacts := opts.Artifacts
+	if artifacts == "" {
+		artifacts = *artifactsFlag
+	}
 	var results []scenario.Result
 	sum, err := scenario.Run(context.Background(), []string{file}, scenario.Options{
-		Backends: backends,
-		Diff:     opts.Diff,
-		Settings: cluster.Settings{Registry: s.reg, Seed: seed},
-		Ops:      s.reg.Ops(),
-		Run:      regexp.MustCompile("^" + regexp.QuoteMeta(name) + "$"),
-		Timeout:  timeout,
-		Vars:     opts.Vars,
-		Virtual:  vtime.InTest(t), // simulated cases' bubbles are subtests of this one
-		Parallel: 1,
-		Count:    1,
-		Report:   func(r scenario.Result) { results = append(results, r) },
-		Log:      func(_ scenario.CaseID, line string) { t.Log(line) },
+		Backends:  backends,
+		Diff:      opts.Diff,
+		Settings:  cluster.Settings{Registry: s.reg, Seed: seed},
+		Ops:       s.reg.Ops(),
+		Run:       regexp.MustCompile("^" + regexp.QuoteMeta(name) + "$"),
+		Timeout:   timeout,
+		Vars:      opts.Vars,
+		Virtual:   vtime.InTest(t), // simulated cases' bubbles run in this test
+		Artifacts: artifacts,
+		Parallel:  1,
+		Count:     1,
+		Report:    func(r scenario.Result) { results = append(results, r) },
+		Log:       func(_ scenario.CaseID, line string) { t.Log(line) },
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -12,13 +12,23 @@ import (
 
 // goTest runs `go test` on the fixture package (a program's test package
 // as a user writes it) and returns its output and whether it passed.
+// Arguments after "-args" go to the test binary.
 func goTest(t *testing.T, args ...string) (string, bool) {
 	t.Helper()
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
 		goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
-	cmd := exec.Command(goCmd, append([]string{"test", "-count=1"}, append(args, "./testdata/fixture")...)...)
+	var binArgs []string
+	for i, a := range args {
+		if a == "-args" {
+			args, binArgs = args[:i], args[i:]
+			break
+		}
+	}
+	cmdArgs := append([]string{"test", "-count=1"}, args...)
+	cmdArgs = append(append(cmdArgs, "./testdata/fixture"), binArgs...)
+	cmd := exec.Command(goCmd, cmdArgs...)
 	out, err := cmd.CombinedOutput()
 	if _, ok := err.(*exec.ExitError); err != nil && !ok {
 		t.Fatalf("go test: %v\n%s", err, out)
@@ -54,19 +64,32 @@ func TestRunPicksCasesAndBackends(t *testing.T) {
 	}
 }
 
+// A failure names the scenario's line, shows the nodes' last log lines
+// and where its artifacts went (-args -artifacts), and no subtest under
+// the failed one reads PASS.
 func TestFailuresNameTheScenarioLine(t *testing.T) {
-	out, ok := goTest(t, "-run", "Scenarios/test_bad/sim")
+	dir := t.TempDir()
+	out, ok := goTest(t, "-v", "-run", "Scenarios/test_bad/sim", "-args", "-artifacts", dir)
 	if ok {
 		t.Fatalf("a failing case passed:\n%s", out)
 	}
 	for _, want := range []string{
 		"--- FAIL: TestScenarios/test_bad/sim",
-		"scenarios/cases.star:8:14: the answer: assert.eq failed: 42 != 41",
-		"scenarios/cases.star:8:14: in test_bad",
+		"scenarios/cases.star:9:14: the answer: assert.eq failed: 42 != 41",
+		"scenarios/cases.star:9:14: in test_bad",
+		"node n1, last ",
+		"engine: node n1 started",
+		"artifacts: " + dir,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("no %q in:\n%s", want, out)
 		}
+	}
+	if strings.Contains(out, "--- PASS: TestScenarios/test_bad/sim/") {
+		t.Errorf("a subtest of the failed case reads PASS:\n%s", out)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "cases", "test_bad-*", "timeline.html")); len(m) != 1 {
+		t.Errorf("no timeline.html under %s/cases/test_bad-*: %v", dir, m)
 	}
 	if strings.Contains(out, "test_bad/real") {
 		t.Errorf("-run .../sim ran the real backend too:\n%s", out)
