@@ -124,6 +124,7 @@ func Start(cfg Config) (*Node, error) {
 		exit:  make(chan struct{}),
 	}
 	n.journal, n.log = observe.New(0), newLogger(cfg.Name, cfg.Log)
+	n.procs.SetLog(n.log.Printf)
 	n.state.Observe(n.journal)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.tr = transport.New(cfg.Network, cfg.Name)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -102,11 +104,25 @@ func TestUserKindIsServedSupervisedAndTraced(t *testing.T) {
 		t.Fatalf("trace %+v, want receive/send pairs as for a built-in kind", evs)
 	}
 
-	// A panic ends the process, not the table: the caller hears of it and
-	// the supervisor restarts it under its name with fresh state.
+	// A panic ends the process, not the table: the caller hears of it,
+	// the node's log gets its stack, and the supervisor restarts it under
+	// its name with fresh state.
+	var logged strings.Builder
+	var logMu sync.Mutex
+	tb.SetLog(func(format string, a ...any) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		fmt.Fprintf(&logged, format+"\n", a...)
+	})
 	_, err = tb.Send(ctx, s.PID, "n1", MsgCall, "boom")
 	if errcode.Code(err) != errcode.Internal || !strings.Contains(err.Error(), "tally cannot add boom") {
 		t.Fatalf("panicking call: %v", err)
+	}
+	logMu.Lock()
+	log := logged.String()
+	logMu.Unlock()
+	if !strings.Contains(log, "[ERR] engine: process "+s.PID+" (kind tally) panicked handling a message: tally cannot add boom") || !strings.Contains(log, "kinds_test.go") {
+		t.Fatalf("the node's log should hold the panic and its stack:\n%s", log)
 	}
 	next, err := tb.Follow(ctx, s.PID)
 	if err != nil || next == "" {

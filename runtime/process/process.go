@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -65,8 +66,11 @@ type exitRecord struct {
 	done     chan struct{} // the process's: closed once its restart is decided
 }
 
-// panicked is a behaviour's panic, recovered.
-type panicked struct{ v any }
+// panicked is a behaviour's panic, recovered, with its stack.
+type panicked struct {
+	v     any
+	stack []byte
+}
 
 func (p panicked) Error() string { return fmt.Sprintf("panic: %v", p.v) }
 
@@ -75,10 +79,18 @@ func (p panicked) Error() string { return fmt.Sprintf("panic: %v", p.v) }
 func protect(f func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = panicked{r}
+			err = panicked{r, debug.Stack()}
 		}
 	}()
 	return f()
+}
+
+// logPanic puts a behaviour's panic, with its stack, in the node's log.
+func (p *process) logPanic(err error, doing string) {
+	var pv panicked
+	if errors.As(err, &pv) {
+		p.t.logf("[ERR] engine: process %s (kind %s) panicked %s: %v\n%s", p.pid, p.kind, doing, pv.v, pv.stack)
+	}
 }
 
 // init runs the kind's Init for p and records the first snapshot.
@@ -96,6 +108,7 @@ func (p *process) init(k Kind) error {
 		return nil
 	})
 	if err != nil {
+		p.logPanic(err, "starting")
 		if errcode.Code(err) != "" {
 			return err
 		}
@@ -154,6 +167,7 @@ func (p *process) runTask(r Runner) string {
 		}
 	}()
 	err := protect(func() error { return r.Run(ctx, &Self{p}) })
+	p.logPanic(err, "running")
 	if err != nil {
 		return err.Error()
 	}
@@ -186,6 +200,7 @@ func (p *process) serve(h Handler) string {
 				v, err = h.Handle(self, Message{Kind: e.kind, From: e.from, Body: e.msg})
 				return err
 			})
+			p.logPanic(err, "handling a message")
 			crashed := errors.As(err, new(panicked))
 			if !crashed {
 				if serr := p.takeSnapshot(); serr != nil {

@@ -55,8 +55,9 @@ type Table struct {
 	traces     map[uint64]*trace
 	traceOrder []uint64
 
-	limits Limits       // set before the first spawn
-	queued atomic.Int64 // bytes queued in all mailboxes
+	limits Limits                        // set before the first spawn
+	queued atomic.Int64                  // bytes queued in all mailboxes
+	logf   func(format string, a ...any) // the node's log; set before the first spawn
 
 	wg sync.WaitGroup
 }
@@ -77,6 +78,10 @@ func (t *Table) SetLimits(l Limits) {
 	t.limits = l
 }
 
+// SetLog makes the table write to the node's log (the stack of a
+// behaviour's panic, for one); call it before the first spawn.
+func (t *Table) SetLog(logf func(format string, a ...any)) { t.logf = logf }
+
 // NewTable returns the process table of one incarnation of node (1 for
 // its first start, larger for each restart; 0 counts as 1), able to spawn
 // kinds. The incarnation is part of every pid, so a restarted node never
@@ -87,6 +92,7 @@ func (t *Table) SetLimits(l Limits) {
 func NewTable(node string, incarnation uint64, kinds []Kind) (*Table, error) {
 	t := &Table{
 		limits:      DefaultLimits(),
+		logf:        func(string, ...any) {},
 		node:        node,
 		incarnation: max(incarnation, 1),
 		start:       time.Now(),
