@@ -126,17 +126,51 @@ func action(c *cli.Context, reg *node.Registry) error {
 }
 
 // OpsCommand is the `ops` command over reg: it lists the operations the
-// program's nodes serve. With --json it prints what cluster.AgentOps
-// reads, the same JSON `clusterscript ops --json` prints.
+// program's nodes serve, or with --kinds the process kinds they spawn.
+// With --json it prints what cluster.AgentOps (cluster.AgentKinds) reads,
+// the same JSON `clusterscript ops --json` (--kinds --json) prints.
 func OpsCommand(reg *node.Registry) *cli.Command {
 	return &cli.Command{
 		Name:  OpsCommandName,
-		Usage: "list arsenal operations with their parameters, types, defaults, and results",
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "machine-readable output"}},
+		Usage: "list arsenal operations with their parameters, types, defaults, and results (--kinds: the process kinds)",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "machine-readable output"},
+			&cli.BoolFlag{Name: FlagKinds, Usage: "list the process kinds nodes spawn, with their state and messages, instead"},
+		},
 		Action: func(c *cli.Context) error {
+			if c.Bool(FlagKinds) {
+				return WriteKinds(c.App.Writer, reg.KindDocs(), c.Bool("json"), nil)
+			}
 			return WriteOps(c.App.Writer, reg.Ops(), c.Bool("json"), nil)
 		},
 	}
+}
+
+// FlagKinds makes the ops command list process kinds.
+const FlagKinds = "kinds"
+
+// WriteKinds prints kinds for people, or as indented JSON. In the text
+// form a kind named in own is marked as the program's.
+func WriteKinds(w io.Writer, kinds []process.KindDoc, asJSON bool, own map[string]string) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(kinds)
+	}
+	for i, k := range kinds {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		from := ""
+		if own[k.Kind] != "" {
+			from = " [" + own[k.Kind] + "]"
+		}
+		fmt.Fprintf(w, "%s (%s)%s\n  state: %s\n", k.Kind, k.Type, from, k.State)
+		for _, m := range k.Messages {
+			fmt.Fprintf(w, "  %s -> %s\n", m.Message, m.Reply)
+		}
+	}
+	return nil
 }
 
 // WriteOps prints ops for people, or as indented JSON. In the text form an

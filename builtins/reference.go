@@ -13,22 +13,26 @@ import (
 // builtins act on rather than a builtin: process kinds, pids, gossip
 // profiles, the horde's rules. Each is generated from the engine's own
 // description of it. Pairs of title and Markdown body.
-func referenceSections() [][2]string {
+func referenceSections(kinds []process.KindDoc) [][2]string {
 	return [][2]string{
-		{"Process kinds", kindsSection()},
+		{"Process kinds", kindsSection(kinds)},
 		{"Pids", pidsSection},
 		{"Gossip profiles", profilesSection()},
 		{"The horde when nodes fail and return", hordeSection},
 	}
 }
 
-func kindsSection() string {
+// kindsSection describes kinds (nil: the built-in ones).
+func kindsSection(kinds []process.KindDoc) string {
+	if kinds == nil {
+		kinds = process.KindDocs()
+	}
 	var b strings.Builder
 	b.WriteString("`n.spawn(kind)` and `horde.start_child(n, name, kind=...)` start these. Send them messages with " +
 		"`arsenal.send_message(n, pid, message, message_type)`: a `send` or `cast` returns " +
 		"`{pid, message_type, delivered}` at once; a `call` waits for the reply shown here. " +
 		"`arsenal.process_info(n, pid)[\"state\"]` is the state shown.\n")
-	for _, k := range process.KindDocs() {
+	for _, k := range kinds {
 		fmt.Fprintf(&b, "\n- `%s` (%s; state `%s`):\n", k.Kind, k.Type, k.State)
 		for _, m := range k.Messages {
 			fmt.Fprintf(&b, "  - %s: %s\n", m.Message, m.Reply)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/clusterscript/clusterscript/agent"
 	"github.com/clusterscript/clusterscript/runtime/arsenal"
+	"github.com/clusterscript/clusterscript/runtime/process"
 )
 
 // AgentError is one node's agent that did not start.
@@ -306,35 +307,51 @@ const opsTimeout = 3 * time.Second
 // that a runner can offer them before any node runs: arsenal.OP, describe,
 // completion. The error names the binary and shows its stderr.
 func AgentOps(ctx context.Context, binary string) ([]arsenal.OpSpec, error) {
+	var ops []arsenal.OpSpec
+	err := agentList(ctx, binary, "its operations", &ops, func() bool { return len(ops) > 0 }, "--json")
+	return ops, err
+}
+
+// AgentKinds returns the process kinds an agent binary's nodes spawn,
+// with their state and messages, as `BINARY ops --kinds --json` lists
+// them: the built-in ones and the program's own, for the reference.
+func AgentKinds(ctx context.Context, binary string) ([]process.KindDoc, error) {
+	var kinds []process.KindDoc
+	err := agentList(ctx, binary, "its process kinds", &kinds, func() bool { return len(kinds) > 0 }, "--"+agent.FlagKinds, "--json")
+	return kinds, err
+}
+
+// agentList runs `BINARY ops ARGS...` and decodes its JSON (what, for the
+// error) into v; ok says whether what it decoded is a real answer.
+func agentList(ctx context.Context, binary, what string, v any, ok func() bool, args ...string) error {
 	path, err := checkAgentBinary(binary)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, opsTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, path, agent.OpsCommandName, "--json")
+	cmd := exec.CommandContext(ctx, path, append([]string{agent.OpsCommandName}, args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.WaitDelay = time.Second
 	runErr := cmd.Run()
-	var ops []arsenal.OpSpec
 	if runErr == nil {
-		if err := json.Unmarshal(stdout.Bytes(), &ops); err == nil && len(ops) > 0 {
-			return ops, nil
+		if err := json.Unmarshal(stdout.Bytes(), v); err == nil && ok() {
+			return nil
 		}
 	}
-	what := "did not print its operations as JSON"
+	failed := "did not print " + what + " as JSON"
 	switch {
 	case ctx.Err() != nil:
-		what = fmt.Sprintf("did not finish within %s", opsTimeout)
+		failed = fmt.Sprintf("did not finish within %s", opsTimeout)
 	case runErr != nil:
-		what = "failed: " + runErr.Error()
+		failed = "failed: " + runErr.Error()
 	}
 	detail := "it wrote nothing on stderr"
 	if s := strings.TrimSpace(stderr.String()); s != "" {
 		detail = "its stderr:\n" + truncate(s, 2000)
 	}
-	return nil, fmt.Errorf("agent binary %s: `%s ops --json` %s %s; %s", binary, filepath.Base(path), what, notAgent, detail)
+	return fmt.Errorf("agent binary %s: `%s %s %s` %s %s; %s", binary, filepath.Base(path), agent.OpsCommandName, strings.Join(args, " "), failed, notAgent, detail)
 }
 
 // lastLines returns the last n lines of s: an agent's error comes after

@@ -29,6 +29,7 @@ import (
 	"github.com/clusterscript/clusterscript/builtins"
 	"github.com/clusterscript/clusterscript/cluster"
 	"github.com/clusterscript/clusterscript/runtime/arsenal"
+	"github.com/clusterscript/clusterscript/runtime/process"
 )
 
 // Config configures a session.
@@ -42,6 +43,9 @@ type Config struct {
 	// Ops are the operations the session offers as arsenal.OP, completes
 	// and documents in help() (nil: the built-in ones).
 	Ops []arsenal.OpSpec
+	// Kinds are the process kinds help() documents (nil: the built-in
+	// ones).
+	Kinds []process.KindDoc
 	// HistoryFile keeps the line history across sessions ("" disables).
 	HistoryFile string
 	// Vars are as in a run.
@@ -343,6 +347,19 @@ func (s *Session) help(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 			line := fmt.Sprintf("%s\n    %s", d.Signature, d.Summary)
 			for _, l := range d.Details {
 				line += "\n      " + l
+			}
+			lines = append(lines, line)
+		}
+	}
+	kinds := s.cfg.Kinds
+	if kinds == nil {
+		kinds = process.KindDocs()
+	}
+	for _, k := range kinds {
+		if filter == "" || filter == "kinds" || strings.Contains(k.Kind, filter) {
+			line := fmt.Sprintf("kind %s (%s; spawn with n.spawn(%q))\n    state: %s", k.Kind, k.Type, k.Kind, k.State)
+			for _, m := range k.Messages {
+				line += fmt.Sprintf("\n      %s -> %s", m.Message, m.Reply)
 			}
 			lines = append(lines, line)
 		}

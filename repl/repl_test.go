@@ -10,6 +10,7 @@ import (
 	"github.com/clusterscript/clusterscript/builtins"
 	"github.com/clusterscript/clusterscript/runtime/arsenal"
 	"github.com/clusterscript/clusterscript/runtime/node"
+	"github.com/clusterscript/clusterscript/runtime/process"
 )
 
 func completer() *Completer {
@@ -103,5 +104,28 @@ func TestPrettySelfReferential(t *testing.T) {
 	}
 	if got := Pretty(deep, 10); !strings.HasPrefix(got, "(\n") {
 		t.Errorf("deep tuple printed as %.40q", got)
+	}
+}
+
+// help() documents process kinds, a program's as well as the built-in
+// ones: help("kinds") lists them all, help(name) finds one.
+func TestHelpDescribesKinds(t *testing.T) {
+	var out strings.Builder
+	s := &Session{out: &out, cfg: Config{Kinds: append(process.KindDocs(), process.KindDoc{
+		Kind: "lease_keeper", Type: "gen_server", State: "{holder, token}",
+		Messages: []process.MessageDoc{{Message: `"peek"`, Reply: "what it promises now"}},
+	})}}
+	help := starlark.NewBuiltin("help", s.help)
+	if _, err := s.help(nil, help, starlark.Tuple{starlark.String("kinds")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"kind kv (gen_server; spawn with n.spawn(\"kv\"))", "kind lease_keeper (gen_server", "    state: {holder, token}", `      "peek" -> what it promises now`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("help(\"kinds\") lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if _, err := s.help(nil, help, starlark.Tuple{starlark.String("lease_keeper")}, nil); err != nil || !strings.Contains(out.String(), "kind lease_keeper") || strings.Contains(out.String(), "kind kv") {
+		t.Errorf("help(\"lease_keeper\"): %v\n%s", err, out.String())
 	}
 }

@@ -72,6 +72,28 @@ func TestOpsAndDocsOfAProgram(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "`arsenal.lease_acquire(n, ttl=\"1s\", timeout=\"2s\")`") {
 		t.Errorf("docs --agent: exit %d, no arsenal.lease_acquire\n%s", code, out)
 	}
+	if !strings.Contains(out, "- `lease_keeper` (gen_server; state `{holder, token, expires_at, max_token, grace_until}`):") || !strings.Contains(out, "  - \"peek\": the verdict of what it promises now") {
+		t.Errorf("docs --agent does not describe the program's kinds:\n%s", out)
+	}
+	out, code = cliRun(t, "ops", "--agent", leasedBin, "--kinds", "--json")
+	var kinds []struct {
+		Kind     string
+		Messages []struct{ Message string }
+	}
+	if err := json.Unmarshal([]byte(out), &kinds); code != 0 || err != nil {
+		t.Fatalf("ops --kinds --json: exit %d, %v\n%s", code, err, out)
+	}
+	found := map[string]int{}
+	for _, k := range kinds {
+		found[k.Kind] = len(k.Messages)
+	}
+	if found["lease_keeper"] != 3 || found["kv"] == 0 {
+		t.Errorf("ops --kinds --json lists %v, want the program's kinds with their messages and the built-in ones", found)
+	}
+	out, code = cliRun(t, "ops", "--agent", leasedBin, "--kinds")
+	if code != 0 || !strings.Contains(out, "lease_keeper (gen_server) [from "+leasedBin+"]") || strings.Contains(out, "kv (gen_server) [from") {
+		t.Errorf("ops --kinds: exit %d\n%s", code, out)
+	}
 	out, code = cliRun(t, "check", "--agent", leasedBin, "../../examples/lease/scenarios")
 	if code != 0 || !strings.Contains(out, "2 files ok") {
 		t.Errorf("check --agent: exit %d\n%s", code, out)

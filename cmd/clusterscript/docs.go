@@ -18,7 +18,11 @@ func docsCommand() *cli.Command {
 			if err != nil {
 				return cli.Exit("clusterscript: "+err.Error(), 1)
 			}
-			fmt.Fprint(c.App.Writer, builtins.Reference(ops))
+			kinds, err := agentKinds(c)
+			if err != nil {
+				return cli.Exit("clusterscript: "+err.Error(), 1)
+			}
+			fmt.Fprint(c.App.Writer, builtins.Reference(ops, kinds))
 			return nil
 		},
 	}

@@ -15,7 +15,7 @@ func TestReferenceIsCurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(got) != builtins.Reference(nil) {
+	if string(got) != builtins.Reference(nil, nil) {
 		t.Fatal("docs/reference.md is stale: run `go run ./cmd/clusterscript docs > docs/reference.md`")
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"slices"
 
 	"github.com/urfave/cli/v2"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/clusterscript/clusterscript/cluster"
 	"github.com/clusterscript/clusterscript/runtime/arsenal"
 	"github.com/clusterscript/clusterscript/runtime/node"
+	"github.com/clusterscript/clusterscript/runtime/process"
 )
 
 // agentFlag names a program built on the engine whose nodes a command is
@@ -21,8 +23,19 @@ func opsCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "ops",
 		Usage: "list arsenal operations with their parameters, types, defaults, and results",
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "machine-readable output"}, agentFlag()},
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "machine-readable output"},
+			&cli.BoolFlag{Name: agent.FlagKinds, Usage: "list the process kinds nodes spawn, with their state and messages, instead"},
+			agentFlag(),
+		},
 		Action: func(c *cli.Context) error {
+			if c.Bool(agent.FlagKinds) {
+				kinds, err := agentKinds(c)
+				if err != nil {
+					return cli.Exit("clusterscript: "+err.Error(), 1)
+				}
+				return agent.WriteKinds(c.App.Writer, kinds, c.Bool("json"), ownKinds(kinds, c.String("agent")))
+			}
 			ops, err := agentOps(c)
 			if err != nil {
 				return cli.Exit("clusterscript: "+err.Error(), 1)
@@ -40,6 +53,27 @@ func agentOps(c *cli.Context) ([]arsenal.OpSpec, error) {
 		return node.Builtin().Ops(), nil
 	}
 	return cluster.AgentOps(context.Background(), bin)
+}
+
+// agentKinds returns the process kinds of --agent's binary, or the
+// built-in ones without it.
+func agentKinds(c *cli.Context) ([]process.KindDoc, error) {
+	bin := c.String("agent")
+	if bin == "" {
+		return process.KindDocs(), nil
+	}
+	return cluster.AgentKinds(context.Background(), bin)
+}
+
+// ownKinds marks the kinds that are not built-in as the binary's.
+func ownKinds(kinds []process.KindDoc, bin string) map[string]string {
+	own := map[string]string{}
+	for _, k := range kinds {
+		if !slices.ContainsFunc(process.KindDocs(), func(b process.KindDoc) bool { return b.Kind == k.Kind }) {
+			own[k.Kind] = "from " + bin
+		}
+	}
+	return own
 }
 
 // ownOps marks the operations that are not built-in as the binary's.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/clusterscript/clusterscript/cluster"
 	"github.com/clusterscript/clusterscript/repl"
+	"github.com/clusterscript/clusterscript/runtime/process"
 )
 
 func replCommand() *cli.Command {
@@ -50,6 +51,12 @@ func replAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	var kinds []process.KindDoc
+	if c.String("agent") != "" {
+		if kinds, err = agentKinds(c); err != nil {
+			return cli.Exit("clusterscript: --agent: "+err.Error(), 1)
+		}
+	}
 	st := settings(c, cfg, 0)
 	st.Backend = bs[0]
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGHUP)
@@ -58,6 +65,7 @@ func replAction(c *cli.Context) error {
 		Settings:    st,
 		Nodes:       c.Int("nodes"),
 		Ops:         ops,
+		Kinds:       kinds,
 		HistoryFile: c.String("history"),
 		Vars:        vars,
 	})

@@ -108,6 +108,10 @@ func (r *Registry) Kinds() []string {
 	return names
 }
 
+// KindDocs describes every registered kind for users (its type, state
+// and messages), in registration order, built-in ones first.
+func (r *Registry) KindDocs() []process.KindDoc { return process.DescribeKinds(r.kinds) }
+
 // Ops describes every registered operation, in registration order, as
 // nodes serve them: the allowed values of kind parameters are the
 // registered kinds. The slice is freshly built: callers may keep or
