@@ -130,3 +130,25 @@ func TestDiffFromGoTest(t *testing.T) {
 		}
 	}
 }
+
+// A service that misbehaves, under go test: an operation that panics
+// fails its call on both backends while the test binary, hosting the
+// simulated nodes, goes on to pass the next case; a real node killed from
+// outside (SIGKILL by pid) is seen crashed, with unexpected_exit.
+func TestMisbehavingServiceFromGoTest(t *testing.T) {
+	out, ok := goTest(t, "-v", "-run", "Scenarios/test_(a_panicking|after_a_panic|a_node_killed)")
+	if !ok {
+		t.Fatalf("go test failed:\n%s", out)
+	}
+	for _, want := range []string{
+		"--- PASS: TestScenarios/test_a_panicking_operation_fails_only_its_call/sim",
+		"--- PASS: TestScenarios/test_a_panicking_operation_fails_only_its_call/real",
+		"--- PASS: TestScenarios/test_after_a_panic_the_next_case_runs/sim",
+		"--- PASS: TestScenarios/test_after_a_panic_the_next_case_runs/real",
+		"--- PASS: TestScenarios/test_a_node_killed_from_outside_is_crashed/real",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+}
