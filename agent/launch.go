@@ -73,6 +73,8 @@ type Launch struct {
 	Incarnation uint64
 	// Cookie goes in the environment (Env), never on the command line.
 	Cookie string
+	// MaxProcesses bounds the processes the node runs (0: the default).
+	MaxProcesses int
 }
 
 // Args returns the agent's command line after the binary: the agent
@@ -84,14 +86,18 @@ func (l Launch) Args() ([]string, error) {
 		return nil, fmt.Errorf("agent %s: profile: %w", l.Name, err)
 	}
 	flag := func(name string) string { return "--" + name }
-	return []string{CommandName,
+	args := []string{CommandName,
 		flag(FlagName), l.Name,
 		flag(FlagCluster), l.Cluster,
 		flag(FlagBind), l.Bind,
 		flag(FlagProfileJSON), string(prof),
 		flag(FlagWatchStdin),
 		flag(FlagIncarnation), strconv.FormatUint(l.Incarnation, 10),
-	}, nil
+	}
+	if l.MaxProcesses > 0 {
+		args = append(args, flag(FlagMaxProcs), strconv.Itoa(l.MaxProcesses))
+	}
+	return args, nil
 }
 
 // Env returns the environment entries the agent reads: its cookie.

@@ -13,6 +13,9 @@ import (
 	"github.com/clusterscript/clusterscript/runtime/node"
 )
 
+// maxProcessesLimit is the most cluster.start(max_processes=) allows.
+const maxProcessesLimit = 1 << 20
+
 // clusterStart unpacks cluster.start's arguments into a request; the
 // session's settings resolve it (cluster.Settings.Resolve), the one place
 // the rules of a cluster's start live.
@@ -66,6 +69,15 @@ func clusterStart(thread *starlark.Thread, b *starlark.Builtin, a Args) (starlar
 		default:
 			return nil, fmt.Errorf("%s: %s: want %s, got %s", b.Name(), p.name, p.want, v.Type())
 		}
+	}
+	if v, ok := a.Value("max_processes").(starlark.Int); ok && a.Given("max_processes") {
+		n, exact := v.Int64()
+		if !exact || n < 1 || n > maxProcessesLimit {
+			return nil, fmt.Errorf("%s: max_processes: must be from 1 to %d, got %s", b.Name(), maxProcessesLimit, v)
+		}
+		req.MaxProcesses = int(n)
+	} else if v := a.Value("max_processes"); a.Given("max_processes") && v != starlark.None {
+		return nil, fmt.Errorf("%s: max_processes: want an int, got %s", b.Name(), v.Type())
 	}
 	if req.Backend != "" {
 		if _, err := cluster.ParseBackend(string(req.Backend)); err != nil {

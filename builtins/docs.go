@@ -125,7 +125,7 @@ var assertDocs = []Doc{
 }
 
 var clusterModuleDocs = []Doc{
-	{Module: "cluster", Name: "start", Signature: `cluster.start(nodes=3, backend=None, cookie=None, profile="test", name=None, topology=None, agent=None)`, Summary: "Start a cluster (nodes: a count or a list of names; backend \"sim\" or \"real\", default the run's --backend) and return it once every node runs and has been asked to join. agent is the executable real nodes run (default: the run's --agent, else clusterscript itself): a program built on the engine that hands its main to the agent entry point; naming one means real nodes.", impl: clusterStart},
+	{Module: "cluster", Name: "start", Signature: `cluster.start(nodes=3, backend=None, cookie=None, profile="test", name=None, topology=None, agent=None, max_processes=None)`, Summary: "Start a cluster (nodes: a count or a list of names; backend \"sim\" or \"real\", default the run's --backend) and return it once every node runs and has been asked to join. agent is the executable real nodes run (default: the run's --agent, else clusterscript itself): a program built on the engine that hands its main to the agent entry point; naming one means real nodes. max_processes bounds the processes each node runs (default 16384); a spawn past it fails with resource_exhausted.", impl: clusterStart},
 	{Module: "cluster", Name: "attach", Signature: `cluster.attach(seeds, cookie=None, name=None)`, Summary: "Return a Cluster for real agents already running elsewhere (started with `clusterscript agent`), found through any seed host:port; cookie defaults to $" + agent.CookieEnv + ". Its nodes are the seed's alive members; the case's end does not stop them.", impl: clusterAttach},
 }
 

@@ -41,6 +41,9 @@ type Options struct {
 	Seed    int64
 	// Nodes are the names of the nodes to start.
 	Nodes []string
+	// MaxProcesses bounds the processes each node runs (0: the engine's
+	// default); a spawn past it fails with resource_exhausted.
+	MaxProcesses int
 	// History receives every action taken on the cluster and every
 	// observation its nodes push (see follow.go); nil: a history of the
 	// cluster's own, counting from its start.
@@ -55,6 +58,7 @@ type Cluster struct {
 	name     string
 	cookie   string
 	profile  membership.Profile
+	maxProcs int
 	seed     int64
 	launcher Launcher
 
@@ -137,6 +141,7 @@ func Start(ctx context.Context, l Launcher, opts Options) (*Cluster, error) {
 	}
 	c := newCluster(opts.Name, opts.Cookie, l, opts.History)
 	c.profile, c.seed, c.nodeLog = opts.Profile.ForSize(len(opts.Nodes)), opts.Seed, opts.NodeLog
+	c.maxProcs = opts.MaxProcesses
 	c.Note(time.Now(), history.Record{Kind: history.KindClusterStart, Fields: map[string]any{
 		"backend": string(l.Backend()), "profile": c.profile.Name, "nodes": opts.Nodes,
 		"bound": history.Seconds(c.profile.ConvergenceBound()),

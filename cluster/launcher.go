@@ -45,6 +45,8 @@ type NodeSpec struct {
 	// Log, when set, receives the node's log (memberlist's and the
 	// engine's lines).
 	Log io.Writer
+	// MaxProcesses bounds the processes the node runs (0: the default).
+	MaxProcesses int
 }
 
 // Launcher starts nodes of one backend.

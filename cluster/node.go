@@ -16,7 +16,7 @@ func (n *Node) launch(ctx context.Context, addr string) error {
 	n.mu.Lock()
 	inc := n.incarnation + 1
 	n.mu.Unlock()
-	spec := NodeSpec{Name: n.name, Cluster: n.c.name, Cookie: n.cookie, Profile: n.c.profile, Addr: addr, Incarnation: inc}
+	spec := NodeSpec{Name: n.name, Cluster: n.c.name, Cookie: n.cookie, Profile: n.c.profile, Addr: addr, Incarnation: inc, MaxProcesses: n.c.maxProcs}
 	if n.c.nodeLog != nil {
 		spec.Log = n.c.nodeLog(n.name)
 	}

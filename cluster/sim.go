@@ -5,6 +5,7 @@ import (
 	"net"
 
 	"github.com/clusterscript/clusterscript/runtime/node"
+	"github.com/clusterscript/clusterscript/runtime/process"
 	"github.com/clusterscript/clusterscript/runtime/rpc"
 	"github.com/clusterscript/clusterscript/sim"
 )
@@ -45,6 +46,7 @@ func (l *SimLauncher) Launch(_ context.Context, spec NodeSpec) (Process, error) 
 		Log:         spec.Log,
 		Incarnation: spec.Incarnation,
 		Registry:    l.reg,
+		Limits:      process.Limits{Processes: spec.MaxProcesses},
 	})
 	if err != nil {
 		ep.Close()

@@ -127,6 +127,9 @@ type Request struct {
 	Topology string
 	// Agent is the executable real nodes run.
 	Agent string
+	// MaxProcesses bounds the processes each node runs (0: the engine's
+	// default, process.DefaultLimits).
+	MaxProcesses int
 }
 
 // Spec is a cluster's start, resolved: everything Start and the launcher
@@ -144,6 +147,8 @@ type Spec struct {
 	Agent string
 	// Registry is what simulated nodes run.
 	Registry *node.Registry
+	// MaxProcesses bounds the processes each node runs (0: the default).
+	MaxProcesses int
 }
 
 // Resolve works out a cluster's start from a request: the request's
@@ -189,6 +194,10 @@ func (s Settings) Resolve(r Request) (Spec, error) {
 		return Spec{}, fmt.Errorf("profile: %w", err)
 	}
 	spec.Profile = prof
+	if r.MaxProcesses < 0 {
+		return Spec{}, fmt.Errorf("max_processes: must be at least 1, got %d", r.MaxProcesses)
+	}
+	spec.MaxProcesses = r.MaxProcesses
 	return spec, nil
 }
 
@@ -249,5 +258,5 @@ func (s Spec) Launcher() (Launcher, error) {
 // Options returns the options Start takes for the spec; the caller adds
 // where the cluster's history and node logs go.
 func (s Spec) Options() Options {
-	return Options{Name: s.Name, Cookie: s.Cookie, Profile: s.Profile, Seed: s.Seed, Nodes: s.Nodes}
+	return Options{Name: s.Name, Cookie: s.Cookie, Profile: s.Profile, Seed: s.Seed, Nodes: s.Nodes, MaxProcesses: s.MaxProcesses}
 }
