@@ -9,6 +9,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/clusterscript/clusterscript/agent"
+	"github.com/clusterscript/clusterscript/history/consistency"
 	"github.com/clusterscript/clusterscript/runtime/arsenal"
 	"github.com/clusterscript/clusterscript/runtime/node"
 	"github.com/clusterscript/clusterscript/runtime/process"
@@ -112,6 +113,15 @@ var topLevelDocs = []Doc{
 }
 
 var assertDocs = []Doc{
+	{Module: "check", Name: "linearizable", Signature: `check.linearizable(history, model, timeout="30s")`, Summary: "Decide whether a workload's history (a list of records {t, client, node, type: invoke|ok|fail|info, op, params, result}, in time order) is linearizable against model: whether some order of its operations, each taking effect at one instant between its invocation and its completion, is one the model allows. An info completion may have taken effect at any time after its invocation, or never; a fail took no effect. Returns {valid: True, False or \"unknown\" (out of time), ops, checked_in, anomaly: the first operation no order explains with those concurrent with it}; a failed check in a case with artifacts also writes linearizability.html there (its path in visualization). model is a check.* model or struct(init=fn() -> state, step=fn(state, op) -> (ok, state)), op a dict {client, op, params, type: ok|info, result}.", impl: checkLinearizable},
+	{Module: "check", Name: "register", Signature: `check.register(read="get", write="put", value="value")`, Summary: "A register: write sets it to params[value], read returns it (None before any write).", impl: modelOf(func(n []string) consistency.Model { return consistency.Register(n[0], n[1], n[2]) }, "read", "write", "value")},
+	{Module: "check", Name: "kv", Signature: `check.kv(read, write, key="key", value="value")`, Summary: "A map of registers, checked key by key: write sets params[key] to params[value], read returns params[key]'s value (None when absent).", impl: modelOf(func(n []string) consistency.Model { return consistency.KV(n[0], n[1], n[2], n[3]) }, "read", "write", "key", "value")},
+	{Module: "check", Name: "counter", Signature: `check.counter(add, read, amount="amount")`, Summary: "A counter from 0: add adds params[amount], read returns the total.", impl: modelOf(func(n []string) consistency.Model { return consistency.Counter(n[0], n[1], n[2]) }, "add", "read", "amount")},
+	{Module: "check", Name: "set", Signature: `check.set(add, read, element="element")`, Summary: "A set from empty: add adds params[element], read returns every element (a list, in any order).", impl: modelOf(func(n []string) consistency.Model { return consistency.Set(n[0], n[1], n[2]) }, "add", "read", "element")},
+	{Module: "check", Name: "mutex", Signature: `check.mutex(acquire, release)`, Summary: "A lock at most one client holds at a time: acquire takes it, release gives it back; one whose result is False, or a dict whose acquired (released) is False, did nothing.", impl: modelOf(func(n []string) consistency.Model { return consistency.Mutex(n[0], n[1]) }, "acquire", "release")},
+	{Module: "check", Name: "unique", Signature: `check.unique(history, op, field)`, Summary: "Findings (a list of {check, message, ops}; empty when all hold) for every value of result[field] that two ok completions of op returned.", impl: checkUnique},
+	{Module: "check", Name: "monotonic", Signature: `check.monotonic(history, op, field)`, Summary: "Findings for every ok completion of op whose result[field] is below one that completed before it was invoked.", impl: checkMonotonic},
+	{Module: "check", Name: "set_full", Signature: `check.set_full(history, add, read, element="element")`, Summary: "Findings for every add acknowledged (ok) before the last ok read was invoked whose element that read did not return.", impl: checkSetFull},
 	{Module: "assert", Name: "eq", Signature: "assert.eq(a, b, msg=None)", Summary: "Fail unless a == b; reports both values and the call's file:line:col.", impl: assertBinary(func(a, b starlark.Value) (bool, error) { return starlark.Equal(a, b) }, "!=")},
 	{Module: "assert", Name: "ne", Signature: "assert.ne(a, b, msg=None)", Summary: "Fail unless a != b.", impl: assertBinary(func(a, b starlark.Value) (bool, error) { eq, err := starlark.Equal(a, b); return !eq, err }, "==")},
 	{Module: "assert", Name: "lt", Signature: "assert.lt(a, b, msg=None)", Summary: "Fail unless a < b.", impl: assertBinary(compare(func(c int) bool { return c < 0 }), "is not <")},

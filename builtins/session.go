@@ -60,11 +60,15 @@ type Session struct {
 	History *history.Recorder
 	// Logs receive the logs of the case's nodes (not kept when nil).
 	Logs *nodelog.Set
+	// Artifacts is the case's artifacts directory ("" when none is
+	// kept): a failed linearizability check writes its page there.
+	Artifacts string
 
-	mu       sync.Mutex
-	clusters []*cluster.Cluster
-	used     []*cluster.Cluster // every cluster started, torn down or not
-	attached []*cluster.Cluster // followed, not stopped, at the end
+	mu              sync.Mutex
+	linearizability int // pages written
+	clusters        []*cluster.Cluster
+	used            []*cluster.Cluster // every cluster started, torn down or not
+	attached        []*cluster.Cluster // followed, not stopped, at the end
 }
 
 const sessionKey = "clusterscript.session"

@@ -97,7 +97,7 @@ func (cr *caseRecord) discard() {
 
 // attach gives the session the case's history and logs.
 func (cr *caseRecord) attach(s *builtins.Session) {
-	s.History, s.Logs = cr.hist, cr.logs
+	s.History, s.Logs, s.Artifacts = cr.hist, cr.logs, cr.dir
 }
 
 // finish ends the case's record and, when keep asks or artifacts are

@@ -195,3 +195,32 @@ def test_other():
 		t.Errorf("the file's deadlock: %q", m)
 	}
 }
+
+// A failed linearizability check leaves its page in the case's artifacts.
+func TestAFailedLinearizabilityCheckWritesItsPage(t *testing.T) {
+	dir := write(t, map[string]string{"lin.star": `
+def test_stale():
+    h = [
+        {"client": 0, "type": "invoke", "op": "put", "params": {"value": 1}},
+        {"client": 0, "type": "ok", "op": "put"},
+        {"client": 1, "type": "invoke", "op": "get"},
+        {"client": 1, "type": "ok", "op": "get", "result": None},
+    ]
+    r = check.linearizable(h, check.register())
+    assert.eq(r["valid"], False)
+    assert.true(r["visualization"].endswith("linearizability.html"))
+`})
+	out := t.TempDir()
+	sum := run(t, Options{Backends: []cluster.Backend{cluster.Sim}, Artifacts: out}, dir)
+	if sum.Failed != 0 {
+		t.Fatalf("%+v", sum.Results)
+	}
+	pages, _ := filepath.Glob(filepath.Join(out, "lin", "test_stale-*", "linearizability.html"))
+	if len(pages) != 1 {
+		t.Fatalf("linearizability.html under %s: %v", out, pages)
+	}
+	b, err := os.ReadFile(pages[0])
+	if err != nil || !strings.Contains(string(b), "<html") || !strings.Contains(string(b), "client 1: get()") {
+		t.Fatalf("the page (%d bytes, %v) does not show the operations", len(b), err)
+	}
+}

@@ -1,0 +1,196 @@
+package consistency
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// Model is a sequential specification of a service: what each operation
+// does to the state, and which results a state allows.
+type Model struct {
+	// Name names the model in reports.
+	Name string
+	// Ops are the operations the model describes; the history's others
+	// are left out of the check (nil: all of them).
+	Ops []string
+	// Partition, when set, names the independent part of the state an
+	// operation touches (a key): each part is checked alone, which makes
+	// a check of many keys fast.
+	Partition func(op Op) string
+	// Init returns the initial state.
+	Init func() any
+	// Step applies op to state. ok reports whether op's result is one
+	// the state allows (for an Info op, whose result is unknown, Step
+	// must not look at it); next is the state after op.
+	Step func(state any, op Op) (ok bool, next any)
+	// Equal compares two states (== when nil, so states must then be
+	// comparable: strings, numbers, structs of them).
+	Equal func(a, b any) bool
+	// DescribeState shows a state in the visualization (%v when nil).
+	DescribeState func(state any) string
+}
+
+// Verdict is a linearizability check's answer.
+type Verdict string
+
+// The verdicts.
+const (
+	Linearizable    Verdict = "true"
+	NotLinearizable Verdict = "false"
+	// Unknown: the check ran out of time before deciding.
+	Unknown Verdict = "unknown"
+)
+
+// Result is a linearizability check's outcome.
+type Result struct {
+	Verdict Verdict
+	// Ops is the number of operations checked.
+	Ops int
+	// CheckedIn is how long the check took.
+	CheckedIn time.Duration
+	// Anomaly, when the history is not linearizable, is the first
+	// operation that no order of those before it explains, with the
+	// operations concurrent with it, in the order they were invoked.
+	Anomaly []Op
+
+	model porcupine.Model
+	info  porcupine.LinearizationInfo
+}
+
+// Check decides whether ops are linearizable against m, within timeout
+// (none when 0): Unknown when it runs out of time.
+func Check(m Model, ops []Op, timeout time.Duration) Result {
+	var checked []porcupine.Operation
+	for i := range ops {
+		if m.Ops != nil && !slices.Contains(m.Ops, ops[i].Op) {
+			continue
+		}
+		op := &ops[i]
+		checked = append(checked, porcupine.Operation{ClientId: op.Client, Input: op, Call: op.Call, Return: op.Return})
+	}
+	parts := m.partition(checked)
+	pm := m.porcupine(parts)
+	start := time.Now()
+	res, info := porcupine.CheckOperationsVerbose(pm, checked, timeout)
+	r := Result{Ops: len(checked), CheckedIn: time.Since(start), model: pm, info: info}
+	switch res {
+	case porcupine.Ok:
+		r.Verdict = Linearizable
+	case porcupine.Illegal:
+		r.Verdict = NotLinearizable
+		r.Anomaly = anomaly(info, parts)
+	default:
+		r.Verdict = Unknown
+	}
+	return r
+}
+
+// porcupine returns m as porcupine's model: an info operation may have
+// taken effect or not, so from it both states follow.
+func (m Model) porcupine(parts [][]porcupine.Operation) porcupine.Model {
+	equal := m.Equal
+	if equal == nil {
+		equal = func(a, b any) bool { return a == b }
+	}
+	nm := porcupine.NondeterministicModel{
+		Init: func() []any { return []any{m.Init()} },
+		Step: func(state, input, _ any) []any {
+			op := input.(*Op)
+			ok, next := m.Step(state, *op)
+			switch {
+			case op.Type == Info && ok:
+				return []any{state, next}
+			case op.Type == Info:
+				return []any{state}
+			case ok:
+				return []any{next}
+			}
+			return nil
+		},
+		Equal:             equal,
+		DescribeOperation: func(input, _ any) string { return input.(*Op).describe() },
+		DescribeState: func(state any) string {
+			if m.DescribeState != nil {
+				return m.DescribeState(state)
+			}
+			return fmt.Sprintf("%v", state)
+		},
+	}
+	if m.Partition != nil {
+		nm.Partition = func([]porcupine.Operation) [][]porcupine.Operation { return parts }
+	}
+	return nm.ToModel()
+}
+
+// partition splits ops by m.Partition, in the order each part first
+// appears (one part without it).
+func (m Model) partition(ops []porcupine.Operation) [][]porcupine.Operation {
+	if m.Partition == nil {
+		return [][]porcupine.Operation{ops}
+	}
+	index := map[string]int{}
+	var out [][]porcupine.Operation
+	for _, o := range ops {
+		k := m.Partition(*o.Input.(*Op))
+		i, ok := index[k]
+		if !ok {
+			i = len(out)
+			index[k] = i
+			out = append(out, nil)
+		}
+		out[i] = append(out[i], o)
+	}
+	return out
+}
+
+// anomaly finds, in a part no order explains, the first operation that
+// its longest partial order leaves out, and those concurrent with it.
+// Porcupine reports the parts in the order partition made them.
+func anomaly(info porcupine.LinearizationInfo, parts [][]porcupine.Operation) []Op {
+	for i, lins := range info.PartialLinearizationsOperations() {
+		if i >= len(parts) {
+			break
+		}
+		var longest []porcupine.Operation
+		for _, l := range lins {
+			if len(l) > len(longest) {
+				longest = l
+			}
+		}
+		if len(longest) == len(parts[i]) {
+			continue // this part is linearizable
+		}
+		in := map[*Op]bool{}
+		for _, o := range longest {
+			in[o.Input.(*Op)] = true
+		}
+		var first *Op
+		for _, o := range parts[i] {
+			if op := o.Input.(*Op); !in[op] && (first == nil || op.Call < first.Call) {
+				first = op
+			}
+		}
+		var out []Op
+		for _, o := range parts[i] {
+			op := o.Input.(*Op)
+			if op == first || (op.Call < first.Return && first.Call < op.Return) {
+				out = append(out, *op)
+			}
+		}
+		slices.SortFunc(out, func(a, b Op) int { return cmp.Compare(a.Call, b.Call) })
+		return out
+	}
+	return nil
+}
+
+// Visualize writes the check as a self-contained HTML page: every
+// operation on its client's line, the longest orders found, and where
+// they end.
+func (r Result) Visualize(w io.Writer) error {
+	return porcupine.Visualize(r.model, r.info, w)
+}
