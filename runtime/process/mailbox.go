@@ -29,6 +29,7 @@ type mailbox struct {
 	bytes  int64
 	signal chan struct{}
 	queued *atomic.Int64 // the bytes queued in all of the node's mailboxes
+	closed bool          // drained: its process is gone, and it takes nothing more
 }
 
 // Why a mailbox refused a message.
@@ -36,6 +37,7 @@ const (
 	fullMessages = iota + 1
 	fullBytes
 	fullNode
+	gone // the process has exited: nothing will take the message
 )
 
 // push queues e unless a limit refuses it (0, or which limit); onQueued
@@ -44,6 +46,9 @@ const (
 func (m *mailbox) push(e envelope, lim Limits, onQueued func()) int {
 	m.mu.Lock()
 	switch {
+	case m.closed:
+		m.mu.Unlock()
+		return gone
 	case len(m.q)-m.head >= maxMailbox:
 		m.mu.Unlock()
 		return fullMessages
@@ -95,12 +100,13 @@ func (m *mailbox) measure() (int, int64) {
 	return len(m.q) - m.head, m.bytes + int64(cap(m.q))*int64(unsafe.Sizeof(envelope{}))
 }
 
-// drain empties the mailbox, failing waiting callers.
+// drain empties the mailbox for good, failing waiting callers: a
+// message pushed later would never be taken, nor its bytes given back.
 func (m *mailbox) drain(err error) {
 	m.mu.Lock()
 	q := m.q[m.head:]
 	m.queued.Add(-m.bytes)
-	m.q, m.head, m.bytes = nil, 0, 0
+	m.q, m.head, m.bytes, m.closed = nil, 0, 0, true
 	m.mu.Unlock()
 	for _, e := range q {
 		if e.reply != nil {

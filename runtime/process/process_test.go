@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -252,5 +253,40 @@ func TestLimitsRefuseWithACode(t *testing.T) {
 	}
 	if _, err := tb.Send(ctx, a.PID, "n1", MsgSend, msg); errcode.Code(err) != errcode.ResourceExhausted {
 		t.Fatalf("a's mailbox is still full: %v", err)
+	}
+}
+
+// A message sent as its process exits is refused, not queued where
+// nothing takes it: the node's queued bytes come back to zero once its
+// processes are gone, however sends and exits interleave.
+func TestSendsRacingAnExitLeakNoQueuedBytes(t *testing.T) {
+	tb := newTestTable(t)
+	tb.SetLimits(Limits{QueuedBytes: 1 << 20})
+	ctx := context.Background()
+	msg := strings.Repeat("x", 100)
+	for range 100 {
+		s, err := tb.Spawn(SpawnRequest{Kind: KindSleeper, Restart: RestartTemporary})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					if _, err := tb.Send(ctx, s.PID, "n1", MsgSend, msg); err != nil {
+						return
+					}
+				}
+			}()
+		}
+		if _, err := tb.Kill(ctx, s.PID, "test", false); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+	}
+	if q := tb.queued.Load(); q != 0 {
+		t.Fatalf("%d bytes still counted as queued with no process left to take them", q)
 	}
 }

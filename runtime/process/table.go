@@ -431,6 +431,8 @@ func (t *Table) deliver(p *process, e envelope) error {
 		return errcode.Errorf(errcode.ResourceExhausted, "message: the mailbox of %s is full (%d bytes queued at most; this message is about %d)", p.pid, t.limits.MailboxBytes, e.size)
 	case fullNode:
 		return errcode.Errorf(errcode.ResourceExhausted, "message: the mailboxes of %s are full (%d bytes queued at most on the node; this message is about %d)", t.node, t.limits.QueuedBytes, e.size)
+	case gone:
+		return errcode.Errorf(errcode.ProcessNotFound, "%s has exited", p.pid)
 	}
 	return nil
 }
