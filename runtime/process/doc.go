@@ -90,8 +90,9 @@ const maxMailbox = 1 << 20
 // simulated node). Reaching one fails the send or spawn with
 // errcode.ResourceExhausted, naming the limit.
 type Limits struct {
-	// Processes bounds the processes alive at once, the node's own
-	// included.
+	// Processes bounds the processes alive at once besides the engine's
+	// own (its root supervisor and system processes). A supervisor's
+	// restart of a child is never refused.
 	Processes int
 	// MailboxBytes bounds the bytes queued in one mailbox, by the
 	// estimate memory_bytes reports.

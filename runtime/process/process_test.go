@@ -239,7 +239,7 @@ func TestLimitsRefuseWithACode(t *testing.T) {
 	for {
 		_, err := tb.Spawn(SpawnRequest{Kind: KindSleeper})
 		if err != nil {
-			if errcode.Code(err) != errcode.ResourceExhausted || !strings.Contains(err.Error(), "n1 runs 5 processes, its limit") {
+			if errcode.Code(err) != errcode.ResourceExhausted || !strings.Contains(err.Error(), "n1 runs 5 processes besides the engine's own, its limit") {
 				t.Fatalf("spawn past the limit: %v", err)
 			}
 			break

@@ -56,6 +56,7 @@ type Table struct {
 	traceOrder []uint64
 
 	limits Limits                        // set before the first spawn
+	system int                           // the engine's own processes, which Limits do not count
 	queued atomic.Int64                  // bytes queued in all mailboxes
 	logf   func(format string, a ...any) // the node's log; set before the first spawn
 
@@ -121,6 +122,7 @@ func NewTable(node string, incarnation uint64, kinds []Kind) (*Table, error) {
 	}
 	root.system = true
 	t.root = root
+	t.system = 1
 	return t, nil
 }
 
@@ -136,6 +138,7 @@ func (t *Table) AddSystem(name string, measure func() (int64, int)) {
 	}
 	t.procs[p.seq] = p
 	t.names[name] = p
+	t.system++
 }
 
 // spawn starts a process under sup (nil only for the root supervisor).
@@ -165,9 +168,11 @@ func (t *Table) spawn(kind, name string, sup *process, restart string, restarts 
 			return nil, errcode.Errorf(errcode.AlreadyStarted, "the name %q is taken by %s on %s", name, other.pid, t.node)
 		}
 	}
-	if len(t.procs) >= t.limits.Processes {
+	// A supervisor's restart replaces a process that exited: it is never
+	// refused, or a permanent child could silently stay down.
+	if restarts == 0 && len(t.procs)-t.system >= t.limits.Processes {
 		t.mu.Unlock()
-		return nil, errcode.Errorf(errcode.ResourceExhausted, "%s runs %d processes, its limit (max processes); kill some or raise the limit", t.node, t.limits.Processes)
+		return nil, errcode.Errorf(errcode.ResourceExhausted, "%s runs %d processes besides the engine's own, its limit (max processes); kill some or raise the limit", t.node, t.limits.Processes)
 	}
 	t.seq++
 	p := &process{
