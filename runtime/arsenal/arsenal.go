@@ -39,6 +39,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/clusterscript/clusterscript/runtime/errcode"
@@ -93,10 +94,11 @@ type Call struct {
 
 // Arsenal is a node's operation registry and health monitor.
 type Arsenal struct {
-	host  Host
-	ops   map[string]Op
-	specs []OpSpec
-	mon   *monitor
+	host      Host
+	ops       map[string]Op
+	specs     []OpSpec
+	mon       *monitor
+	abandoned atomic.Int64 // operations left running past their deadline
 }
 
 // New returns the arsenal of host serving ops.
@@ -189,19 +191,34 @@ func (a *Arsenal) run(ctx context.Context, op string, params map[string]any, ori
 // log.
 func (a *Arsenal) runOp(ctx context.Context, d Op, c *Call) (any, error) {
 	dl, bounded := ctx.Deadline()
-	if !bounded {
+	left := time.Until(dl)
+	if !bounded || left < minGuarded {
 		r := a.runGuarded(ctx, d, c)
 		return r.v, r.err
 	}
+	if n := a.abandoned.Load(); n >= maxAbandoned {
+		return nil, errcode.Errorf(errcode.ResourceExhausted, "%s has %d operations still running past their deadline; it runs no more until they return", a.host.Name(), n)
+	}
 	// The operation runs with a deadline a little before its caller's,
 	// so that one which ignores it is reported, naming it and the node,
-	// before the caller gives up with a bare timeout. On virtual time its
+	// before the caller gives up with a bare timeout. A caller that wants
+	// the operation to have all of a timeout adds hungGrace to its own
+	// deadline (as Forward does). On virtual time a stuck operation's
 	// goroutine stays blocked for good, and the bubble's end says so too.
-	grace := min(hungGrace, time.Until(dl)/4)
+	grace := min(hungGrace, left/4)
 	inner, cancel := context.WithDeadline(ctx, dl.Add(-grace))
 	defer cancel()
 	done := make(chan opResult, 1)
-	go func() { done <- a.runGuarded(inner, d, c) }()
+	// state: 0 running, 1 returned, 2 given up on (and counted in
+	// abandoned until it returns).
+	var state atomic.Int32
+	go func() {
+		r := a.runGuarded(inner, d, c)
+		if !state.CompareAndSwap(0, 1) {
+			a.abandoned.Add(-1)
+		}
+		done <- r
+	}()
 	select {
 	case r := <-done:
 		return r.v, r.err
@@ -214,13 +231,33 @@ func (a *Arsenal) runOp(ctx context.Context, d Op, c *Call) (any, error) {
 		return r.v, r.err
 	case <-t.C:
 	}
+	if !state.CompareAndSwap(0, 2) {
+		r := <-done // it returned just now: nothing is left behind
+		return r.v, r.err
+	}
+	a.abandoned.Add(1)
+	if err := ctx.Err(); err != nil {
+		// The caller hung up or the node is stopping: not the
+		// operation's fault.
+		return nil, errcode.Errorf(errcode.Timeout, "operation %s on node %s: %v", c.Op, a.host.Name(), err)
+	}
 	a.host.Logf("[ERR] engine: operation %s ignored its deadline: still running %s after it (its goroutine is left behind)", c.Op, grace/2)
 	return nil, errcode.Errorf(errcode.Timeout, "operation %s on node %s ignored its deadline: still running %s after it (an operation's Run must return once its context is done)", c.Op, a.host.Name(), grace/2)
 }
 
-// hungGrace is at most how long before its caller's deadline an
-// operation's own deadline falls.
-const hungGrace = time.Second
+const (
+	// hungGrace is at most how long before its caller's deadline an
+	// operation's own deadline falls; a quarter of the time left when
+	// that is shorter.
+	hungGrace = time.Second
+	// minGuarded is the least time left for which an operation is
+	// watched: a shorter call runs as it is.
+	minGuarded = 200 * time.Millisecond
+	// maxAbandoned bounds the operations left running past their
+	// deadline: past it a node refuses new ones, so a stuck operation
+	// called in a loop cannot pile up goroutines.
+	maxAbandoned = 256
+)
 
 type opResult struct {
 	v   any
@@ -336,7 +373,10 @@ func (c *Call) Forward(ctx context.Context, node string, timeout time.Duration) 
 	if m.Status != membership.StatusAlive {
 		return nil, errcode.Errorf(errcode.NodeUnreachable, "%s is %s (since %s)", node, m.Status, m.Since.Format(time.RFC3339))
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	// The peer runs the operation with hungGrace less than its caller's
+	// deadline (runOp): this call's envelope is that much longer, so the
+	// operation there still has all of timeout.
+	ctx, cancel := context.WithTimeout(ctx, timeout+hungGrace)
 	defer cancel()
 	var out json.RawMessage
 	err := c.a.host.CallNode(ctx, node, "op.call", map[string]any{"op": c.Op, "params": c.Raw, "origin": c.Origin}, &out)

@@ -126,3 +126,41 @@ func TestAnOperationIgnoringItsDeadlineIsNamed(t *testing.T) {
 		t.Fatalf("n1's log does not say so:\n%s", log.String())
 	}
 }
+
+// An operation that honours its context, taking a moment to clean up,
+// is not reported as one that ignored it.
+func TestAnOperationThatStopsInTimeIsNotReported(t *testing.T) {
+	reg := node.Builtin()
+	if err := reg.AddOp(arsenal.Op{
+		Spec: arsenal.OpSpec{Name: "patient", Summary: "waits for its context, then cleans up"},
+		Run: func(ctx context.Context, _ *arsenal.Call) (any, error) {
+			<-ctx.Done()
+			time.Sleep(20 * time.Millisecond)
+			return nil, errcode.Errorf(errcode.Timeout, "patient: gave up in time")
+		},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	nw := sim.New()
+	ep, err := nw.Endpoint("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &syncBuffer{}
+	n1, err := node.Start(node.Config{Name: "n1", Cookie: "c", Cluster: "test", Network: ep, Simulated: true, Registry: reg, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n1.Shutdown)
+	for _, d := range []time.Duration{100 * time.Millisecond, time.Second} {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		err = n1.CallNode(ctx, "n1", "op.call", map[string]any{"op": "patient"}, nil)
+		cancel()
+		if err == nil || strings.Contains(err.Error(), "ignored its deadline") {
+			t.Fatalf("with %s: %v", d, err)
+		}
+	}
+	if strings.Contains(log.String(), "ignored its deadline") {
+		t.Fatalf("n1's log reports it:\n%s", log.String())
+	}
+}
