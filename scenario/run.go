@@ -282,7 +282,7 @@ func (r *runner) deadlockHint(file, backend string) string {
 	var named []string
 	r.mu.Lock()
 	for _, res := range r.summary.Results {
-		if res.File == file && res.Backend == backend && strings.Contains(res.Message, "ignored its deadline") {
+		if res.File == file && res.Backend == backend && res.Clock == ClockVirtual && strings.Contains(res.Message, "ignored its deadline") {
 			named = append(named, res.Name+": "+firstLine(res.Message))
 		}
 	}

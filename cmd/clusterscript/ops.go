@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	"github.com/urfave/cli/v2"
@@ -56,13 +57,22 @@ func agentOps(c *cli.Context) ([]arsenal.OpSpec, error) {
 }
 
 // agentKinds returns the process kinds of --agent's binary, or the
-// built-in ones without it.
+// built-in ones without it. A binary built before programs listed their
+// kinds lists none: the built-in ones stand in, with a warning on
+// standard error.
 func agentKinds(c *cli.Context) ([]process.KindDoc, error) {
 	bin := c.String("agent")
 	if bin == "" {
 		return process.KindDocs(), nil
 	}
-	return cluster.AgentKinds(context.Background(), bin)
+	kinds, err := cluster.AgentKinds(context.Background(), bin)
+	if err != nil {
+		if _, opsErr := cluster.AgentOps(context.Background(), bin); opsErr == nil {
+			fmt.Fprintf(c.App.ErrWriter, "clusterscript: warning: %v; showing the built-in kinds only\n", err)
+			return process.KindDocs(), nil
+		}
+	}
+	return kinds, err
 }
 
 // ownKinds marks the kinds that are not built-in as the binary's.

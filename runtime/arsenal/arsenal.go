@@ -269,8 +269,9 @@ type opResult struct {
 func (a *Arsenal) runGuarded(ctx context.Context, d Op, c *Call) (r opResult) {
 	defer func() {
 		if p := recover(); p != nil {
-			a.host.Logf("[ERR] engine: operation %s panicked: %v\n%s", c.Op, p, debug.Stack())
-			r = opResult{nil, errcode.Errorf(errcode.Internal, "operation %s panicked on node %s: %v (its stack is in the node's log)", c.Op, a.host.Name(), p)}
+			v := errcode.Bound(fmt.Sprint(p), 1<<10)
+			a.host.Logf("[ERR] engine: operation %s panicked: %s\n%s", c.Op, v, errcode.Bound(string(debug.Stack()), 16<<10))
+			r = opResult{nil, errcode.Errorf(errcode.Internal, "operation %s panicked on node %s: %s (its stack is in the node's log)", c.Op, a.host.Name(), v)}
 		}
 	}()
 	r.v, r.err = d.Run(ctx, c)

@@ -89,7 +89,7 @@ func protect(f func() error) (err error) {
 func (p *process) logPanic(err error, doing string) {
 	var pv panicked
 	if errors.As(err, &pv) {
-		p.t.logf("[ERR] engine: process %s (kind %s) panicked %s: %v\n%s", p.pid, p.kind, doing, pv.v, pv.stack)
+		p.t.logf("[ERR] engine: process %s (kind %s) panicked %s: %s\n%s", p.pid, p.kind, doing, errcode.Bound(fmt.Sprint(pv.v), 1<<10), errcode.Bound(string(pv.stack), 16<<10))
 	}
 }
 

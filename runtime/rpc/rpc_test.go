@@ -184,7 +184,7 @@ func (r *onlyReader) Read(p []byte) (int, error) {
 // refused, and room comes back as requests are answered.
 func TestRequestBytesAreBounded(t *testing.T) {
 	ts := newTestServer(t, "secret")
-	ts.srv.maxRequest, ts.srv.maxInflight = 300<<10, 400<<10
+	ts.srv.maxRequest, ts.srv.maxInflight = 300<<10, 800<<10 // 400 KiB of requests
 	release := make(chan struct{})
 	held := make(chan struct{}, 4)
 	ts.srv.Handle("hold", func(context.Context, json.RawMessage) (any, error) {

@@ -48,12 +48,14 @@ const (
 	// MaxRequest bounds one request. A larger one is read past, not
 	// held, and refused with errcode.ResourceExhausted.
 	MaxRequest = 16 << 20
-	// MaxInflight bounds the bytes of requests a server holds at once,
-	// from reading one to answering it; a request that would pass it is
-	// read past and refused with errcode.ResourceExhausted. Requests of
-	// up to smallRequest bytes (every control call) do not count, so a
-	// node flooded with large requests still answers its runner.
-	MaxInflight = 64 << 20
+	// MaxInflight bounds the memory of requests a server holds at once,
+	// from reading one to answering it, counting each request twice (its
+	// bytes and its decoded parameters): 64 MiB of requests. One that
+	// would pass it is read past and refused with
+	// errcode.ResourceExhausted. Requests of up to smallRequest bytes
+	// (every control call) do not count, so a node flooded with large
+	// requests still answers its runner; MaxConns bounds those.
+	MaxInflight = 128 << 20
 )
 
 // smallRequest is the size under which a request is not counted against
@@ -221,12 +223,15 @@ func (s *Server) readRequest(c net.Conn, req *request) (held int64, refused *err
 	case size > s.maxRequest:
 		refused = errcode.Errorf(errcode.ResourceExhausted, "%s: a request of %d bytes is over the limit of %d", s.self, size, s.maxRequest)
 	case size > smallRequest:
+		// A request is held twice while it is served: its bytes as read,
+		// and its parameters decoded from them.
+		cost := 2 * size
 		s.inflightMu.Lock()
-		if s.inflight+size > s.maxInflight {
-			refused = errcode.Errorf(errcode.ResourceExhausted, "%s is holding %d bytes of requests, and this one of %d would pass the limit of %d; try again once it has caught up", s.self, s.inflight, size, s.maxInflight)
+		if s.inflight+cost > s.maxInflight {
+			refused = errcode.Errorf(errcode.ResourceExhausted, "%s is holding %d bytes of requests, and this one of %d would pass the limit of %d; try again once it has caught up", s.self, s.inflight/2, size, s.maxInflight/2)
 		} else {
-			s.inflight += size
-			held = size
+			s.inflight += cost
+			held = cost
 		}
 		s.inflightMu.Unlock()
 	}

@@ -10,8 +10,8 @@ import (
 // again is accepted again. Its nonce is random, so memberlist never sends
 // the same bytes twice, and a datagram seen before is a replay. A socket
 // network drops every datagram identical to one it received within the
-// last ReplayWindow (and no more than maxRemembered of them, so a flood
-// cannot grow the memory it takes). A replay older than that is still
+// last ReplayWindow (no more than maxRemembered per half window, so a
+// flood cannot grow the memory it takes, nor push out what it holds). A replay older than that is still
 // accepted, and memberlist ignores it only if what it says about a member
 // is older than what the receiver has heard since (a higher incarnation);
 // docs/security.md says what remains. The in-memory network never
@@ -40,7 +40,7 @@ func newReplayFilter(now time.Time) *replayFilter {
 // replayed reports whether b was received within the window, and
 // remembers it otherwise.
 func (f *replayFilter) replayed(b []byte, now time.Time) bool {
-	if now.Sub(f.since) >= ReplayWindow/2 || len(f.cur) >= maxRemembered {
+	if now.Sub(f.since) >= ReplayWindow/2 {
 		f.prev, f.cur, f.since = f.cur, make(map[uint64]struct{}, len(f.cur)), now
 	}
 	h := maphash.Bytes(f.seed, b)
@@ -50,6 +50,11 @@ func (f *replayFilter) replayed(b []byte, now time.Time) bool {
 		f.dropped++
 		return true
 	}
-	f.cur[h] = struct{}{}
+	// Full, it remembers nothing more until the half window ends: a
+	// flood of junk (which memberlist then drops) must not push out the
+	// datagrams remembered before it.
+	if len(f.cur) < maxRemembered {
+		f.cur[h] = struct{}{}
+	}
 	return false
 }
