@@ -75,6 +75,8 @@ bench:
 	$(GO) test -run '^$$' -bench 'Converge/.*/(3|10|50)$$|RealCycle|FailureDetection|PartitionHeal|HordeFailover|SimConverge/.*/100$$|ShippedSuite' -benchtime 3x -timeout 30m ./bench/
 	$(GO) test -run '^$$' -bench 'SimConverge/.*/(1000|2000)$$|BigScenario' -benchtime 1x -timeout 60m ./bench/
 	$(GO) test -run '^$$' -bench Floods -benchtime 1x -timeout 20m ./bench/
+	$(GO) test -run '^$$' -bench Workload -benchtime 3x -timeout 20m ./bench/
+	$(GO) test -run '^$$' -bench KVCheck -timeout 10m ./history/consistency/
 	$(GO) test -run '^$$' -bench OpsLatency -benchtime 300x -timeout 10m ./runtime/node/
 
 vet:

@@ -54,19 +54,30 @@ func callOp(s *Session, n *cluster.Node, op string, kwargs []starlark.Tuple) (st
 		}
 		params[k] = v
 	}
+	raw, err := callParams(s, n, op, params, nil)
+	if err != nil {
+		return nil, err
+	}
+	return decodeJSON(raw)
+}
+
+// callParams runs op on node with params and notes it in the history,
+// with the extra fields given (a workload's client). Errors read
+// "<op>: <code>: <message>".
+func callParams(s *Session, n *cluster.Node, op string, params, extra map[string]any) (json.RawMessage, error) {
 	ctx, cancel := context.WithTimeout(s.ctx(), opWait(params))
 	defer cancel()
 	var raw json.RawMessage
 	start := time.Now()
 	err := n.Call(ctx, "op.call", map[string]any{"op": op, "params": params}, &raw)
-	defer func() { noteOp(n, op, params, start, raw, err) }()
+	if err != nil && errcode.Code(err) == "" {
+		err = errcode.Errorf(errcode.NodeUnreachable, "%v", err)
+	}
+	noteOp(n, op, params, start, raw, err, extra)
 	if err != nil {
-		if errcode.Code(err) == "" {
-			err = errcode.Errorf(errcode.NodeUnreachable, "%v", err)
-		}
 		return nil, errcode.Op(op, err)
 	}
-	return decodeJSON(raw)
+	return raw, nil
 }
 
 // decodeJSON turns a JSON result into Starlark values, keeping integers
@@ -327,9 +338,9 @@ func nodeSpawn(thread *starlark.Thread, b *starlark.Builtin, a Args) (starlark.V
 			err = errcode.Errorf(errcode.NodeUnreachable, "%v", err)
 		}
 		err = errcode.Op("spawn", err)
-		noteOp(n, "spawn", params, start, nil, err)
+		noteOp(n, "spawn", params, start, nil, err, nil)
 		return nil, err
 	}
-	noteOp(n, "spawn", params, start, raw, nil)
+	noteOp(n, "spawn", params, start, raw, nil, nil)
 	return decodeJSON(raw)
 }

@@ -1,8 +1,10 @@
 package builtins
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"os"
 	"path/filepath"
 	"sync"
@@ -281,17 +283,21 @@ func starlarkModel(thread *starlark.Thread, fn string, s *starlarkstruct.Struct)
 		return consistency.Model{}, nil, err
 	}
 	errs := &starlarkStepError{}
+	seed := maphash.MakeSeed()
 	worker := &starlark.Thread{Name: thread.Name + " (model)", Print: thread.Print}
-	state0, err := starlark.Call(thread, init, nil, nil)
+	v0, err := starlark.Call(thread, init, nil, nil)
 	if err != nil {
 		return consistency.Model{}, nil, fmt.Errorf("%s: the model's init: %w", fn, err)
 	}
-	state0.Freeze()
+	state0, err := newModelState(v0)
+	if err != nil {
+		return consistency.Model{}, nil, fmt.Errorf("%s: the model's init: %w", fn, err)
+	}
 	return consistency.Model{
 		Name: "starlark",
 		Init: func() any { return state0 },
 		Step: func(state any, op consistency.Op) (bool, any) {
-			v, err := starlark.Call(worker, step, starlark.Tuple{state.(starlark.Value), opValue(op)}, nil)
+			v, err := starlark.Call(worker, step, starlark.Tuple{state.(modelState).v, opValue(op)}, nil)
 			if err != nil {
 				errs.set(err)
 				return false, state
@@ -301,18 +307,38 @@ func starlarkModel(thread *starlark.Thread, fn string, s *starlarkstruct.Struct)
 				errs.set(fmt.Errorf("step must return (ok, state), got %s", v.Type()))
 				return false, state
 			}
-			t[1].Freeze()
-			return bool(t[0].Truth()), t[1]
-		},
-		Equal: func(a, b any) bool {
-			eq, err := starlark.Equal(a.(starlark.Value), b.(starlark.Value))
+			next, err := newModelState(t[1])
 			if err != nil {
 				errs.set(err)
+				return false, state
 			}
-			return eq
+			return bool(t[0].Truth()), next
 		},
-		DescribeState: func(state any) string { return state.(starlark.Value).String() },
+		Equal:         func(a, b any) bool { return a.(modelState).key == b.(modelState).key },
+		Hash:          func(state any) uint64 { return maphash.String(seed, state.(modelState).key) },
+		DescribeState: func(state any) string { return state.(modelState).v.String() },
 	}, errs, nil
+}
+
+// modelState is a Starlark model's state with its canonical form: two
+// states are equal when their forms are, which the checker compares
+// often and fast.
+type modelState struct {
+	key string
+	v   starlark.Value
+}
+
+func newModelState(v starlark.Value) (modelState, error) {
+	v.Freeze()
+	g, err := fromStarlark(v)
+	if err != nil {
+		return modelState{}, fmt.Errorf("state: %w", err)
+	}
+	b, err := json.Marshal(g)
+	if err != nil {
+		return modelState{}, fmt.Errorf("state: %w", err)
+	}
+	return modelState{key: string(b), v: v}, nil
 }
 
 func checkUnique(_ *starlark.Thread, b *starlark.Builtin, a Args) (starlark.Value, error) {

@@ -88,6 +88,7 @@ func Docs(ops []arsenal.OpSpec) []Doc {
 	docs := slices.Clone(coreDocs())
 	docs = append(docs, arsenalDocs(ops)...)
 	docs = append(docs, hordeDocs(ops)...)
+	docs = append(docs, workloadDocs(ops)...)
 	return docs
 }
 
@@ -119,8 +120,8 @@ var assertDocs = []Doc{
 	{Module: "check", Name: "counter", Signature: `check.counter(add, read, amount="amount")`, Summary: "A counter from 0: add adds params[amount], read returns the total.", impl: modelOf(func(n []string) consistency.Model { return consistency.Counter(n[0], n[1], n[2]) }, "add", "read", "amount")},
 	{Module: "check", Name: "set", Signature: `check.set(add, read, element="element")`, Summary: "A set from empty: add adds params[element], read returns every element (a list, in any order).", impl: modelOf(func(n []string) consistency.Model { return consistency.Set(n[0], n[1], n[2]) }, "add", "read", "element")},
 	{Module: "check", Name: "mutex", Signature: `check.mutex(acquire, release)`, Summary: "A lock at most one client holds at a time: acquire takes it, release gives it back; one whose result is False, or a dict whose acquired (released) is False, did nothing.", impl: modelOf(func(n []string) consistency.Model { return consistency.Mutex(n[0], n[1]) }, "acquire", "release")},
-	{Module: "check", Name: "unique", Signature: `check.unique(history, op, field)`, Summary: "Findings (a list of {check, message, ops}; empty when all hold) for every value of result[field] that two ok completions of op returned.", impl: checkUnique},
-	{Module: "check", Name: "monotonic", Signature: `check.monotonic(history, op, field)`, Summary: "Findings for every ok completion of op whose result[field] is below one that completed before it was invoked.", impl: checkMonotonic},
+	{Module: "check", Name: "unique", Signature: `check.unique(history, op, field=None)`, Summary: "Findings (a list of {check, message, ops}; empty when all hold) for every value of result[field] (the result itself when field is None) that two ok completions of op returned.", impl: checkUnique},
+	{Module: "check", Name: "monotonic", Signature: `check.monotonic(history, op, field=None)`, Summary: "Findings for every ok completion of op whose result[field] (the result itself when field is None) is below one that completed before it was invoked.", impl: checkMonotonic},
 	{Module: "check", Name: "set_full", Signature: `check.set_full(history, add, read, element="element")`, Summary: "Findings for every add acknowledged (ok) before the last ok read was invoked whose element that read did not return.", impl: checkSetFull},
 	{Module: "assert", Name: "eq", Signature: "assert.eq(a, b, msg=None)", Summary: "Fail unless a == b; reports both values and the call's file:line:col.", impl: assertBinary(func(a, b starlark.Value) (bool, error) { return starlark.Equal(a, b) }, "!=")},
 	{Module: "assert", Name: "ne", Signature: "assert.ne(a, b, msg=None)", Summary: "Fail unless a != b.", impl: assertBinary(func(a, b starlark.Value) (bool, error) { eq, err := starlark.Equal(a, b); return !eq, err }, "==")},

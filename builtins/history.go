@@ -51,7 +51,7 @@ func (s *Session) nodeLog(clusterName string) func(string) io.Writer {
 // parameters, how long it took, and its result or error code. A big
 // parameter or result is kept as its size, digest and beginning
 // (history.Kept).
-func noteOp(n *cluster.Node, op string, params map[string]any, start time.Time, raw json.RawMessage, err error) {
+func noteOp(n *cluster.Node, op string, params map[string]any, start time.Time, raw json.RawMessage, err error, extra map[string]any) {
 	kept := make(map[string]any, len(params))
 	for k, v := range params {
 		if b, jerr := json.Marshal(v); jerr == nil && len(b) > history.MaxKeptValue {
@@ -61,6 +61,9 @@ func noteOp(n *cluster.Node, op string, params map[string]any, start time.Time, 
 		}
 	}
 	f := map[string]any{"op": op, "params": kept, "duration": history.Seconds(time.Since(start))}
+	for k, v := range extra {
+		f[k] = v
+	}
 	switch {
 	case err != nil:
 		f["code"] = errcode.Code(err)

@@ -224,3 +224,18 @@ def test_stale():
 		t.Fatalf("the page (%d bytes, %v) does not show the operations", len(b), err)
 	}
 }
+
+// The shipped workload scenarios, run in this (race-detected) test
+// binary: clients, the nemesis and the runner share clusters from many
+// goroutines at once.
+func TestShippedWorkloadsOnVirtualTime(t *testing.T) {
+	sum := run(t, Options{Backends: []cluster.Backend{cluster.Sim}}, "../scenarios/workload.star")
+	if len(sum.Results) == 0 {
+		t.Fatal("no case ran")
+	}
+	for _, r := range sum.Results {
+		if r.Status != Pass {
+			t.Errorf("%s: %s %s", r.Name, r.Status, r.Message)
+		}
+	}
+}

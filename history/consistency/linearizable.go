@@ -31,6 +31,9 @@ type Model struct {
 	// Equal compares two states (== when nil, so states must then be
 	// comparable: strings, numbers, structs of them).
 	Equal func(a, b any) bool
+	// Hash, when set, hashes a state so that equal states hash alike: it
+	// speeds up the checker's cache of states it has seen.
+	Hash func(state any) uint64
 	// DescribeState shows a state in the visualization (%v when nil).
 	DescribeState func(state any) string
 }
@@ -113,6 +116,7 @@ func (m Model) porcupine(parts [][]porcupine.Operation) porcupine.Model {
 			return nil
 		},
 		Equal:             equal,
+		Hash:              m.Hash,
 		DescribeOperation: func(input, _ any) string { return input.(*Op).describe() },
 		DescribeState: func(state any) string {
 			if m.DescribeState != nil {

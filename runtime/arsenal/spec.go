@@ -1,6 +1,11 @@
 package arsenal
 
-import "time"
+import (
+	"slices"
+	"time"
+
+	"github.com/clusterscript/clusterscript/runtime/errcode"
+)
 
 // ParamSpec describes one parameter of an operation.
 type ParamSpec struct {
@@ -41,6 +46,24 @@ type OpSpec struct {
 	Summary string        `json:"summary"`
 	Params  []ParamSpec   `json:"params"`
 	Results []ResultField `json:"results"`
+	// Definite lists the operation's own error codes that mean it took
+	// no effect. A workload records a call failing with one of them, or
+	// with one of the engine's definite codes (IsDefinite), as fail; any
+	// other failure (a timeout, a node unreachable) as info: it may or
+	// may not have taken effect.
+	Definite []string `json:"definite,omitempty"`
+}
+
+// IsDefinite reports whether a failure with code means the operation
+// took no effect: one of the engine's codes for a call refused before it
+// ran, or one of the operation's Definite codes.
+func (s OpSpec) IsDefinite(code string) bool {
+	switch code {
+	case errcode.Validation, errcode.OperationNotFound, errcode.NodeNotFound, errcode.ProcessNotFound,
+		errcode.Protection, errcode.ResourceExhausted, errcode.CookieMismatch:
+		return true
+	}
+	return slices.Contains(s.Definite, code)
 }
 
 // Args are an operation's validated parameters, defaults filled in.
