@@ -68,6 +68,8 @@ type Config struct {
 	Registry *node.Registry
 	// Limits bound the node's processes and queues; see node.Config.
 	Limits process.Limits
+	// DataDir is the node's data directory ("": none); see node.Config.
+	DataDir string
 }
 
 // Run runs one real node until ctx ends, stdin closes (WatchStdin), or the
@@ -90,6 +92,7 @@ func Run(ctx context.Context, cfg Config, in io.Reader, out io.Writer) error {
 		Log:      cfg.Log,
 		Registry: cfg.Registry,
 		Limits:   cfg.Limits,
+		DataDir:  cfg.DataDir,
 
 		Incarnation: cfg.Incarnation,
 	})

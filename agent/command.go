@@ -41,6 +41,7 @@ func Command(reg *node.Registry) *cli.Command {
 			&cli.StringSliceFlag{Name: FlagJoin, Usage: "address of a running node to join (repeatable)"},
 			&cli.BoolFlag{Name: FlagWatchStdin, Hidden: true, Usage: "exit when stdin closes (set by the runner)"},
 			&cli.StringFlag{Name: FlagLogFile, Usage: "write memberlist's and the engine's log here (default: standard error)"},
+			&cli.StringFlag{Name: FlagDataDir, Usage: "the node's data directory, which its processes keep state in across restarts (none by default)"},
 			&cli.IntFlag{Name: FlagMaxProcs, Value: process.DefaultLimits().Processes, Usage: "processes the node runs at most; a spawn past it fails with resource_exhausted"},
 			&cli.Uint64Flag{Name: FlagIncarnation, Usage: "this start's number, part of every pid; must grow with each restart under the same name (default: the start time in Unix seconds)"},
 		},
@@ -116,6 +117,7 @@ func action(c *cli.Context, reg *node.Registry) error {
 		Log:        logw,
 		Registry:   reg,
 		Limits:     process.Limits{Processes: c.Int(FlagMaxProcs)},
+		DataDir:    c.String(FlagDataDir),
 
 		Incarnation: incarnation,
 	}, c.App.Reader, c.App.Writer)

@@ -38,6 +38,7 @@ const (
 	FlagLogFile     = "log-file"
 	FlagIncarnation = "incarnation"
 	FlagMaxProcs    = "max-processes"
+	FlagDataDir     = "data-dir"
 )
 
 // Ready is the line an agent prints on stdout once it is listening: the
@@ -75,6 +76,8 @@ type Launch struct {
 	Cookie string
 	// MaxProcesses bounds the processes the node runs (0: the default).
 	MaxProcesses int
+	// DataDir is the node's data directory ("": none).
+	DataDir string
 }
 
 // Args returns the agent's command line after the binary: the agent
@@ -96,6 +99,9 @@ func (l Launch) Args() ([]string, error) {
 	}
 	if l.MaxProcesses > 0 {
 		args = append(args, flag(FlagMaxProcs), strconv.Itoa(l.MaxProcesses))
+	}
+	if l.DataDir != "" {
+		args = append(args, flag(FlagDataDir), l.DataDir)
 	}
 	return args, nil
 }

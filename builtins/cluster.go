@@ -379,6 +379,11 @@ func (n *Node) Attr(name string) (starlark.Value, error) {
 			return starlark.MakeInt(pid), nil
 		}
 		return starlark.None, nil
+	case "data_dir":
+		if dir := n.n.DataDir(); dir != "" {
+			return starlark.String(dir), nil
+		}
+		return starlark.None, nil
 	}
 	if m, ok := nodeMethods()[name]; ok {
 		return m.BindReceiver(n), nil
@@ -388,7 +393,7 @@ func (n *Node) Attr(name string) (starlark.Value, error) {
 
 // AttrNames implements starlark.HasAttrs.
 func (n *Node) AttrNames() []string {
-	return attrNames([]string{"name", "addr", "backend", "pid"}, nodeMethods())
+	return attrNames([]string{"name", "addr", "backend", "pid", "data_dir"}, nodeMethods())
 }
 
 // nodeAction is the body of a node method that takes no argument: f with
@@ -404,6 +409,7 @@ var nodeDocs = []Doc{
 	{Receiver: "node", Name: "addr", Signature: "n.addr", Summary: "The node's host:port (an in-memory address for a simulated node).", Value: true},
 	{Receiver: "node", Name: "backend", Signature: "n.backend", Summary: `"sim" or "real".`, Value: true},
 	{Receiver: "node", Name: "pid", Signature: "n.pid", Summary: "The OS process id of a real node; None for a simulated one.", Value: true},
+	{Receiver: "node", Name: "data_dir", Signature: "n.data_dir", Summary: "The node's data directory: what its processes keep there (process.Self.DataDir; the built-in disk_log kind) survives n.kill() and n.restart(), not n.restart(wipe=True), and is removed when the case ends. None for a node of an attached cluster.", Value: true},
 	{Receiver: "node", Name: "call", Signature: "n.call(op, **params)", Summary: "Run an arsenal operation on this node; same as arsenal.call(n, op, **params).", impl: nodeCall},
 	{Receiver: "node", Name: "kill", Signature: "n.kill()", Summary: "End the node abruptly (SIGKILL for a real node): no leave message.",
 		impl: nodeAction(func(s *Session, n *cluster.Node) (starlark.Value, error) { return starlark.None, n.Kill(s.ctx()) })},
@@ -425,8 +431,18 @@ var nodeDocs = []Doc{
 		})},
 	{Receiver: "node", Name: "pause", Signature: "n.pause()", Summary: "Freeze the node (SIGSTOP for a real node; a simulated node's traffic is frozen, see docs/faults.md): it answers nothing and the others see it failed. A paused node is left out of wait_converged.",
 		impl: nodeAction(func(s *Session, n *cluster.Node) (starlark.Value, error) { return starlark.None, n.Pause(s.ctx()) })},
-	{Receiver: "node", Name: "restart", Signature: "n.restart()", Summary: "Start the node again under the same name and rejoin.",
-		impl: nodeAction(func(s *Session, n *cluster.Node) (starlark.Value, error) { return starlark.None, n.Restart(s.ctx()) })},
+	{Receiver: "node", Name: "restart", Signature: "n.restart(wipe=False)", Summary: "Start the node again under the same name and rejoin; with wipe its data directory starts empty.",
+		impl: func(thread *starlark.Thread, b *starlark.Builtin, a Args) (starlark.Value, error) {
+			return withSession(thread, func(s *Session) (starlark.Value, error) {
+				n := nodeOf(b)
+				if a.Value("wipe").Truth() {
+					if err := n.Wipe(); err != nil {
+						return nil, err
+					}
+				}
+				return starlark.None, n.Restart(s.ctx())
+			})
+		}},
 	{Receiver: "node", Name: "resume", Signature: "n.resume()", Summary: "Thaw a paused node (SIGCONT); it rejoins the others.",
 		impl: nodeAction(func(s *Session, n *cluster.Node) (starlark.Value, error) { return starlark.None, n.Resume(s.ctx()) })},
 	{Receiver: "node", Name: "slow_rpc", Signature: `n.slow_rpc(delay)`, Summary: `Make the node's answers to operations and control calls take delay longer ("0s" clears it, at most 1h) while its gossip stays healthy; a restarted node keeps it.`,
@@ -442,7 +458,7 @@ var nodeDocs = []Doc{
 				return starlark.None, nodeOf(b).SlowRPC(s.ctx(), d)
 			})
 		}},
-	{Receiver: "node", Name: "spawn", Signature: `n.spawn(kind, name=None, supervisor=None, restart=None)`, Summary: "Start a process of a kind the node runs (built-in: echo, counter, kv, sleeper, supervisor; a program built on the engine adds its own) under supervisor (default: the root supervisor); restart is permanent, transient or temporary (default: the kind's, permanent for the built-in ones); returns {pid, name, node, type}.", impl: nodeSpawn},
+	{Receiver: "node", Name: "spawn", Signature: `n.spawn(kind, name=None, supervisor=None, restart=None)`, Summary: "Start a process of a kind the node runs (built-in: echo, counter, kv, disk_log, sleeper, supervisor; a program built on the engine adds its own) under supervisor (default: the root supervisor); restart is permanent, transient or temporary (default: the kind's, permanent for the built-in ones); returns {pid, name, node, type}.", impl: nodeSpawn},
 	{Receiver: "node", Name: "status", Signature: "n.status()", Summary: `"running", "stopped", "killed", "paused", or "crashed": a real node whose process ended without being asked to (the history then has a crash record saying how).`,
 		impl: func(_ *starlark.Thread, b *starlark.Builtin, _ Args) (starlark.Value, error) {
 			return starlark.String(nodeOf(b).Status()), nil

@@ -124,7 +124,7 @@ func (l *AgentLauncher) launch(ctx context.Context, spec NodeSpec, addr string) 
 	if addr != "" {
 		bind = addr
 	}
-	launch := agent.Launch{Name: spec.Name, Cluster: spec.Cluster, Bind: bind, Profile: spec.Profile, Incarnation: spec.Incarnation, Cookie: spec.Cookie, MaxProcesses: spec.MaxProcesses}
+	launch := agent.Launch{Name: spec.Name, Cluster: spec.Cluster, Bind: bind, Profile: spec.Profile, Incarnation: spec.Incarnation, Cookie: spec.Cookie, MaxProcesses: spec.MaxProcesses, DataDir: spec.DataDir}
 	args, err := launch.Args()
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -59,6 +60,7 @@ type Cluster struct {
 	cookie   string
 	profile  membership.Profile
 	maxProcs int
+	dataRoot string // the nodes' data directories, one each; removed by release
 	seed     int64
 	launcher Launcher
 
@@ -142,6 +144,11 @@ func Start(ctx context.Context, l Launcher, opts Options) (*Cluster, error) {
 	c := newCluster(opts.Name, opts.Cookie, l, opts.History)
 	c.profile, c.seed, c.nodeLog = opts.Profile.ForSize(len(opts.Nodes)), opts.Seed, opts.NodeLog
 	c.maxProcs = opts.MaxProcesses
+	data, err := os.MkdirTemp("", "clusterscript-data-")
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: data directories: %w", opts.Name, err)
+	}
+	c.dataRoot = data
 	c.Note(time.Now(), history.Record{Kind: history.KindClusterStart, Fields: map[string]any{
 		"backend": string(l.Backend()), "profile": c.profile.Name, "nodes": opts.Nodes,
 		"bound": history.Seconds(c.profile.ConvergenceBound()),
@@ -153,7 +160,7 @@ func Start(ctx context.Context, l Launcher, opts Options) (*Cluster, error) {
 	errs := make([]error, len(nodes))
 	_ = parallel(nodes, func(i int, n *Node) error { errs[i] = n.launch(ctx, ""); return nil })
 	c.nodes = nodes
-	err := joinLaunchErrors(nodes, errs)
+	err = joinLaunchErrors(nodes, errs)
 	if err == nil {
 		err = c.joinAll(ctx, nodes)
 	}
@@ -449,6 +456,9 @@ func (c *Cluster) release() {
 	}
 	c.mu.Unlock()
 	c.launcher.Close()
+	if c.dataRoot != "" {
+		_ = os.RemoveAll(c.dataRoot)
+	}
 }
 
 // StopFollowing stops following the nodes' observations and waits until

@@ -2,6 +2,8 @@ package cluster_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"syscall"
 	"testing"
@@ -61,5 +63,41 @@ func TestANodeThatDiesOnItsOwnIsCrashed(t *testing.T) {
 	// The runner's own kill is no crash.
 	if err := n2.Kill(ctx); err != nil || n2.Status() != cluster.Killed {
 		t.Fatalf("kill: %v, n2 is %s", err, n2.Status())
+	}
+}
+
+// Each node has a data directory of its own, kept across a kill and a
+// restart, emptied by Wipe, and removed with the cluster.
+func TestDataDirectoriesLiveAsLongAsTheCluster(t *testing.T) {
+	for name, l := range launchers() {
+		t.Run(name, func(t *testing.T) {
+			c := start(t, l(), 2, 1)
+			ctx := context.Background()
+			n1, _ := c.Node("n1")
+			n2, _ := c.Node("n2")
+			if n1.DataDir() == "" || n1.DataDir() == n2.DataDir() {
+				t.Fatalf("data directories %q and %q", n1.DataDir(), n2.DataDir())
+			}
+			kept := filepath.Join(n1.DataDir(), "kept")
+			if err := os.WriteFile(kept, []byte("x"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := n1.Kill(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := n1.Restart(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(kept); err != nil {
+				t.Fatalf("after a kill and restart: %v", err)
+			}
+			if err := n1.Wipe(); err == nil {
+				t.Fatal("a running node's data directory was wiped")
+			}
+			c.Kill(ctx)
+			if _, err := os.Stat(filepath.Dir(n1.DataDir())); !os.IsNotExist(err) {
+				t.Fatalf("the cluster's data directories outlive it: %v", err)
+			}
+		})
 	}
 }

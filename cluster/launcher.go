@@ -47,6 +47,8 @@ type NodeSpec struct {
 	Log io.Writer
 	// MaxProcesses bounds the processes the node runs (0: the default).
 	MaxProcesses int
+	// DataDir is the node's data directory, the same across its restarts.
+	DataDir string
 }
 
 // Launcher starts nodes of one backend.

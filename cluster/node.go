@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/clusterscript/clusterscript/history"
@@ -17,6 +19,12 @@ func (n *Node) launch(ctx context.Context, addr string) error {
 	inc := n.incarnation + 1
 	n.mu.Unlock()
 	spec := NodeSpec{Name: n.name, Cluster: n.c.name, Cookie: n.cookie, Profile: n.c.profile, Addr: addr, Incarnation: inc, MaxProcesses: n.c.maxProcs}
+	if dir := n.DataDir(); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("data directory of %s: %w", n.name, err)
+		}
+		spec.DataDir = dir
+	}
 	if n.c.nodeLog != nil {
 		spec.Log = n.c.nodeLog(n.name)
 	}
@@ -281,6 +289,30 @@ func (n *Node) Restart(ctx context.Context) error {
 		return fmt.Errorf("restart %s: %w", n.name, err)
 	}
 	return n.c.pushFaults(ctx)
+}
+
+// DataDir is the node's data directory: what its processes keep there
+// survives its kill and restart, and goes with the cluster. "" for a node
+// of a cluster found running (attach).
+func (n *Node) DataDir() string {
+	if n.c.dataRoot == "" {
+		return ""
+	}
+	return filepath.Join(n.c.dataRoot, n.name)
+}
+
+// Wipe empties the data directory of a node that is not running, so its
+// next start begins with nothing kept.
+func (n *Node) Wipe() error {
+	if s := n.Status(); s == Running || s == Paused {
+		return fmt.Errorf("wipe %s: it is %s", n.name, s)
+	}
+	if dir := n.DataDir(); dir != "" {
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("wipe %s: %w", n.name, err)
+		}
+	}
+	return nil
 }
 
 // setFaults gives the node its part of the faults in force.

@@ -47,6 +47,7 @@ func (l *SimLauncher) Launch(_ context.Context, spec NodeSpec) (Process, error) 
 		Incarnation: spec.Incarnation,
 		Registry:    l.reg,
 		Limits:      process.Limits{Processes: spec.MaxProcesses},
+		DataDir:     spec.DataDir,
 	})
 	if err != nil {
 		ep.Close()

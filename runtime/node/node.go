@@ -48,6 +48,10 @@ type Config struct {
 	// Registry holds the process kinds the node spawns, the operations it
 	// serves and the processes it starts at boot (Builtin() when nil).
 	Registry *Registry
+	// DataDir is the node's data directory, which its processes keep
+	// state in across a kill and restart (process.Self.DataDir); "" for
+	// none.
+	DataDir string
 	// Limits bound the node's processes and their queued messages
 	// (process.DefaultLimits for zero fields); a spawn or send past one
 	// fails with errcode.ResourceExhausted.
@@ -117,6 +121,7 @@ func Start(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("start node %s: %w", cfg.Name, err)
 	}
 	procs.SetLimits(cfg.Limits)
+	procs.SetDataDir(cfg.DataDir)
 	n := &Node{
 		cfg:   cfg,
 		state: membership.NewState(cfg.Name),
@@ -184,6 +189,9 @@ func Start(cfg Config) (*Node, error) {
 
 // Name returns the node's name.
 func (n *Node) Name() string { return n.cfg.Name }
+
+// DataDir returns the node's data directory ("" for none).
+func (n *Node) DataDir() string { return n.cfg.DataDir }
 
 // Addr returns the node's address.
 func (n *Node) Addr() string { return n.cfg.Network.Addr() }

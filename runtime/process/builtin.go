@@ -28,6 +28,11 @@ func Builtin() []Kind {
 			{`"size"`, "the number of keys"},
 			{"anything else", "a call fails with validation_error naming what kv accepts; a send or cast is received and dropped"},
 		}, Init: func(*Self) (Behaviour, error) { return &kvState{m: map[string]any{}}, nil }},
+		{Name: KindDiskLog, State: "{length}", Messages: []MessageDoc{
+			{`{"append": value}`, "adds value to the log in the node's data directory, kept across the node's kill and restart; the log's new length"},
+			{`"read"`, "every value appended, oldest first"},
+			{"anything else", "a call fails with validation_error"},
+		}, Init: newDiskLog},
 		{Name: KindSleeper, Type: TypeTask, State: "{}", Messages: []MessageDoc{
 			{"anything", "never read: message_queue_len grows with each one, and a call times out"},
 		}, Init: func(*Self) (Behaviour, error) { return sleeper{}, nil }},

@@ -39,6 +39,7 @@ const (
 	KindEcho       = "echo"
 	KindCounter    = "counter"
 	KindKV         = "kv"
+	KindDiskLog    = "disk_log"
 	KindSleeper    = "sleeper"
 	KindSupervisor = "supervisor"
 )

@@ -102,6 +102,11 @@ func (s *Self) PID() string { return s.p.pid }
 // Name returns the name the process is registered under ("" for none).
 func (s *Self) Name() string { return s.p.name }
 
+// DataDir returns the node's data directory: what a process keeps there
+// survives the node's kill and restart (not a restart with wipe). ""
+// when the node has none.
+func (s *Self) DataDir() string { return s.p.t.data }
+
 // Node returns the name of the node the process runs on.
 func (s *Self) Node() string { return s.p.t.node }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -288,5 +290,52 @@ func TestSendsRacingAnExitLeakNoQueuedBytes(t *testing.T) {
 	}
 	if q := tb.queued.Load(); q != 0 {
 		t.Fatalf("%d bytes still counted as queued with no process left to take them", q)
+	}
+}
+
+// disk_log keeps its values in the node's data directory: a table made
+// again over the same directory reads them back; a line cut short by a
+// kill is dropped with what follows; without a directory it cannot start.
+func TestDiskLogKeepsItsValues(t *testing.T) {
+	ctx := context.Background()
+	if _, err := newTestTable(t).Spawn(SpawnRequest{Kind: KindDiskLog}); errcode.Code(err) != errcode.Validation || !strings.Contains(err.Error(), "needs the node's data directory") {
+		t.Fatalf("without a data directory: %v", err)
+	}
+	dir := t.TempDir()
+	tb := newTestTable(t)
+	tb.SetDataDir(dir)
+	s, err := tb.Spawn(SpawnRequest{Kind: KindDiskLog, Name: "log"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []any{"a", map[string]any{"b": int64(2)}} {
+		if _, err := tb.Send(ctx, s.PID, "n1", MsgCall, map[string]any{"append": v}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "log.jsonl"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"cut short`)
+	f.Close()
+	again := newTestTable(t)
+	again.SetDataDir(dir)
+	s2, err := again.Spawn(SpawnRequest{Kind: KindDiskLog, Name: "log"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := again.Send(ctx, s2.PID, "n1", MsgCall, "read")
+	if err != nil || fmt.Sprint(got) != "[a map[b:2]]" {
+		t.Fatalf("read back %v, %v", got, err)
+	}
+	if _, err := again.Send(ctx, s2.PID, "n1", MsgCall, map[string]any{"append": "c"}); err != nil {
+		t.Fatal(err)
+	}
+	third := newTestTable(t)
+	third.SetDataDir(dir)
+	s3, _ := third.Spawn(SpawnRequest{Kind: KindDiskLog, Name: "log"})
+	if got, err := third.Send(ctx, s3.PID, "n1", MsgCall, "read"); err != nil || fmt.Sprint(got) != "[a map[b:2] c]" {
+		t.Fatalf("after the cut line was dropped, an append: %v, %v", got, err)
 	}
 }

@@ -59,6 +59,7 @@ type Table struct {
 	system int                           // the engine's own processes, which Limits do not count
 	queued atomic.Int64                  // bytes queued in all mailboxes
 	logf   func(format string, a ...any) // the node's log; set before the first spawn
+	data   string                        // the node's data directory ("": none); set before the first spawn
 
 	wg sync.WaitGroup
 }
@@ -78,6 +79,10 @@ func (t *Table) SetLimits(l Limits) {
 	}
 	t.limits = l
 }
+
+// SetDataDir gives the table's processes the node's data directory (see
+// Self.DataDir); call it before the first spawn.
+func (t *Table) SetDataDir(dir string) { t.data = dir }
 
 // SetLog makes the table write to the node's log (the stack of a
 // behaviour's panic, for one); call it before the first spawn.
