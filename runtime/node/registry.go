@@ -27,7 +27,7 @@ type Registry struct {
 func NewRegistry() *Registry { return &Registry{} }
 
 // Builtin returns a fresh registry holding the built-in kinds (echo,
-// counter, kv, sleeper, supervisor) and operations (the arsenal's and the
+// counter, kv, disk_log, sleeper, supervisor) and operations (the arsenal's and the
 // horde's), registered with AddKind and AddOp exactly as a program
 // registers its own.
 func Builtin() *Registry {
