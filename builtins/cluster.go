@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	startime "go.starlark.net/lib/time"
 	"go.starlark.net/starlark"
@@ -456,6 +457,27 @@ var nodeDocs = []Doc{
 			}
 			return withSession(thread, func(s *Session) (starlark.Value, error) {
 				return starlark.None, nodeOf(b).SlowRPC(s.ctx(), d)
+			})
+		}},
+	{Receiver: "node", Name: "skew_clock", Signature: `n.skew_clock(offset)`, Summary: `Set the node's clock off by offset ("+2s", "-500ms"; "0s" clears it; at most 24h either way): what its processes and operations read (leases, timestamps, TTLs; process.Self.Now), not memberlist's timers. A restarted node keeps it; it is in c.history() as skew_clock.`,
+		impl: func(thread *starlark.Thread, b *starlark.Builtin, a Args) (starlark.Value, error) {
+			var d time.Duration
+			switch v := a.Value("offset").(type) {
+			case starlark.String:
+				var err error
+				if d, err = time.ParseDuration(string(v)); err != nil {
+					return nil, errcode.Op(b.Name(), errcode.Errorf(errcode.Validation, "offset: want a duration such as \"+2s\" or \"-500ms\", got %s", v))
+				}
+			case startime.Duration:
+				d = time.Duration(v)
+			default:
+				return nil, errcode.Op(b.Name(), errcode.Errorf(errcode.Validation, "offset: want a duration, got %s", v.Type()))
+			}
+			if d < -node.MaxClockSkew || d > node.MaxClockSkew {
+				return nil, errcode.Op(b.Name(), errcode.Errorf(errcode.Validation, "offset: must be within ±%s, got %s", node.MaxClockSkew, d))
+			}
+			return withSession(thread, func(s *Session) (starlark.Value, error) {
+				return starlark.None, nodeOf(b).SkewClock(s.ctx(), d)
 			})
 		}},
 	{Receiver: "node", Name: "spawn", Signature: `n.spawn(kind, name=None, supervisor=None, restart=None)`, Summary: "Start a process of a kind the node runs (built-in: echo, counter, kv, disk_log, sleeper, supervisor; a program built on the engine adds its own) under supervisor (default: the root supervisor); restart is permanent, transient or temporary (default: the kind's, permanent for the built-in ones); returns {pid, name, node, type}.", impl: nodeSpawn},

@@ -18,6 +18,7 @@ import (
 	"github.com/clusterscript/clusterscript/history/consistency"
 	"github.com/clusterscript/clusterscript/runtime/arsenal"
 	"github.com/clusterscript/clusterscript/runtime/errcode"
+	"github.com/clusterscript/clusterscript/runtime/node"
 )
 
 // maxRecords bounds a workload's history: a run that makes more calls
@@ -46,6 +47,7 @@ func workloadDocs(ops []arsenal.OpSpec) []Doc {
 		{Module: "nemesis", Name: "pause", Signature: `nemesis.pause(every="5s", resume_after="2s")`, Summary: "Every interval, pause one running node and resume it resume_after later.", impl: nemesisOf("pause", "resume_after")},
 		{Module: "nemesis", Name: "block", Signature: `nemesis.block(every="5s", heal_after="2s")`, Summary: "Every interval, block the traffic from one node to another (one way), then heal it heal_after later.", impl: nemesisOf("block", "heal_after")},
 		{Module: "nemesis", Name: "loss", Signature: `nemesis.loss(every="5s", heal_after="2s", loss=0.3)`, Summary: "Every interval, make one link between two nodes lose that share of its packets, then heal it.", impl: nemesisOf("loss", "heal_after")},
+		{Module: "nemesis", Name: "clock", Signature: `nemesis.clock(every="5s", heal_after="2s", skew="2s")`, Summary: "Every interval, set one running node's clock off by skew, ahead or behind (chosen by the seed), then clear it heal_after later (see n.skew_clock).", impl: nemesisOf("clock", "heal_after")},
 		{Module: "nemesis", Name: "slow", Signature: `nemesis.slow(every="5s", heal_after="2s", delay="500ms")`, Summary: "Every interval, slow one node's answers to operations by delay, then clear it.", impl: nemesisOf("slow", "heal_after")},
 	})
 }
@@ -122,6 +124,13 @@ func nemesisOf(kind, after string) impl {
 		case "slow":
 			if p.delay, err = a.Duration("delay"); err != nil {
 				return nil, err
+			}
+		case "clock":
+			if p.delay, err = a.Duration("skew"); err != nil {
+				return nil, err
+			}
+			if p.delay <= 0 || p.delay > node.MaxClockSkew {
+				return nil, fmt.Errorf("%s: skew: must be positive and at most %s", b.Name(), node.MaxClockSkew)
 			}
 		}
 		return &Nemesis{parts: []nemesisPart{p}}, nil
@@ -257,7 +266,7 @@ func (w *workload) run(thread *starlark.Thread, fn string, client starlark.Calla
 	nemStop := make(chan struct{})
 	var undo *faultsMade
 	if nem != nil {
-		undo = &faultsMade{killed: map[string]bool{}, paused: map[string]bool{}, slowed: map[string]bool{}}
+		undo = &faultsMade{killed: map[string]bool{}, paused: map[string]bool{}, slowed: map[string]bool{}, skewed: map[string]bool{}}
 		for i, p := range nem.parts {
 			rng := rand.New(rand.NewPCG(uint64(seed), uint64(i+1)))
 			nemWG.Add(1)
@@ -504,6 +513,7 @@ type faultsMade struct {
 	killed  map[string]bool
 	paused  map[string]bool
 	slowed  map[string]bool
+	skewed  map[string]bool
 	network bool
 }
 
@@ -577,7 +587,7 @@ func (w *workload) fault(ctx context.Context, p nemesisPart, rng *rand.Rand, mad
 		made.mu.Unlock()
 	}
 	switch p.kind {
-	case "kill", "pause", "slow":
+	case "kill", "pause", "slow", "clock":
 		if len(running) == 0 {
 			return nil, "", nil, nil
 		}
@@ -595,6 +605,16 @@ func (w *workload) fault(ctx context.Context, p nemesisPart, rng *rand.Rand, mad
 				made.mark(made.paused, n.Name(), false)
 				return n.Resume(ctx)
 			}, n.Pause(ctx)
+		case "clock":
+			skew := p.delay
+			if rng.IntN(2) == 0 {
+				skew = -skew
+			}
+			made.mark(made.skewed, n.Name(), true)
+			return []string{n.Name()}, "heal", func() error {
+				made.mark(made.skewed, n.Name(), false)
+				return n.SkewClock(ctx, 0)
+			}, n.SkewClock(ctx, skew)
 		default:
 			made.mark(made.slowed, n.Name(), true)
 			return []string{n.Name()}, "heal", func() error {
@@ -664,6 +684,9 @@ func (w *workload) heal(made *faultsMade) error {
 		}
 		if made.slowed[n.Name()] {
 			errs = append(errs, n.SlowRPC(ctx, 0))
+		}
+		if made.skewed[n.Name()] {
+			errs = append(errs, n.SkewClock(ctx, 0))
 		}
 	}
 	if made.network {

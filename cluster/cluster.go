@@ -90,6 +90,7 @@ type Node struct {
 	addr   string
 	status string
 	slow   time.Duration // its slow_rpc delay, set again on restart
+	skew   time.Duration // its clock offset, set again on restart
 
 	incarnation uint64    // starts so far, the current one included
 	watch       *follower // its journal, followed into the history

@@ -269,10 +269,15 @@ func (n *Node) Restart(ctx context.Context) error {
 		return fmt.Errorf("restart %s: %w", n.name, err)
 	}
 	n.mu.Lock()
-	slow := n.slow
+	slow, skew := n.slow, n.skew
 	n.mu.Unlock()
 	if slow > 0 {
 		if err := n.control(ctx, func(ctx context.Context, c control.Client) error { return c.SlowRPC(ctx, slow) }); err != nil {
+			return fmt.Errorf("restart %s: %w", n.name, err)
+		}
+	}
+	if skew != 0 {
+		if err := n.control(ctx, func(ctx context.Context, c control.Client) error { return c.SkewClock(ctx, skew) }); err != nil {
 			return fmt.Errorf("restart %s: %w", n.name, err)
 		}
 	}
@@ -354,6 +359,20 @@ func (n *Node) Resume(ctx context.Context) error {
 	if err := n.setFaults(ctx); err != nil {
 		return fmt.Errorf("resume %s: %w", n.name, err)
 	}
+	return nil
+}
+
+// SkewClock offsets the node's clock by offset (0 clears it): what its
+// processes and operations read, not memberlist's timers. A restarted
+// node keeps it, as a machine keeps its clock.
+func (n *Node) SkewClock(ctx context.Context, offset time.Duration) error {
+	if err := n.control(ctx, func(ctx context.Context, c control.Client) error { return c.SkewClock(ctx, offset) }); err != nil {
+		return fmt.Errorf("skew_clock %s: %w", n.name, err)
+	}
+	n.mu.Lock()
+	n.skew = offset
+	n.mu.Unlock()
+	n.c.record(time.Now(), n.name, history.KindSkewClock, "", "offset", history.Seconds(offset))
 	return nil
 }
 

@@ -46,6 +46,7 @@ const (
 	KindPause        = "pause"
 	KindResume       = "resume"
 	KindSlowRPC      = "slow_rpc"
+	KindSkewClock    = "skew_clock" // fields: offset (seconds, signed)
 	KindHeal         = "heal"
 	KindOp           = "op" // fields: op, params, result or error and code, duration (seconds)
 	// Observations, pushed by the nodes, keep the engine's kinds

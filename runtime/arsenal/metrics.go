@@ -193,7 +193,7 @@ func (m *monitor) measure() NodeMetrics {
 	}
 	procs, queued, mem := m.host.Processes().Counts()
 	nm := NodeMetrics{
-		MeasuredAt:         time.Now(),
+		MeasuredAt:         m.host.Processes().Now(),
 		ProcessCount:       procs,
 		MessageQueueTotal:  queued,
 		ProcessMemoryBytes: mem,

@@ -73,6 +73,11 @@ func (c Client) SetFaults(ctx context.Context, f transport.Faults) error {
 	return c.call(ctx, MethodFaults, f, nil)
 }
 
+// SkewClock offsets the node's clock by d (0 clears it).
+func (c Client) SkewClock(ctx context.Context, d time.Duration) error {
+	return c.call(ctx, MethodSkewClock, d, nil)
+}
+
 // SlowRPC delays the node's answers by d (0 clears it).
 func (c Client) SlowRPC(ctx context.Context, d time.Duration) error {
 	return c.call(ctx, MethodSlowRPC, d, nil)

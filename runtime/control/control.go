@@ -12,6 +12,7 @@
 //	ctl.join             []string addresses -> int: members joined through
 //	ctl.faults           transport.Faults   -> -  (replaces the node's faults; validated)
 //	ctl.slow_rpc         time.Duration      -> -  (0 clears it)
+//	ctl.skew_clock       time.Duration      -> -  (offsets the node's clock; 0 clears it)
 //	ctl.leave            -                  -> -  (leave gracefully; the node runs on until it exits)
 //	ctl.exit             -                  -> -  (answer, then end the node's process)
 //	ctl.gossip_settings  -                  -> map[string]any: memberlist's settings as started
@@ -43,6 +44,7 @@ const (
 	MethodJoin           = "ctl.join"
 	MethodFaults         = "ctl.faults"
 	MethodSlowRPC        = "ctl.slow_rpc"
+	MethodSkewClock      = "ctl.skew_clock"
 	MethodLeave          = "ctl.leave"
 	MethodExit           = "ctl.exit"
 	MethodGossipSettings = "ctl.gossip_settings"
@@ -61,7 +63,7 @@ func IsControl(method string) bool { return strings.HasPrefix(method, prefix) }
 // whose answers are slowed: those that clear faults and end the node.
 func Prompt(method string) bool {
 	switch method {
-	case MethodFaults, MethodSlowRPC, MethodExit:
+	case MethodFaults, MethodSlowRPC, MethodSkewClock, MethodExit:
 		return true
 	}
 	return false

@@ -33,6 +33,8 @@ type Node interface {
 	SetFaults(transport.Faults)
 	// SlowRPC delays the node's answers (0 clears it).
 	SlowRPC(time.Duration) error
+	// SkewClock offsets the node's clock (0 clears it).
+	SkewClock(time.Duration) error
 	// GossipSettings are memberlist's settings as the node started them.
 	GossipSettings() map[string]any
 	// FaultDecisions are the first loss decisions per degraded link.
@@ -81,6 +83,16 @@ func Register(srv Server, n Node) {
 			return nil, errcode.Errorf(errcode.Validation, "faults: %v", err)
 		}
 		n.SetFaults(f)
+		return nil, nil
+	})
+	srv.Handle(MethodSkewClock, func(_ context.Context, p json.RawMessage) (any, error) {
+		var d time.Duration
+		if err := decode(MethodSkewClock, p, &d); err != nil {
+			return nil, err
+		}
+		if err := n.SkewClock(d); err != nil {
+			return nil, errcode.Errorf(errcode.Validation, "skew_clock: %v", err)
+		}
 		return nil, nil
 	})
 	srv.Handle(MethodSlowRPC, func(_ context.Context, p json.RawMessage) (any, error) {

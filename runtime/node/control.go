@@ -35,6 +35,20 @@ func (n *Node) SlowRPC(d time.Duration) error {
 	return nil
 }
 
+// MaxClockSkew bounds a node's clock offset either way.
+const MaxClockSkew = 24 * time.Hour
+
+// SkewClock offsets the clock the node's processes and operations read
+// by d (0 clears it); memberlist's timers keep the true time.
+func (n *Node) SkewClock(d time.Duration) error {
+	if d < -MaxClockSkew || d > MaxClockSkew {
+		return fmt.Errorf("offset must be within ±%s, got %s", MaxClockSkew, d)
+	}
+	n.procs.SetClockSkew(d)
+	n.log.Printf("[INFO] engine: clock skewed by %s", d)
+	return nil
+}
+
 // slowed selects the methods SlowRPC delays.
 func slowed(method string) bool {
 	if control.IsControl(method) {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/clusterscript/clusterscript/runtime/errcode"
 )
@@ -101,6 +102,10 @@ func (s *Self) PID() string { return s.p.pid }
 
 // Name returns the name the process is registered under ("" for none).
 func (s *Self) Name() string { return s.p.name }
+
+// Now is the node's clock, skewed as n.skew_clock sets it: what a
+// service reads for leases, timestamps and TTLs.
+func (s *Self) Now() time.Time { return s.p.t.Now() }
 
 // DataDir returns the node's data directory: what a process keeps there
 // survives the node's kill and restart (not a restart with wipe). ""

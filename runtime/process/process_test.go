@@ -339,3 +339,16 @@ func TestDiskLogKeepsItsValues(t *testing.T) {
 		t.Fatalf("after the cut line was dropped, an append: %v, %v", got, err)
 	}
 }
+
+// A skewed clock is what the table's Now, and so Self.Now, reads.
+func TestClockSkewMovesNow(t *testing.T) {
+	tb := newTestTable(t)
+	tb.SetClockSkew(time.Hour)
+	if d := time.Until(tb.Now()); d < 59*time.Minute || d > 61*time.Minute {
+		t.Fatalf("Now is %s ahead, want an hour", d)
+	}
+	tb.SetClockSkew(-time.Hour)
+	if d := time.Since(tb.Now()); d < 59*time.Minute || tb.ClockSkew() != -time.Hour {
+		t.Fatalf("Now is %s behind, skew %s", d, tb.ClockSkew())
+	}
+}

@@ -60,6 +60,7 @@ type Table struct {
 	queued atomic.Int64                  // bytes queued in all mailboxes
 	logf   func(format string, a ...any) // the node's log; set before the first spawn
 	data   string                        // the node's data directory ("": none); set before the first spawn
+	skew   atomic.Int64                  // the node's clock offset, in nanoseconds
 
 	wg sync.WaitGroup
 }
@@ -79,6 +80,18 @@ func (t *Table) SetLimits(l Limits) {
 	}
 	t.limits = l
 }
+
+// SetClockSkew offsets the clock the node's processes and operations
+// read (Now) by d: a machine whose clock is off. It does not touch
+// memberlist's timers.
+func (t *Table) SetClockSkew(d time.Duration) { t.skew.Store(int64(d)) }
+
+// ClockSkew returns the offset SetClockSkew set.
+func (t *Table) ClockSkew() time.Duration { return time.Duration(t.skew.Load()) }
+
+// Now is the node's clock: the time, offset by its skew. Processes read
+// it through Self.Now, operations through Host.Processes().Now.
+func (t *Table) Now() time.Time { return time.Now().Add(time.Duration(t.skew.Load())) }
 
 // SetDataDir gives the table's processes the node's data directory (see
 // Self.DataDir); call it before the first spawn.
