@@ -152,3 +152,19 @@ func TestMisbehavingServiceFromGoTest(t *testing.T) {
 		}
 	}
 }
+
+// Workloads run from go test as from clusterscript run, on both backends.
+func TestWorkloadFromGoTest(t *testing.T) {
+	out, ok := goTest(t, "-v", "-run", "Scenarios/test_clients_from_go_test")
+	if !ok {
+		t.Fatalf("go test failed:\n%s", out)
+	}
+	for _, want := range []string{
+		"--- PASS: TestScenarios/test_clients_from_go_test/sim",
+		"--- PASS: TestScenarios/test_clients_from_go_test/real",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+}
