@@ -7,6 +7,8 @@ import (
 	"hash/maphash"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -339,6 +341,29 @@ func newModelState(v starlark.Value) (modelState, error) {
 		return modelState{}, fmt.Errorf("state: %w", err)
 	}
 	return modelState{key: string(b), v: v}, nil
+}
+
+func checkModel(thread *starlark.Thread, b *starlark.Builtin, a Args) (starlark.Value, error) {
+	name, err := a.String("name")
+	if err != nil {
+		return nil, err
+	}
+	s, err := session(thread)
+	if err != nil {
+		return nil, err
+	}
+	if m, ok := s.Models[name]; ok {
+		return &Model{m: m}, nil
+	}
+	names := make([]string, 0, len(s.Models))
+	for n := range s.Models {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%s: no model %q: a program registers its Go models with scenariotest's Suite.AddModel, and they are there only in go test (use check.register, check.kv, ... or struct(init=, step=) elsewhere)", b.Name(), name)
+	}
+	return nil, fmt.Errorf("%s: no model %q; the program registers %s", b.Name(), name, strings.Join(names, ", "))
 }
 
 func checkUnique(_ *starlark.Thread, b *starlark.Builtin, a Args) (starlark.Value, error) {

@@ -31,6 +31,7 @@ import (
 
 	"github.com/clusterscript/clusterscript/cluster"
 	"github.com/clusterscript/clusterscript/history"
+	"github.com/clusterscript/clusterscript/history/consistency"
 	"github.com/clusterscript/clusterscript/nodelog"
 )
 
@@ -44,6 +45,9 @@ type Session struct {
 	Settings cluster.Settings
 	// Vars are the --var values.
 	Vars map[string]string
+	// Models are the program's own consistency models, by name
+	// (check.model).
+	Models map[string]consistency.Model
 	// Log receives log() lines.
 	Log func(string)
 	// Start is when the case began, read from the clock the case runs on

@@ -17,6 +17,7 @@ import (
 
 	"github.com/clusterscript/clusterscript/builtins"
 	"github.com/clusterscript/clusterscript/cluster"
+	"github.com/clusterscript/clusterscript/history/consistency"
 	"github.com/clusterscript/clusterscript/runtime/arsenal"
 	"github.com/clusterscript/clusterscript/sim/vtime"
 )
@@ -47,6 +48,9 @@ type Options struct {
 	Timeout time.Duration
 	// Vars are the --var values.
 	Vars map[string]string
+	// Models are the consistency models a program registers in Go, which
+	// check.model(name) returns (scenariotest's Suite.AddModel).
+	Models map[string]consistency.Model
 	// Parallel is how many files run at once (at least 1).
 	Parallel int
 	// FailFast stops starting cases after the first failure.
@@ -396,7 +400,7 @@ func (r *runner) runFileOn(ctx context.Context, j job, src []byte, names []strin
 }
 
 func (r *runner) newSession(ctx context.Context, backend string, logs *caseLog) *builtins.Session {
-	s := &builtins.Session{Ctx: ctx, Settings: r.opts.Settings, Vars: r.opts.Vars}
+	s := &builtins.Session{Ctx: ctx, Settings: r.opts.Settings, Vars: r.opts.Vars, Models: r.opts.Models}
 	s.Settings.Backend = cluster.Backend(backend)
 	if logs != nil {
 		s.Log = logs.add

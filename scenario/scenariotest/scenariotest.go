@@ -44,6 +44,7 @@ import (
 
 	"github.com/clusterscript/clusterscript/agent"
 	"github.com/clusterscript/clusterscript/cluster"
+	"github.com/clusterscript/clusterscript/history/consistency"
 	"github.com/clusterscript/clusterscript/runtime/node"
 	"github.com/clusterscript/clusterscript/scenario"
 	"github.com/clusterscript/clusterscript/sim/vtime"
@@ -53,7 +54,25 @@ import (
 // what simulated nodes run in the test process and what real nodes, the
 // test binary re-executed as an agent, run.
 type Suite struct {
-	reg *node.Registry
+	reg    *node.Registry
+	models map[string]consistency.Model
+}
+
+// AddModel registers a consistency model the suite's scenarios get with
+// check.model(name) and hand to check.linearizable: a service's own
+// sequential specification, in Go. Call it before Run.
+func (s *Suite) AddModel(name string, m consistency.Model) error {
+	if name == "" || m.Init == nil || m.Step == nil {
+		return fmt.Errorf("scenariotest: model %q needs a name, Init and Step", name)
+	}
+	if _, dup := s.models[name]; dup {
+		return fmt.Errorf("scenariotest: model %q is already registered", name)
+	}
+	if s.models == nil {
+		s.models = map[string]consistency.Model{}
+	}
+	s.models[name] = m
+	return nil
 }
 
 // New returns the suite of a program whose nodes run reg (node.Builtin()
@@ -270,6 +289,7 @@ func (s *Suite) run(t *testing.T, file, name string, backends []cluster.Backend,
 		Run:       regexp.MustCompile("^" + regexp.QuoteMeta(name) + "$"),
 		Timeout:   timeout,
 		Vars:      opts.Vars,
+		Models:    s.models,
 		Virtual:   vtime.InTest(t), // simulated cases' bubbles run in this test
 		Artifacts: artifacts,
 		Parallel:  1,
