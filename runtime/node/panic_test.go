@@ -92,30 +92,17 @@ func TestAPanickingOperationFailsItsCallNotTheNode(t *testing.T) {
 func TestAnOperationIgnoringItsDeadlineIsNamed(t *testing.T) {
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
-	reg := node.Builtin()
-	if err := reg.AddOp(arsenal.Op{
+	op := arsenal.Op{
 		Spec: arsenal.OpSpec{Name: "stuck", Summary: "a bug: it waits on what never comes, ignoring its context"},
 		Run: func(context.Context, *arsenal.Call) (any, error) {
 			<-release
 			return nil, nil
 		},
-	}); err != nil {
-		t.Fatal(err)
 	}
-	nw := sim.New()
-	ep, err := nw.Endpoint("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := &syncBuffer{}
-	n1, err := node.Start(node.Config{Name: "n1", Cookie: "c", Cluster: "test", Network: ep, Simulated: true, Registry: reg, Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(n1.Shutdown)
+	n1, log := startOneWith(t, op)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	err = n1.CallNode(ctx, "n1", "op.call", map[string]any{"op": "stuck"}, nil)
+	err := n1.CallNode(ctx, "n1", "op.call", map[string]any{"op": "stuck"}, nil)
 	if errcode.Code(err) != errcode.Timeout || !strings.Contains(err.Error(), "operation stuck on node n1 ignored its deadline") {
 		t.Fatalf("stuck: %v, want a timeout naming the operation and the node", err)
 	}
@@ -130,19 +117,37 @@ func TestAnOperationIgnoringItsDeadlineIsNamed(t *testing.T) {
 // An operation that honours its context, taking a moment to clean up,
 // is not reported as one that ignored it.
 func TestAnOperationThatStopsInTimeIsNotReported(t *testing.T) {
-	reg := node.Builtin()
-	if err := reg.AddOp(arsenal.Op{
+	op := arsenal.Op{
 		Spec: arsenal.OpSpec{Name: "patient", Summary: "waits for its context, then cleans up"},
 		Run: func(ctx context.Context, _ *arsenal.Call) (any, error) {
 			<-ctx.Done()
 			time.Sleep(20 * time.Millisecond)
 			return nil, errcode.Errorf(errcode.Timeout, "patient: gave up in time")
 		},
-	}); err != nil {
+	}
+	n1, log := startOneWith(t, op)
+	for _, d := range []time.Duration{100 * time.Millisecond, time.Second} {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		err := n1.CallNode(ctx, "n1", "op.call", map[string]any{"op": "patient"}, nil)
+		cancel()
+		if err == nil || strings.Contains(err.Error(), "ignored its deadline") {
+			t.Fatalf("with %s: %v", d, err)
+		}
+	}
+	if strings.Contains(log.String(), "ignored its deadline") {
+		t.Fatalf("n1's log reports it:\n%s", log.String())
+	}
+}
+
+// startOneWith starts a simulated node n1 that serves op besides the
+// built-in operations, and returns it with its log.
+func startOneWith(t *testing.T, op arsenal.Op) (*node.Node, *syncBuffer) {
+	t.Helper()
+	reg := node.Builtin()
+	if err := reg.AddOp(op); err != nil {
 		t.Fatal(err)
 	}
-	nw := sim.New()
-	ep, err := nw.Endpoint("")
+	ep, err := sim.New().Endpoint("")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,15 +157,5 @@ func TestAnOperationThatStopsInTimeIsNotReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(n1.Shutdown)
-	for _, d := range []time.Duration{100 * time.Millisecond, time.Second} {
-		ctx, cancel := context.WithTimeout(context.Background(), d)
-		err = n1.CallNode(ctx, "n1", "op.call", map[string]any{"op": "patient"}, nil)
-		cancel()
-		if err == nil || strings.Contains(err.Error(), "ignored its deadline") {
-			t.Fatalf("with %s: %v", d, err)
-		}
-	}
-	if strings.Contains(log.String(), "ignored its deadline") {
-		t.Fatalf("n1's log reports it:\n%s", log.String())
-	}
+	return n1, log
 }

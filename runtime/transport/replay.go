@@ -30,7 +30,6 @@ type replayFilter struct {
 	seed      maphash.Seed
 	cur, prev map[uint64]struct{}
 	since     time.Time
-	dropped   uint64
 }
 
 func newReplayFilter(now time.Time) *replayFilter {
@@ -47,7 +46,6 @@ func (f *replayFilter) replayed(b []byte, now time.Time) bool {
 	_, inCur := f.cur[h]
 	_, inPrev := f.prev[h]
 	if inCur || inPrev {
-		f.dropped++
 		return true
 	}
 	// Full, it remembers nothing more until the half window ends: a
