@@ -34,16 +34,18 @@ func (m *Model) Truth() starlark.Bool  { return true }
 func (m *Model) Hash() (uint32, error) { return 0, errors.New("unhashable: model") }
 
 // modelOf returns a model for a builtin: each named parameter is an
-// operation or a field name.
+// operation or a field name; one ending in "?" may be None (its name is
+// then "").
 func modelOf(build func(names []string) consistency.Model, params ...string) impl {
 	return func(_ *starlark.Thread, b *starlark.Builtin, a Args) (starlark.Value, error) {
 		names := make([]string, len(params))
 		for i, p := range params {
+			p, optional := strings.CutSuffix(p, "?")
 			s, err := a.String(p)
 			if err != nil {
 				return nil, err
 			}
-			if s == "" {
+			if s == "" && (!optional || a.Value(p) != starlark.None) {
 				return nil, fmt.Errorf("%s: %s: must name an operation or a field", b.Name(), p)
 			}
 			names[i] = s

@@ -71,7 +71,6 @@ type Op struct {
 func Ops(history []Record) ([]Op, error) {
 	open := map[int]int{} // client -> index in out of its pending op
 	var out []Op
-	var failed []int
 	for _, r := range history {
 		switch r.Type {
 		case Invoke:
@@ -92,16 +91,10 @@ func Ops(history []Record) ([]Op, error) {
 				continue
 			}
 			op.Result, op.Return, op.Done = r.Result, int64(r.Index), r.T
-			if r.Type == Fail {
-				failed = append(failed, i)
-			}
 		}
 	}
 	// A failed operation took no effect: it constrains nothing.
-	for _, i := range slices.Backward(failed) {
-		out = slices.Delete(out, i, i+1)
-	}
-	return out, nil
+	return slices.DeleteFunc(out, func(op Op) bool { return op.Type == Fail }), nil
 }
 
 // canonical is a value's JSON, maps with sorted keys: two results are

@@ -11,13 +11,13 @@ import (
 )
 
 // h builds a history from compact lines: "client type op key=value ->
-// result", one record each, in order.
+// result", one record each, in order, a second apart.
 func h(t *testing.T, lines ...string) []Op {
 	t.Helper()
 	var recs []Record
 	for i, l := range lines {
 		var r Record
-		r.Index = i
+		r.Index, r.T = i, float64(i)
 		head, result, hasResult := strings.Cut(l, " -> ")
 		f := strings.Fields(head)
 		fmt.Sscan(f[0], &r.Client)
@@ -44,8 +44,11 @@ func parse(s string) any {
 	if _, err := fmt.Sscan(s, &n); err == nil {
 		return n
 	}
-	if s == "None" {
+	switch s {
+	case "None":
 		return nil
+	case "False":
+		return false
 	}
 	return s
 }
@@ -119,6 +122,25 @@ func TestOtherModels(t *testing.T) {
 		{"mutex held twice", Mutex("acquire", "release"), h(t,
 			"0 invoke acquire", "0 ok acquire",
 			"1 invoke acquire", "1 ok acquire"), NotLinearizable},
+		{"a lease ends by itself", Lease("acquire", "release", "ttl"), h(t,
+			"0 invoke acquire ttl=2s", "0 ok acquire", // holds from 0s to 2s
+			"1 invoke acquire ttl=2s", "1 ok acquire"), Linearizable},
+		{"two holders within a lease", Lease("acquire", "release", "ttl"), h(t,
+			"0 invoke acquire ttl=10s", "0 ok acquire",
+			"1 invoke acquire ttl=2s", "1 ok acquire"), NotLinearizable},
+		{"a renewal counts afresh", Lease("acquire", "release", "ttl"), h(t,
+			"0 invoke acquire ttl=2s", "0 ok acquire",
+			"0 invoke acquire ttl=10s", "0 ok acquire", // until 12s
+			"1 invoke acquire ttl=2s", "1 ok acquire"), NotLinearizable},
+		{"a refused acquire, a stranger's release and a release did nothing wrong", Lease("acquire", "release", "ttl"), h(t,
+			"0 invoke acquire ttl=10s", "0 ok acquire",
+			"1 invoke acquire ttl=2s", "1 ok acquire -> False",
+			"1 invoke release", "1 ok release",
+			"0 invoke release", "0 ok release",
+			"1 invoke acquire ttl=2s", "1 ok acquire"), Linearizable},
+		{"an acquire without a ttl holds until released", Lease("acquire", "release", "ttl"), h(t,
+			"0 invoke acquire", "0 ok acquire",
+			"1 invoke acquire ttl=2s", "1 ok acquire"), NotLinearizable},
 		{"kv keys are independent", KV("get", "put", "key", "value"), h(t,
 			"0 invoke put key=a value=1", "0 ok put",
 			"1 invoke get key=b", "1 ok get -> None",
@@ -133,8 +155,24 @@ func TestOtherModels(t *testing.T) {
 			}
 		})
 	}
+	// A read that answers a dict: its value is one field of it.
+	kv := Reading(KV("get", "put", "key", "value"), "get", "value")
+	ops := h(t, "0 invoke put key=a value=1", "0 ok put", "1 invoke get key=a", "1 ok get")
+	for _, tc := range []struct {
+		result any
+		want   Verdict
+	}{
+		{map[string]any{"value": int64(1), "n": 1}, Linearizable},
+		{map[string]any{"value": nil, "n": 0}, NotLinearizable},
+		{int64(1), NotLinearizable}, // not a dict
+	} {
+		ops[1].Result = tc.result
+		if r := Check(kv, ops, 0); r.Verdict != tc.want {
+			t.Errorf("kv read answering %v: %s, want %s", tc.result, r.Verdict, tc.want)
+		}
+	}
 	set := Set("add", "read", "element")
-	ops := h(t, "0 invoke add element=x", "0 ok add", "1 invoke add element=y", "1 ok add", "2 invoke read", "2 ok read")
+	ops = h(t, "0 invoke add element=x", "0 ok add", "1 invoke add element=y", "1 ok add", "2 invoke read", "2 ok read")
 	ops[2].Result = []any{"y", "x"}
 	if r := Check(set, ops, 0); r.Verdict != Linearizable {
 		t.Fatalf("set: %s", r.Verdict)
@@ -184,6 +222,16 @@ func TestOpsPairsAndRefuses(t *testing.T) {
 	ops, err := Ops([]Record{{Index: 0, Type: Invoke, Op: "get"}, {Index: 1, Type: "nemesis"}})
 	if err != nil || len(ops) != 1 || ops[0].Type != Info {
 		t.Fatalf("an invoke the history ended before completing is info: %+v %v", ops, err)
+	}
+	// Failures left out, also when they complete in another order than
+	// they were invoked.
+	ops = h(t, "0 invoke get", "1 invoke put value=1", "2 invoke get", "2 fail get", "1 ok put", "0 fail get", "1 invoke get", "1 ok get -> 1")
+	var got []string
+	for _, op := range ops {
+		got = append(got, fmt.Sprintf("%d %s %s", op.Client, op.Type, op.Op))
+	}
+	if want := []string{"1 ok put", "1 ok get"}; !slices.Equal(got, want) {
+		t.Fatalf("operations %q, want %q", got, want)
 	}
 }
 

@@ -3,8 +3,10 @@ package consistency
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Register is a single register: write sets it to params[value], read
@@ -108,6 +110,92 @@ func Mutex(acquire, release string) Model {
 			return fmt.Sprintf("held by client %d", state.(int))
 		},
 	}
+}
+
+// Lease is a Mutex whose holder also loses it to time: an acquire holds
+// it for params[ttl] (a duration such as "2s", or seconds) from its
+// invocation, since a lease's holder counts from before it asked, unless
+// its holder acquires it again first (a renewal, counted afresh) or
+// releases it. Another client's acquire is allowed once the lease may
+// have ended: when that acquire completed after the lease's end. A
+// release by a client that does not hold the lease does nothing. An
+// acquire without params[ttl] holds until it is released.
+func Lease(acquire, release, ttl string) Model {
+	type lease struct {
+		holder int
+		until  float64 // case seconds; +Inf: until released
+	}
+	free := lease{holder: -1}
+	return Model{
+		Name: "lease",
+		Ops:  []string{acquire, release},
+		Init: func() any { return free },
+		Step: func(state any, op Op) (bool, any) {
+			s := state.(lease)
+			if op.Type == OK && refused(op.Result) {
+				return true, s
+			}
+			if op.Op == release {
+				if s.holder == op.Client {
+					return true, free
+				}
+				return true, s
+			}
+			done := op.Done
+			if op.Type == Info {
+				done = math.Inf(1)
+			}
+			if s.holder != -1 && s.holder != op.Client && done < s.until {
+				return false, s
+			}
+			d, ok := seconds(op.Params[ttl])
+			if !ok {
+				d = math.Inf(1)
+			}
+			return true, lease{holder: op.Client, until: op.T + d}
+		},
+		DescribeState: func(state any) string {
+			s := state.(lease)
+			switch {
+			case s.holder == -1:
+				return "free"
+			case math.IsInf(s.until, 1):
+				return fmt.Sprintf("held by client %d", s.holder)
+			}
+			return fmt.Sprintf("held by client %d until %.3fs", s.holder, s.until)
+		},
+	}
+}
+
+// seconds reads a duration parameter: a string such as "1.5s", or a
+// number of seconds.
+func seconds(v any) (float64, bool) {
+	if s, ok := v.(string); ok {
+		d, err := time.ParseDuration(s)
+		return d.Seconds(), err == nil
+	}
+	return number(v)
+}
+
+// Reading returns m with the ok completions of op read as result[field]:
+// for a service whose read answers a dict that holds the value, as most
+// do. An empty field returns m as it is.
+func Reading(m Model, op, field string) Model {
+	if field == "" {
+		return m
+	}
+	step := m.Step
+	m.Step = func(state any, o Op) (bool, any) {
+		if o.Op == op && o.Type == OK {
+			d, ok := o.Result.(map[string]any)
+			if !ok {
+				return false, state
+			}
+			o.Result = d[field]
+		}
+		return step(state, o)
+	}
+	return m
 }
 
 // refused reports a result that says the operation did not take effect.
