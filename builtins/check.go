@@ -192,7 +192,15 @@ func checkLinearizable(thread *starlark.Thread, b *starlark.Builtin, a Args) (st
 	default:
 		return nil, fmt.Errorf("%s: model: want a model (check.register, check.kv, ...) or struct(init=, step=), got %s", b.Name(), m.Type())
 	}
-	r := consistency.Check(model, ops, timeout)
+	var r consistency.Result
+	check := func() { r = consistency.Check(model, ops, timeout) }
+	if s, err := session(thread); err == nil && s.Outside != nil {
+		// On virtual time the clock stands still while the check
+		// computes: its timeout and checked_in read the wall clock.
+		s.Outside(check)
+	} else {
+		check()
+	}
 	if stepErr != nil && stepErr.err != nil {
 		return nil, fmt.Errorf("%s: the model's step: %w", b.Name(), stepErr.err)
 	}

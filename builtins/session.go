@@ -64,6 +64,10 @@ type Session struct {
 	History *history.Recorder
 	// Logs receive the logs of the case's nodes (not kept when nil).
 	Logs *nodelog.Set
+	// Outside, when set, runs f outside the case's bubble, on the wall
+	// clock, and waits for it: a consistency check, which times and
+	// bounds itself, runs there (nil: where it is called).
+	Outside func(f func())
 	// Artifacts is the case's artifacts directory ("" when none is
 	// kept): a failed linearizability check writes its page there.
 	Artifacts string

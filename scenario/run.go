@@ -465,6 +465,9 @@ func (r *runner) runCase(ctx context.Context, id CaseID, wall *vtime.Wall, body 
 	s := r.newSession(cctx, id.Backend, logs)
 	s.Start = start
 	s.VirtualClock = wall != nil
+	if wall != nil {
+		s.Outside = wall.Do
+	}
 	rec := r.newCaseRecord(id, start, keep)
 	rec.attach(s)
 	thread, ld := r.newThread(id.File, s)

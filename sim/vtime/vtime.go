@@ -131,8 +131,9 @@ type Wall struct {
 }
 
 type wallReq struct {
-	d time.Duration
-	t *wallTimer
+	d  time.Duration
+	t  *wallTimer
+	do func() // set for Do
 }
 
 // wallTimer is one AfterFunc: stopping it stops its timer and lets go of
@@ -177,6 +178,10 @@ func NewWall() *Wall {
 	w := &Wall{reqs: make(chan wallReq)}
 	go func() {
 		for r := range w.reqs {
+			if r.do != nil {
+				go r.do()
+				continue
+			}
 			r.t.start(r.d)
 		}
 	}()
@@ -191,6 +196,22 @@ func (w *Wall) AfterFunc(d time.Duration, f func()) (stop func()) {
 	t := &wallTimer{f: f}
 	w.reqs <- wallReq{d: d, t: t}
 	return t.stop
+}
+
+// Do runs f on a goroutine outside any bubble and waits for it to
+// return: for work that times and bounds itself on the wall clock (a
+// consistency check with a timeout), which inside a bubble would read a
+// clock that stands still while it computes. f must not touch the
+// bubble's channels or timers. The caller waits on a mutex, which does
+// not count as durably blocked, so virtual time stands still meanwhile.
+func (w *Wall) Do(f func()) {
+	var mu sync.Mutex
+	mu.Lock()
+	w.reqs <- wallReq{do: func() {
+		defer mu.Unlock()
+		f()
+	}}
+	mu.Lock()
 }
 
 // Close stops accepting functions; those scheduled still run.
