@@ -33,11 +33,13 @@ test-go:
 test-scenarios: build
 	$(BIN) run scenarios/ --backend sim,real --no-color
 
-# A service built on the engine (examples/lease), driven as a user would:
-# its own binary as the real nodes.
+# The services built on the engine (examples/), driven as a user would:
+# their own binaries as the real nodes.
 test-examples: build
 	$(BUILD) -o bin/leased ./examples/lease/cmd/leased
 	$(BIN) run --agent bin/leased examples/lease/scenarios/ --backend real --no-color
+	$(BUILD) -o bin/registerd ./examples/register/cmd/registerd
+	$(BIN) run --agent bin/registerd examples/register/scenarios/ --backend real --no-color
 
 # Go native fuzzing: package:target. Each seed corpus (f.Add and
 # testdata/fuzz/) also runs as a plain test in test-go.

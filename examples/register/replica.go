@@ -1,0 +1,174 @@
+package register
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/clusterscript/clusterscript/runtime/errcode"
+	"github.com/clusterscript/clusterscript/runtime/process"
+)
+
+// Tag orders the writes of a key: by N, then by Writer, a name no other
+// write uses. The zero Tag is below every write's.
+type Tag struct {
+	N      int64  `json:"n"`
+	Writer string `json:"writer,omitempty"`
+}
+
+// Less reports whether t is below u.
+func (t Tag) Less(u Tag) bool {
+	return t.N < u.N || t.N == u.N && t.Writer < u.Writer
+}
+
+// Cell is what a replica holds for a key: a value and the tag that wrote
+// it (the zero Cell, with a None value, before any write).
+type Cell struct {
+	Value any `json:"value"`
+	Tag
+}
+
+// replica is a register_replica's state: a cell per key, and the most
+// members its node has seen at once, kept in file (in the node's data
+// directory) before any write is acknowledged. It answers calls of
+//
+//	{"get": key, "members": m}                                    -> reply
+//	{"set": {"key": k, "value": v, "n": n, "writer": w}, "members": m} -> reply
+//
+// where m is how many members the caller counts and the reply is the
+// cell it holds now with the most members it has been told of.
+type replica struct {
+	file string // "" when the node has no data directory
+	disk
+}
+
+// disk is what a replica keeps.
+type disk struct {
+	Cells   map[string]Cell `json:"cells"`
+	Members int             `json:"members"`
+}
+
+// reply is a replica's answer.
+type reply struct {
+	Cell
+	Members int `json:"members"`
+}
+
+func replicaKind() process.Kind {
+	return process.Kind{
+		Name:  ReplicaKind,
+		State: "{keys, file}",
+		Messages: []process.MessageDoc{
+			{Message: `{"get": key, "members": m}`, Reply: "{value, n, writer, members}: the key's cell (n 0 and value None before any write), and the most members it has been told of (m included)"},
+			{Message: `{"set": {"key", "value", "n", "writer"}, "members": m}`, Reply: "the same for the cell it holds now: the one sent when its tag is higher than the one held, which is then on disk"},
+		},
+		Init: newReplica,
+	}
+}
+
+func newReplica(self *process.Self) (process.Behaviour, error) {
+	r := &replica{disk: disk{Cells: map[string]Cell{}}}
+	if dir := self.DataDir(); dir != "" {
+		r.file = filepath.Join(dir, "register.json")
+	}
+	if r.file == "" {
+		return r, nil
+	}
+	b, err := os.ReadFile(r.file)
+	if errors.Is(err, os.ErrNotExist) {
+		return r, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("register_replica: %w", err)
+	}
+	if err := json.Unmarshal(b, &r.disk); err != nil {
+		return nil, fmt.Errorf("register_replica: %s: %w", r.file, err)
+	}
+	return r, nil
+}
+
+// setReq is the body of a set.
+type setReq struct {
+	Key   string `json:"key"`
+	Value any    `json:"value"`
+	Tag
+}
+
+// request is a message to a replica.
+type request struct {
+	Get     *string `json:"get"`
+	Set     *setReq `json:"set"`
+	Members int     `json:"members"`
+}
+
+func (r *replica) Handle(_ *process.Self, m process.Message) (any, error) {
+	var req request
+	b, _ := json.Marshal(m.Body)
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	switch {
+	case dec.Decode(&req) != nil, (req.Get == nil) == (req.Set == nil):
+	case req.Get != nil:
+		return r.apply(*req.Get, nil, req.Members)
+	case req.Set.Key != "" && req.Set.N > 0 && req.Set.Writer != "":
+		return r.apply(req.Set.Key, req.Set, req.Members)
+	}
+	return nil, errcode.Errorf(errcode.Validation, `message: a register_replica answers {"get": key, "members": m} or {"set": {"key", "value", "n", "writer"}, "members": m} (n at least 1), got %v`, m.Body)
+}
+
+// apply raises what the replica remembers, key's cell to set's tag when
+// it is higher than the one held (set may be nil) and the members to
+// members, and keeps it on disk before answering: an acknowledged write
+// survives the node's kill.
+func (r *replica) apply(key string, set *setReq, members int) (reply, error) {
+	prevMembers := r.Members
+	prev, had := r.Cells[key]
+	changed := members > r.Members
+	r.Members = max(r.Members, members)
+	if set != nil && prev.Tag.Less(set.Tag) {
+		r.Cells[key] = Cell{Value: set.Value, Tag: set.Tag}
+		changed = true
+	}
+	if changed {
+		if err := r.save(); err != nil {
+			r.Members = prevMembers
+			if had {
+				r.Cells[key] = prev
+			} else {
+				delete(r.Cells, key)
+			}
+			return reply{}, err
+		}
+	}
+	return reply{Cell: r.Cells[key], Members: r.Members}, nil
+}
+
+// save writes every cell to a new file and renames it over the old one,
+// so a kill in the middle leaves the old file whole. (It does not fsync:
+// a killed process loses nothing the kernel has, and the scenarios kill
+// processes, not machines.)
+func (r *replica) save() error {
+	if r.file == "" {
+		return nil
+	}
+	b, err := json.Marshal(r.disk)
+	if err != nil {
+		return fmt.Errorf("register_replica: %w", err)
+	}
+	tmp := r.file + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return fmt.Errorf("register_replica: %w", err)
+	}
+	if err := os.Rename(tmp, r.file); err != nil {
+		return fmt.Errorf("register_replica: %w", err)
+	}
+	return nil
+}
+
+// State is what process_info shows of a replica.
+func (r *replica) State() map[string]any {
+	return map[string]any{"keys": len(r.Cells), "members": r.Members, "file": r.file}
+}
