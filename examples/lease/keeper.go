@@ -2,24 +2,51 @@ package lease
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/clusterscript/clusterscript/runtime/errcode"
 	"github.com/clusterscript/clusterscript/runtime/process"
 )
 
-// keeper is a lease_keeper's state: the promise it holds and the highest
-// token it ever promised. It answers calls of
+// keeper is a lease_keeper's state: the promise it holds, the highest
+// token it ever promised, and the most members its node has counted. It
+// keeps them in file, in the node's data directory, before it answers,
+// so a keeper that restarts remembers what it promised. It answers calls
+// of
 //
 //	{"grant": {"holder": h, "token": t, "ttl_ms": ms}}  -> verdict
 //	{"release": {"holder": h, "token": t}}              -> verdict
 //	"peek"                                              -> verdict
+//	{"members": n}                                      -> the most members counted, n included
+//
+// A promise's TTL is measured as time elapsed on the monotonic clock
+// (time.Since), never by comparing instants of the node's wall clock,
+// which can be set: a wall clock stepped forward (n.skew_clock,
+// nemesis.clock) would end a promise early, and two nodes would hold the
+// lease at once.
 type keeper struct {
+	file       string // "" when the node has no data directory
 	holder     string
 	token      int64
-	expires    time.Time
+	ttl        time.Duration
+	granted    time.Time // monotonic: when the promise was made (or restored)
 	maxToken   int64
+	members    int
 	graceUntil time.Time
+	restored   bool
+}
+
+// saved is what a keeper keeps on disk.
+type saved struct {
+	Holder   string `json:"holder,omitempty"`
+	Token    int64  `json:"token,omitempty"`
+	TTLms    int64  `json:"ttl_ms,omitempty"`
+	MaxToken int64  `json:"max_token"`
+	Members  int    `json:"members"`
 }
 
 // verdict is a keeper's answer: whether it granted, why not, and what it
@@ -38,22 +65,74 @@ type verdict struct {
 const (
 	refusedHeld  = "held"        // it promises another holder
 	refusedStale = "stale_token" // the token is not above every one it promised
-	refusedGrace = "in_grace"    // it restarted less than Grace ago
+	refusedGrace = "in_grace"    // it started less than Grace ago with nothing on disk
 )
 
 func keeperKind() process.Kind {
 	return process.Kind{
 		Name:  KeeperKind,
-		State: "{holder, token, expires_at, max_token, grace_until}",
+		State: "{holder, token, expires_at, max_token, members, grace_until, restored}",
 		Messages: []process.MessageDoc{
-			{Message: `{"grant": {"holder", "token", "ttl_ms"}}`, Reply: "{granted, reason, holder, token, expires_in_ms, max_token, in_grace}: granted unless it promises another holder, the token is stale, or it started less than Grace ago"},
+			{Message: `{"grant": {"holder", "token", "ttl_ms"}}`, Reply: "{granted, reason, holder, token, expires_in_ms, max_token, in_grace}: granted unless it promises another holder, the token is stale, or it started less than Grace ago with nothing on disk"},
 			{Message: `{"release": {"holder", "token"}}`, Reply: "the same verdict; granted when it dropped that promise"},
 			{Message: `"peek"`, Reply: "the verdict of what it promises now"},
+			{Message: `{"members": n}`, Reply: "the most members its node has counted, n included"},
 		},
-		Init: func(*process.Self) (process.Behaviour, error) {
-			return &keeper{graceUntil: time.Now().Add(Grace)}, nil
-		},
+		Init: newKeeper,
 	}
+}
+
+// newKeeper starts a keeper from what its node's data directory holds. A
+// promise found there is honoured for its whole TTL again, counted from
+// now: how much of it had passed is a question for the wall clock, which
+// may be off. With nothing on disk (a first start, or a disk lost: it
+// cannot tell them apart) it refuses every grant for Grace, the longest
+// lease it may have promised.
+func newKeeper(self *process.Self) (process.Behaviour, error) {
+	k := &keeper{}
+	if dir := self.DataDir(); dir != "" {
+		k.file = filepath.Join(dir, "lease_keeper.json")
+	}
+	var s saved
+	b, err := os.ReadFile(k.file)
+	switch {
+	case k.file == "" || errors.Is(err, os.ErrNotExist):
+		// The file, written now, tells a later start that this disk has
+		// been with the keeper all along.
+		k.graceUntil = time.Now().Add(Grace)
+		return k, k.save()
+	case err != nil:
+		return nil, fmt.Errorf("lease_keeper: %w", err)
+	case json.Unmarshal(b, &s) != nil:
+		return nil, fmt.Errorf("lease_keeper: %s is not what a keeper writes", k.file)
+	}
+	k.holder, k.token, k.ttl = s.Holder, s.Token, time.Duration(s.TTLms)*time.Millisecond
+	k.maxToken, k.members, k.restored = s.MaxToken, s.Members, true
+	k.granted = time.Now()
+	return k, nil
+}
+
+// save keeps the keeper's promise on disk, in a new file renamed over
+// the old one, so a kill in the middle leaves the old one whole. (It does
+// not fsync: a killed process loses nothing the kernel has, and the
+// scenarios kill processes, not machines.)
+func (k *keeper) save() error {
+	if k.file == "" {
+		return nil
+	}
+	s := saved{MaxToken: k.maxToken, Members: k.members}
+	if k.holder != "" {
+		s.Holder, s.Token, s.TTLms = k.holder, k.token, k.ttl.Milliseconds()
+	}
+	b, _ := json.Marshal(s)
+	tmp := k.file + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return fmt.Errorf("lease_keeper: %w", err)
+	}
+	if err := os.Rename(tmp, k.file); err != nil {
+		return fmt.Errorf("lease_keeper: %w", err)
+	}
+	return nil
 }
 
 // request is the body of a grant or a release.
@@ -82,52 +161,78 @@ func (k *keeper) Handle(_ *process.Self, m process.Message) (any, error) {
 	if m.Body == "peek" {
 		return k.verdict(now, false, ""), nil
 	}
+	if body, ok := m.Body.(map[string]any); ok && len(body) == 1 && body["members"] != nil {
+		num, _ := body["members"].(json.Number)
+		n, err := num.Int64()
+		if err != nil || n < 1 {
+			return nil, errcode.Errorf(errcode.Validation, "message: members: want a count of at least 1, got %v", body["members"])
+		}
+		if int(n) > k.members {
+			k.members = int(n)
+			if err := k.save(); err != nil {
+				return nil, err
+			}
+		}
+		return k.members, nil
+	}
 	if r, ok := decode(m.Body, "grant"); ok {
-		return k.grant(now, r), nil
+		return k.grant(now, r)
 	}
 	if r, ok := decode(m.Body, "release"); ok {
 		if k.live(now) && k.holder == r.Holder && k.token == r.Token {
-			k.holder, k.expires = "", time.Time{}
+			k.holder = ""
+			if err := k.save(); err != nil {
+				return nil, err
+			}
 			return k.verdict(now, true, ""), nil
 		}
 		return k.verdict(now, false, "not_holder"), nil
 	}
-	return nil, errcode.Errorf(errcode.Validation, `message: a lease_keeper answers {"grant": {...}}, {"release": {...}} or "peek", got %v`, m.Body)
+	return nil, errcode.Errorf(errcode.Validation, `message: a lease_keeper answers {"grant": {...}}, {"release": {...}}, {"members": n} or "peek", got %v`, m.Body)
 }
 
-func (k *keeper) live(now time.Time) bool { return k.holder != "" && now.Before(k.expires) }
+func (k *keeper) live(now time.Time) bool {
+	return k.holder != "" && now.Sub(k.granted) < k.ttl
+}
 
-func (k *keeper) grant(now time.Time, r request) verdict {
+func (k *keeper) grant(now time.Time, r request) (verdict, error) {
 	ttl := time.Duration(r.TTLms) * time.Millisecond
 	switch {
 	case now.Before(k.graceUntil):
-		return k.verdict(now, false, refusedGrace)
+		return k.verdict(now, false, refusedGrace), nil
 	case ttl <= 0 || ttl > MaxTTL:
-		return k.verdict(now, false, "bad_ttl")
+		return k.verdict(now, false, "bad_ttl"), nil
 	case k.live(now) && k.holder != r.Holder:
-		return k.verdict(now, false, refusedHeld)
+		return k.verdict(now, false, refusedHeld), nil
 	case k.live(now) && r.Token < k.token,
 		!k.live(now) && r.Token <= k.maxToken:
-		return k.verdict(now, false, refusedStale)
+		return k.verdict(now, false, refusedStale), nil
 	}
-	k.holder, k.token, k.expires = r.Holder, r.Token, now.Add(ttl)
+	k.holder, k.token, k.ttl, k.granted = r.Holder, r.Token, ttl, now
 	k.maxToken = max(k.maxToken, r.Token)
-	return k.verdict(now, true, "")
+	if err := k.save(); err != nil {
+		return verdict{}, err
+	}
+	return k.verdict(now, true, ""), nil
 }
 
 func (k *keeper) verdict(now time.Time, granted bool, reason string) verdict {
 	v := verdict{Granted: granted, Reason: reason, MaxToken: k.maxToken, InGrace: now.Before(k.graceUntil)}
 	if k.live(now) {
-		v.Holder, v.Token, v.ExpireMS = k.holder, k.token, max(1, k.expires.Sub(now).Milliseconds())
+		v.Holder, v.Token, v.ExpireMS = k.holder, k.token, max(1, (k.ttl-now.Sub(k.granted)).Milliseconds())
 	}
 	return v
 }
 
-// State is what process_info shows of a keeper.
+// State is what process_info shows of a keeper: how long its promise and
+// its grace have left, and whether it restored them from disk.
 func (k *keeper) State() map[string]any {
-	st := map[string]any{"max_token": k.maxToken, "grace_until": k.graceUntil.UTC().Format(time.RFC3339Nano), "holder": nil}
+	st := map[string]any{"max_token": k.maxToken, "members": k.members, "restored": k.restored, "holder": nil, "grace_until": nil}
+	if left := time.Until(k.graceUntil); left > 0 {
+		st["grace_until"] = left.String()
+	}
 	if k.holder != "" {
-		st["holder"], st["token"], st["expires_at"] = k.holder, k.token, k.expires.UTC().Format(time.RFC3339Nano)
+		st["holder"], st["token"], st["expires_in"] = k.holder, k.token, (k.ttl - time.Since(k.granted)).Round(time.Millisecond).String()
 	}
 	return st
 }

@@ -26,14 +26,25 @@
 // still believes it leads cannot get a write accepted by a quorum again:
 // every quorum includes a store that has seen the newer token.
 //
-// Restarts. A keeper forgets its promises when it restarts (its process
-// was killed, or its node was). To keep the guarantee it refuses every
-// grant for Grace after it starts, the longest lease it may have promised
-// before. A real service would keep promises on disk; this one shows why
-// it must do one or the other.
+// Restarts. A keeper keeps its promise, its highest token and the most
+// members its node has counted in the node's data directory, and a store
+// its values and highest token, before they answer; a keeper that
+// restarts honours the promise it finds for a whole TTL again. Only a
+// keeper that finds nothing there (a first start, or a disk lost: it
+// cannot tell them apart) refuses every grant for Grace, the longest
+// lease it may have promised before.
 //
-// Limits. A node that has not learned its peers yet (before the cluster
-// converged) counts a smaller quorum; ask converged nodes to lead, as the
+// Time. A promise's TTL is elapsed time on the monotonic clock, never a
+// comparison of wall-clock instants: a wall clock stepped forward
+// (n.skew_clock, nemesis.clock) would end promises early and let two
+// nodes lead at once. The workload scenario steps the keepers' clocks to
+// show it does not.
+//
+// Limits. The quorum is a majority of the most members a node has
+// counted, remembered on disk, so a node restarted on the minority side
+// of a partition does not take the members there for the cluster; but a
+// node that has never yet heard of its peers (before the cluster first
+// converged) counts a smaller one, so ask converged nodes to lead, as the
 // scenarios do. A write that reached only a minority is not rolled back,
 // so a later read may see it; what fencing promises is that a stale token
 // never wins over a newer one at a quorum.

@@ -2,10 +2,12 @@ package lease
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"time"
 
 	"github.com/clusterscript/clusterscript/runtime/arsenal"
+	"github.com/clusterscript/clusterscript/runtime/errcode"
 	"github.com/clusterscript/clusterscript/runtime/membership"
 )
 
@@ -85,14 +87,26 @@ func Ops() []arsenal.Op {
 	}
 }
 
-// members returns every member the node knows and the quorum among them.
-func members(c *arsenal.Call) ([]membership.Member, int, error) {
+// members returns every member the node knows and the quorum among them:
+// a majority of the most members the node has counted, which its keeper
+// keeps on disk. A node restarted on the minority side of a partition
+// knows only the members there, and must not take them for the cluster.
+func members(ctx context.Context, c *arsenal.Call) ([]membership.Member, int, error) {
 	targets, err := c.Targets("")
 	if err != nil {
 		return nil, 0, err
 	}
 	n := max(len(targets), c.Host().State().Expected())
-	return targets, n/2 + 1, nil
+	self := c.Host().Name()
+	i := slices.IndexFunc(targets, func(m membership.Member) bool { return m.Name == self })
+	if i < 0 {
+		return nil, 0, errcode.Errorf(errcode.Internal, "%s is not among its own members", self)
+	}
+	counted := arsenal.MultiCall[int](ctx, c, targets[i:i+1], KeeperKind, map[string]any{"members": n})[self]
+	if counted.Err != nil {
+		return nil, 0, counted.Err
+	}
+	return targets, max(n, counted.Value)/2 + 1, nil
 }
 
 // failures returns node -> reason for the members that did not answer.
@@ -109,7 +123,7 @@ func failures[T any](ans map[string]arsenal.Answer[T]) map[string]string {
 func opAcquire(ctx context.Context, c *arsenal.Call) (any, error) {
 	self := c.Host().Name()
 	ttl := c.Args.Duration("ttl")
-	targets, quorum, err := members(c)
+	targets, quorum, err := members(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +200,7 @@ func release(ctx context.Context, c *arsenal.Call, targets []membership.Member, 
 }
 
 func opRelease(ctx context.Context, c *arsenal.Call) (any, error) {
-	targets, _, err := members(c)
+	targets, _, err := members(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +217,7 @@ func opRelease(ctx context.Context, c *arsenal.Call) (any, error) {
 }
 
 func opStatus(ctx context.Context, c *arsenal.Call) (any, error) {
-	targets, quorum, err := members(c)
+	targets, quorum, err := members(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -234,7 +248,7 @@ func opStatus(ctx context.Context, c *arsenal.Call) (any, error) {
 }
 
 func opWrite(ctx context.Context, c *arsenal.Call) (any, error) {
-	targets, quorum, err := members(c)
+	targets, quorum, err := members(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -257,7 +271,7 @@ func opWrite(ctx context.Context, c *arsenal.Call) (any, error) {
 }
 
 func opRead(ctx context.Context, c *arsenal.Call) (any, error) {
-	targets, quorum, err := members(c)
+	targets, quorum, err := members(ctx, c)
 	if err != nil {
 		return nil, err
 	}

@@ -2,20 +2,32 @@ package lease
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/clusterscript/clusterscript/runtime/errcode"
 	"github.com/clusterscript/clusterscript/runtime/process"
 )
 
 // store is a fenced_store's state: values by key, each with the token
-// that wrote it, and the highest token it has accepted. It answers calls
-// of
+// that wrote it, and the highest token it has accepted, kept in file (in
+// the node's data directory) before a write is acknowledged: a store that
+// forgot its highest token would accept a stale holder's write. It
+// answers calls of
 //
 //	{"write": {"key": k, "value": v, "token": t}}  -> {accepted, highest}
 //	{"read": key}                                   -> {value, token} or null
 type store struct {
-	data    map[string]entry
-	highest int64
+	file string // "" when the node has no data directory
+	storeState
+}
+
+// storeState is what a store keeps on disk.
+type storeState struct {
+	Data    map[string]entry `json:"data"`
+	Highest int64            `json:"highest"`
 }
 
 type entry struct {
@@ -44,14 +56,46 @@ func storeKind() process.Kind {
 			{Message: `{"write": {"key", "value", "token"}}`, Reply: "{accepted, highest}: accepted when the token is at least the highest it accepted"},
 			{Message: `{"read": key}`, Reply: "{value, token}, or None when never written"},
 		},
-		Init: func(*process.Self) (process.Behaviour, error) { return &store{data: map[string]entry{}}, nil },
+		Init: newStore,
 	}
+}
+
+func newStore(self *process.Self) (process.Behaviour, error) {
+	s := &store{storeState: storeState{Data: map[string]entry{}}}
+	if dir := self.DataDir(); dir != "" {
+		s.file = filepath.Join(dir, "fenced_store.json")
+	}
+	b, err := os.ReadFile(s.file)
+	switch {
+	case s.file == "" || errors.Is(err, os.ErrNotExist):
+		return s, nil
+	case err != nil:
+		return nil, fmt.Errorf("fenced_store: %w", err)
+	case json.Unmarshal(b, &s.storeState) != nil:
+		return nil, fmt.Errorf("fenced_store: %s is not what a store writes", s.file)
+	}
+	return s, nil
+}
+
+// save keeps the store on disk as the keeper does (keeper.save).
+func (s *store) save() error {
+	if s.file == "" {
+		return nil
+	}
+	b, _ := json.Marshal(s.storeState)
+	if err := os.WriteFile(s.file+".tmp", b, 0o644); err != nil {
+		return fmt.Errorf("fenced_store: %w", err)
+	}
+	if err := os.Rename(s.file+".tmp", s.file); err != nil {
+		return fmt.Errorf("fenced_store: %w", err)
+	}
+	return nil
 }
 
 func (s *store) Handle(_ *process.Self, m process.Message) (any, error) {
 	body, _ := m.Body.(map[string]any)
 	if key, ok := body["read"].(string); ok {
-		if e, ok := s.data[key]; ok {
+		if e, ok := s.Data[key]; ok {
 			return e, nil
 		}
 		return nil, nil
@@ -60,12 +104,23 @@ func (s *store) Handle(_ *process.Self, m process.Message) (any, error) {
 		var r writeReq
 		b, _ := json.Marshal(w)
 		if json.Unmarshal(b, &r) == nil && r.Key != "" && r.Token > 0 {
-			if r.Token < s.highest {
-				return ack{Accepted: false, Highest: s.highest}, nil
+			if r.Token < s.Highest {
+				return ack{Accepted: false, Highest: s.Highest}, nil
 			}
-			s.highest = r.Token
-			s.data[r.Key] = entry{Value: r.Value, Token: r.Token}
-			return ack{Accepted: true, Highest: s.highest}, nil
+			prev, had := s.Data[r.Key]
+			highest := s.Highest
+			s.Highest = r.Token
+			s.Data[r.Key] = entry{Value: r.Value, Token: r.Token}
+			if err := s.save(); err != nil {
+				s.Highest = highest
+				if had {
+					s.Data[r.Key] = prev
+				} else {
+					delete(s.Data, r.Key)
+				}
+				return nil, err
+			}
+			return ack{Accepted: true, Highest: s.Highest}, nil
 		}
 	}
 	return nil, errcode.Errorf(errcode.Validation, `message: a fenced_store answers {"write": {"key", "value", "token"}} or {"read": key}, got %v`, m.Body)
@@ -73,5 +128,5 @@ func (s *store) Handle(_ *process.Self, m process.Message) (any, error) {
 
 // State is what process_info shows of a store.
 func (s *store) State() map[string]any {
-	return map[string]any{"keys": len(s.data), "highest": s.highest}
+	return map[string]any{"keys": len(s.Data), "highest": s.Highest}
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"time"
 
@@ -36,6 +37,16 @@ type Model struct {
 	Hash func(state any) uint64
 	// DescribeState shows a state in the visualization (%v when nil).
 	DescribeState func(state any) string
+	// Inert, when set, reports an operation that changes nothing and
+	// that any state allows (an acquire that was refused): the check
+	// leaves it out.
+	Inert func(op Op) bool
+	// Horizon, when set, gives for an info operation the latest time at
+	// which its taking effect would still show (a lease's end): taking
+	// effect later is as if it never did, so the check counts it as
+	// completed then. Without it an info operation stays open to the end
+	// of the history, and many of them make a check explode.
+	Horizon func(op Op) (t float64, ok bool)
 }
 
 // Verdict is a linearizability check's answer.
@@ -69,12 +80,19 @@ type Result struct {
 // (none when 0): Unknown when it runs out of time.
 func Check(m Model, ops []Op, timeout time.Duration) Result {
 	var checked []porcupine.Operation
+	until := horizons(ops)
 	for i := range ops {
-		if m.Ops != nil && !slices.Contains(m.Ops, ops[i].Op) {
+		op := &ops[i]
+		if m.Ops != nil && !slices.Contains(m.Ops, op.Op) || m.Inert != nil && m.Inert(*op) {
 			continue
 		}
-		op := &ops[i]
-		checked = append(checked, porcupine.Operation{ClientId: op.Client, Input: op, Call: op.Call, Return: op.Return})
+		ret := op.Return
+		if op.Type == Info && m.Horizon != nil {
+			if t, ok := m.Horizon(*op); ok {
+				ret = until(t)
+			}
+		}
+		checked = append(checked, porcupine.Operation{ClientId: op.Client, Input: op, Call: op.Call, Return: ret})
 	}
 	parts := m.partition(checked)
 	pm := m.porcupine(parts)
@@ -91,6 +109,37 @@ func Check(m Model, ops []Op, timeout time.Duration) Result {
 		r.Verdict = Unknown
 	}
 	return r
+}
+
+// horizons returns, for a time, the index of the first record of ops
+// after it (math.MaxInt64 when none is): where an info operation whose
+// effect can show only until then is counted as completed.
+func horizons(ops []Op) func(t float64) int64 {
+	type point struct {
+		t float64
+		i int64
+	}
+	var pts []point
+	for _, op := range ops {
+		pts = append(pts, point{op.T, op.Call})
+		if op.Type != Info {
+			pts = append(pts, point{op.Done, op.Return})
+		}
+	}
+	slices.SortFunc(pts, func(a, b point) int { return cmp.Compare(a.i, b.i) })
+	return func(t float64) int64 {
+		// Records are in time order, so the times ascend with the indices.
+		k, _ := slices.BinarySearchFunc(pts, t, func(p point, t float64) int {
+			if p.t <= t {
+				return -1
+			}
+			return 1
+		})
+		if k == len(pts) {
+			return math.MaxInt64
+		}
+		return pts[k].i
+	}
 }
 
 // porcupine returns m as porcupine's model: an info operation may have

@@ -103,6 +103,7 @@ func Mutex(acquire, release string) Model {
 			}
 			return holder == op.Client, free
 		},
+		Inert: func(op Op) bool { return op.Type == OK && refused(op.Result) },
 		DescribeState: func(state any) string {
 			if state.(int) == free {
 				return "free"
@@ -119,7 +120,9 @@ func Mutex(acquire, release string) Model {
 // releases it. Another client's acquire is allowed once the lease may
 // have ended: when that acquire completed after the lease's end. A
 // release by a client that does not hold the lease does nothing. An
-// acquire without params[ttl] holds until it is released.
+// acquire without params[ttl] holds until it is released. An acquire
+// refused to the client that holds the lease (a failed renewal) ends it:
+// the holder knows it does not hold it any more.
 func Lease(acquire, release, ttl string) Model {
 	type lease struct {
 		holder int
@@ -133,6 +136,9 @@ func Lease(acquire, release, ttl string) Model {
 		Step: func(state any, op Op) (bool, any) {
 			s := state.(lease)
 			if op.Type == OK && refused(op.Result) {
+				if op.Op == acquire && s.holder == op.Client {
+					return true, free // a failed renewal: the holder knows it lost the lease
+				}
 				return true, s
 			}
 			if op.Op == release {
@@ -153,6 +159,12 @@ func Lease(acquire, release, ttl string) Model {
 				d = math.Inf(1)
 			}
 			return true, lease{holder: op.Client, until: op.T + d}
+		},
+		// An acquire that takes effect after its lease would have ended
+		// changes nothing another client can see.
+		Horizon: func(op Op) (float64, bool) {
+			d, ok := seconds(op.Params[ttl])
+			return op.T + d, ok && op.Op == acquire
 		},
 		DescribeState: func(state any) string {
 			s := state.(lease)
