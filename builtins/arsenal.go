@@ -62,9 +62,9 @@ func callOp(s *Session, n *cluster.Node, op string, kwargs []starlark.Tuple) (st
 }
 
 // callParams runs op on node with params and notes it in the history,
-// with the extra fields given (a workload's client). Errors read
-// "<op>: <code>: <message>".
-func callParams(s *Session, n *cluster.Node, op string, params, extra map[string]any) (json.RawMessage, error) {
+// with the extra fields extra gives for its outcome (a workload's client
+// and completion type; nil: none). Errors read "<op>: <code>: <message>".
+func callParams(s *Session, n *cluster.Node, op string, params map[string]any, extra func(err error) map[string]any) (json.RawMessage, error) {
 	ctx, cancel := context.WithTimeout(s.ctx(), opWait(params))
 	defer cancel()
 	var raw json.RawMessage
@@ -73,7 +73,11 @@ func callParams(s *Session, n *cluster.Node, op string, params, extra map[string
 	if err != nil && errcode.Code(err) == "" {
 		err = errcode.Errorf(errcode.NodeUnreachable, "%v", err)
 	}
-	noteOp(n, op, params, start, raw, err, extra)
+	var fields map[string]any
+	if extra != nil {
+		fields = extra(err)
+	}
+	noteOp(n, op, params, start, raw, err, fields)
 	if err != nil {
 		return nil, errcode.Op(op, err)
 	}

@@ -269,12 +269,17 @@ func (w *workload) call(client int, rng *rand.Rand, n *cluster.Node, op string, 
 		return nil, fmt.Errorf("the workload's history holds %d records, its limit: make fewer calls (a longer stagger, a shorter duration)", maxRecords)
 	}
 	w.add(wrec{client: client, node: n.Name(), typ: consistency.Invoke, op: op, params: params})
-	raw, err := callParams(w.s, n, op, params, map[string]any{"client": client})
-	if err != nil {
-		typ := consistency.Info
-		if w.specs[op].IsDefinite(errcode.Code(err)) {
-			typ = consistency.Fail
+	typ := consistency.OK
+	raw, err := callParams(w.s, n, op, params, func(err error) map[string]any {
+		if err != nil {
+			typ = consistency.Info
+			if w.specs[op].IsDefinite(errcode.Code(err)) {
+				typ = consistency.Fail
+			}
 		}
+		return map[string]any{"client": client, "type": typ}
+	})
+	if err != nil {
 		w.add(wrec{client: client, node: n.Name(), typ: typ, op: op, params: params, err: err.Error()})
 		return starlark.None, nil
 	}

@@ -48,7 +48,7 @@ const (
 	KindSlowRPC      = "slow_rpc"
 	KindSkewClock    = "skew_clock" // fields: offset (seconds, signed)
 	KindHeal         = "heal"
-	KindOp           = "op" // fields: op, params, result or error and code, duration (seconds)
+	KindOp           = "op" // fields: op, params, result or error and code, duration (seconds); a workload's call also client and type (ok, fail or info)
 	// Observations, pushed by the nodes, keep the engine's kinds
 	// (observe.KindJoin, KindLeave, KindFail, KindMode, KindHordeClaim,
 	// KindHordeRelease).

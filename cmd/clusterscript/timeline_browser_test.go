@@ -89,7 +89,7 @@ const measure = `(() => {
   const laneOf = (e) => e.closest("g.lane").dataset.lane;
   return {
     x0: +svg.dataset.x0, scale: +svg.dataset.scale, left: box.left, top: box.top,
-    lanes: [...svg.querySelectorAll("g.lane")].map((g) => { const r = rel(g.querySelector(".lane-bg")); return {name: g.dataset.lane, top: r.t, bottom: r.b}; }),
+    lanes: [...svg.querySelectorAll("g.lane:not(.client-lane)")].map((g) => { const r = rel(g.querySelector(".lane-bg")); return {name: g.dataset.lane, top: r.t, bottom: r.b}; }),
     partitions: [...svg.querySelectorAll("rect.fault-partition")].map((e) => { const r = rel(e); return {lane: laneOf(e), left: r.l, right: r.r, fill: e.getAttribute("fill")}; }),
     kills: [...svg.querySelectorAll("g.mark-kill")].map((e) => { const r = rel(e); return {lane: laneOf(e), t: +e.dataset.t, x: (r.l + r.r) / 2, y: (r.t + r.b) / 2}; }),
   };
@@ -262,4 +262,99 @@ func noRequests(t *testing.T, requests []string, page string) {
 			t.Errorf("the page made a request: %s", u)
 		}
 	}
+}
+
+const twoClients = `
+def test_two_clients():
+    c = cluster.start(nodes=3)
+    c.wait_converged()
+    def client(w):
+        w.call(w.rand.choice(["n1", "n2"]), "cluster_health", timeout = "200ms")
+    workload.run(c, client, clients = 2, duration = "1s", settle = "100ms", seed = 3,
+                 nemesis = nemesis.partition(every = "300ms", heal_after = "200ms", mode = "isolate"))
+`
+
+// callBox is a client call's bar as the page lays it out.
+type callBox struct {
+	Client      int
+	Left, Right float64
+	Top, Bottom float64
+	T0, T1      float64
+}
+
+const measureCalls = `(() => {
+  const svg = document.getElementById("timeline");
+  const box = svg.getBoundingClientRect();
+  return [...svg.querySelectorAll("g.client-lane rect.call")].map((e) => {
+    const r = e.getBoundingClientRect();
+    return {client: +e.closest("g.client-lane").dataset.client, left: r.left - box.left, right: r.right - box.left,
+            top: r.top, bottom: r.bottom, t0: +e.dataset.t0, t1: +e.dataset.t1};
+  });
+})()`
+
+// TestClientCallsAreBarsOnClientLanes runs a workload with --artifacts
+// and checks, in headless Chromium, that each client has a lane and each
+// of its calls a bar from the call's invocation to its completion, as the
+// history records them.
+func TestClientCallsAreBarsOnClientLanes(t *testing.T) {
+	chrome := chromium(t)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "clients.star"), twoClients)
+	if out, code := runCLI(t, dir, "run", "--artifacts", "out", "clients.star"); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	caseDir := filepath.Join(dir, "out", "clients", "test_two_clients-sim")
+	f, err := os.Open(filepath.Join(caseDir, "history.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := history.ReadJSONL(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int][][2]float64{} // client -> its calls' [invoked, completed]
+	for _, r := range recs {
+		if c, ok := r.Fields["client"].(float64); ok && r.Kind == history.KindOp {
+			want[int(c)] = append(want[int(c)], [2]float64{r.T, r.T + r.Num("duration")})
+		}
+	}
+	if len(want) != 2 || len(want[0]) < 5 || len(want[1]) < 5 {
+		t.Fatalf("the history has too few client calls: %v", want)
+	}
+
+	page := "file://" + filepath.Join(caseDir, "timeline.html")
+	bctx, requests := browse(t, chrome, page, "timeline", 900)
+	g, err := chromedp.Run(bctx, chromedp.Evaluate[geometry](measure))
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls, err := chromedp.Run(bctx, chromedp.Evaluate[[]callBox](measureCalls))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int][]callBox{}
+	for _, c := range calls {
+		got[c.Client] = append(got[c.Client], c)
+	}
+	x := func(t float64) float64 { return g.X0 + t*g.Scale }
+	for client, spans := range want {
+		if len(got[client]) != len(spans) {
+			t.Errorf("client %d: %d bars, the history has %d calls", client, len(got[client]), len(spans))
+			continue
+		}
+		for i, s := range spans {
+			b := got[client][i]
+			if math.Abs(b.Left-x(s[0])) > 1.5 || math.Abs(b.Right-max(x(s[1]), x(s[0])+1)) > 1.5 {
+				t.Errorf("client %d call %d: a bar from x=%.1f to %.1f, the history says %.1f (t=%.3f) to %.1f (t=%.3f)",
+					client, i, b.Left, b.Right, x(s[0]), s[0], x(s[1]), s[1])
+			}
+		}
+	}
+	// Each client's bars are on a lane of their own, below the nodes'.
+	if len(calls) > 0 && (got[0][0].Top >= got[1][0].Top || got[0][0].Top <= g.Top+g.Lanes[len(g.Lanes)-1].Bottom-1) {
+		t.Errorf("client lanes out of place: client 0 at y=%.1f, client 1 at y=%.1f, the last lane ends at %.1f",
+			got[0][0].Top, got[1][0].Top, g.Top+g.Lanes[len(g.Lanes)-1].Bottom)
+	}
+	noRequests(t, requests(), page)
 }

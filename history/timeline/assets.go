@@ -24,6 +24,9 @@ svg text { font: 11px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; 
 .view:hover, .fault:hover { stroke: #000; stroke-width: 1; }
 .mark { cursor: default; }
 .mark:hover { filter: drop-shadow(0 0 2px #000); }
+.call { stroke: #fff; stroke-width: .5; }
+.call:hover { stroke: #000; stroke-width: 1; }
+.call-ok { fill: #1565c0; } .call-fail { fill: #ef6c00; } .call-info { fill: #9e9e9e; opacity: .7; }
 .band line { stroke: #555; stroke-dasharray: 4,3; }
 .band text { fill: #555; font-size: 10px; }
 .failure line { stroke: #d00; stroke-width: 2; }

@@ -2,17 +2,21 @@
 // (inline CSS, SVG and a little script; it fetches nothing): one lane per
 // node showing what the node saw over time as coloured spans, faults as
 // shaded spans over the lanes they cut, actions and operation calls as
-// marks whose record shows on hover, and the failing assertion as a red
-// line with its file:line:col. Up to MaxLanes nodes get a lane each;
-// bigger clusters are drawn in groups of nodes, one lane per group.
+// marks whose record shows on hover, a workload's clients each on a lane
+// of their own with every call a bar from its invocation to its
+// completion, and the failing assertion as a red line with its
+// file:line:col. Up to MaxLanes nodes get a lane each; bigger clusters
+// are drawn in groups of nodes, one lane per group.
 //
 // model.go turns records into lanes, spans and marks; render.go writes
 // them out.
 package timeline
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/clusterscript/clusterscript/history"
@@ -65,7 +69,21 @@ type clusterModel struct {
 	lanes        []*lane
 	laneOf       map[string]*lane // by node
 	bands        []mark           // cluster-wide actions: partition, heal
+	clients      []*clientLane    // a workload's clients, by number
 	grouped      bool
+}
+
+// clientLane is a workload client's calls, each a bar from its invocation
+// to its completion, coloured by its type (ok, fail or info).
+type clientLane struct {
+	client int
+	bars   []bar
+}
+
+type bar struct {
+	t0, t1 float64
+	typ    string
+	rec    int
 }
 
 type lane struct {
@@ -330,10 +348,21 @@ func merge(spans []span, min float64) []span {
 func (m *model) actions(c *clusterModel, idx []int) {
 	recs := m.page.Records
 	var own []history.Record
+	clients := map[int]*clientLane{}
 	for _, i := range idx {
 		r := recs[i]
 		own = append(own, r)
 		l := c.laneOf[r.Node]
+		if n, ok := clientOf(r); ok && r.Kind == history.KindOp {
+			cl := clients[n]
+			if cl == nil {
+				cl = &clientLane{client: n}
+				clients[n] = cl
+				c.clients = append(c.clients, cl)
+			}
+			cl.bars = append(cl.bars, bar{t0: r.T, t1: r.T + r.Num("duration"), typ: r.Str("type"), rec: m.ref(i)})
+			continue
+		}
 		switch r.Kind {
 		case history.KindKill, history.KindCrash, history.KindStop, history.KindRestart, history.KindOp,
 			observe.KindHordeClaim, observe.KindHordeRelease, history.KindSlowRPC, history.KindLost:
@@ -348,6 +377,7 @@ func (m *model) actions(c *clusterModel, idx []int) {
 			c.bands = append(c.bands, mark{t: r.T, kind: r.Kind, rec: m.ref(i)})
 		}
 	}
+	slices.SortFunc(c.clients, func(a, b *clientLane) int { return cmp.Compare(a.client, b.client) })
 	spans := history.Spans(own)
 	// A fault cuts no node that is gone: its part on a node's own lane
 	// ends when the node goes down.
@@ -404,4 +434,15 @@ func (m *model) actions(c *clusterModel, idx []int) {
 			l.fault = append(l.fault, lf)
 		}
 	}
+}
+
+// clientOf returns the workload client that made an operation call.
+func clientOf(r history.Record) (int, bool) {
+	switch n := r.Fields["client"].(type) {
+	case int:
+		return n, true
+	case float64:
+		return int(n), true
+	}
+	return 0, false
 }

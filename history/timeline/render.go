@@ -101,7 +101,7 @@ func (r *renderer) status() {
 func (r *renderer) svg(id string, after func()) {
 	height := axisH
 	for _, c := range r.m.clusters {
-		height += headerH + float64(len(c.lanes))*laneH + 8
+		height += headerH + float64(len(c.lanes)+len(c.clients))*laneH + 8
 	}
 	width := labelW + plotW + rightW
 	r.printf("<div class=\"scroll\"><svg id=\"%s\" data-records=\"records-%s\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" data-x0=\"%g\" data-scale=\"%g\" data-end=\"%g\">\n",
@@ -155,8 +155,23 @@ func (r *renderer) legend() {
 	for _, k := range []string{history.KindStart, history.KindRestart, history.KindKill, history.KindStop, history.KindOp, observe.KindFail, observe.KindHordeClaim} {
 		item(fmt.Sprintf("<svg width=\"14\" height=\"14\" viewBox=\"-7 -7 14 14\">%s</svg>", glyph(k, false)), k)
 	}
+	if r.hasClients() {
+		for _, typ := range []string{"ok", "fail", "info"} {
+			item(fmt.Sprintf("<svg width=\"18\" height=\"12\"><rect class=\"call call-%s\" width=\"18\" height=\"12\"/></svg>", typ), "client call: "+typ)
+		}
+	}
 	r.printf("<span class=\"item\"><svg width=\"14\" height=\"14\"><line x1=\"7\" x2=\"7\" y1=\"0\" y2=\"14\" stroke=\"#d00\" stroke-width=\"2\"/></svg> failed assertion</span>")
 	r.printf("</div>\n")
+}
+
+// hasClients reports whether any cluster has a workload's clients.
+func (r *renderer) hasClients() bool {
+	for _, c := range r.m.clusters {
+		if len(c.clients) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // stripeColours shade partition sides, then block, link and pause faults.
@@ -192,7 +207,7 @@ func (r *renderer) cluster(c *clusterModel, y float64) float64 {
 	r.printf("<g class=\"cluster\" data-cluster=\"%s\">", esc(c.name))
 	r.printf("<text class=\"cluster-header\" x=\"4\" y=\"%.1f\">%s</text>\n", y+16, esc(c.header))
 	top := y + headerH
-	bottom := top + float64(len(c.lanes))*laneH
+	bottom := top + float64(len(c.lanes)+len(c.clients))*laneH
 	for _, b := range c.bands {
 		x := r.x(b.t)
 		label := b.kind
@@ -209,8 +224,24 @@ func (r *renderer) cluster(c *clusterModel, y float64) float64 {
 	for i, l := range c.lanes {
 		r.lane(c, l, top+float64(i)*laneH)
 	}
+	for i, cl := range c.clients {
+		r.clientLane(cl, top+float64(len(c.lanes)+i)*laneH)
+	}
 	r.printf("</g>\n")
 	return bottom + 8
+}
+
+// clientLane draws a workload client's calls as bars, invocation to
+// completion; an info call, whose effect is unknown, is grey.
+func (r *renderer) clientLane(cl *clientLane, y float64) {
+	r.printf("<g class=\"lane client-lane\" data-client=\"%d\" data-y=\"%g\" data-h=\"%g\">", cl.client, y, laneH)
+	r.printf("<text class=\"lane-label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">client %d</text>", labelW-8, y+barY+barH-3, cl.client)
+	r.printf("<rect class=\"lane-bg\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>", labelW, y+barY, plotW, barH)
+	for _, b := range cl.bars {
+		r.printf("<rect class=\"call call-%s\" x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" data-t0=\"%g\" data-t1=\"%g\" data-i=\"%d\"/>",
+			esc(b.typ), r.x(b.t0), y+barY, math.Max(1, (b.t1-b.t0)*r.scale), barH, b.t0, b.t1, b.rec)
+	}
+	r.printf("</g>\n")
 }
 
 func (r *renderer) lane(c *clusterModel, l *lane, y float64) {
