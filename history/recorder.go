@@ -2,6 +2,7 @@ package history
 
 import (
 	"encoding/json"
+	"maps"
 	"sort"
 	"sync"
 	"time"
@@ -106,26 +107,51 @@ func Sort(recs []Record) {
 
 // jsonValues returns fields holding only JSON values, so that a record
 // reads the same whether it was recorded here or read back from a file.
+// Only the fields that are not JSON values already are converted (a
+// workload records tens of thousands of operations: converting the whole
+// record each time was a good part of its cost).
 func jsonValues(fields map[string]any) map[string]any {
 	if len(fields) == 0 {
 		return nil
 	}
-	plain := true
-	for _, v := range fields {
-		if !isJSONValue(v) {
-			plain = false
-			break
+	var out map[string]any
+	for k, v := range fields {
+		if isJSONValue(v) {
+			continue
 		}
+		if out == nil {
+			out = maps.Clone(fields)
+		}
+		out[k] = plain(v)
 	}
-	if plain {
+	if out == nil {
 		return fields
 	}
-	b, err := json.Marshal(fields)
-	if err != nil {
+	return out
+}
+
+// plain is v as decoding its JSON gives it: numbers as float64, raw JSON
+// decoded, anything else through a JSON round trip.
+func plain(v any) any {
+	switch n := v.(type) {
+	case int:
+		return float64(n)
+	case int64:
+		return float64(n)
+	}
+	var b []byte
+	if raw, ok := v.(json.RawMessage); ok {
+		b = raw
+	} else {
+		var err error
+		if b, err = json.Marshal(v); err != nil {
+			return map[string]any{"unencodable": err.Error()}
+		}
+	}
+	var out any
+	if err := json.Unmarshal(b, &out); err != nil {
 		return map[string]any{"unencodable": err.Error()}
 	}
-	var out map[string]any
-	_ = json.Unmarshal(b, &out)
 	return out
 }
 

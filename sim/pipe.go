@@ -27,15 +27,27 @@ type half struct {
 	buf    []byte
 	closed bool          // the writer closed: reads drain, then EOF
 	broken bool          // the reader closed: writes fail
-	signal chan struct{} // closed and replaced whenever the state changes
+	signal chan struct{} // made by a waiter (wait), closed and dropped whenever the state changes
 }
 
-func newHalf() *half { return &half{signal: make(chan struct{})} }
+func newHalf() *half { return &half{} }
 
 // changed wakes everyone waiting on the half. Callers hold mu.
 func (h *half) changed() {
-	close(h.signal)
-	h.signal = make(chan struct{})
+	if h.signal != nil {
+		close(h.signal)
+		h.signal = nil
+	}
+}
+
+// wait returns a channel closed at the half's next change: made only
+// when someone waits, since most writes find no reader waiting. Callers
+// hold mu.
+func (h *half) wait() <-chan struct{} {
+	if h.signal == nil {
+		h.signal = make(chan struct{})
+	}
+	return h.signal
 }
 
 // conn is one end of a pipe: it reads one half and writes the other.
@@ -100,7 +112,7 @@ func (c *conn) Read(p []byte) (int, error) {
 			h.mu.Unlock()
 			return 0, io.EOF
 		}
-		ch := h.signal
+		ch := h.wait()
 		h.mu.Unlock()
 		if err := wait(ch, c.deadline(false)); err != nil {
 			return 0, err
@@ -126,7 +138,7 @@ func (c *conn) Write(p []byte) (int, error) {
 			h.mu.Unlock()
 			continue
 		}
-		ch := h.signal
+		ch := h.wait()
 		h.mu.Unlock()
 		if err := wait(ch, c.deadline(true)); err != nil {
 			return written, err
