@@ -2,6 +2,7 @@ package register_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/clusterscript/clusterscript/cluster"
 	"github.com/clusterscript/clusterscript/examples/register"
@@ -32,7 +33,9 @@ func TestScenarios(t *testing.T) {
 }
 
 // TestSeeds runs seeds/*.star on simulated nodes only: the workload on
-// ten seeds, correct and wrong on purpose.
+// ten seeds, correct and wrong on purpose. Each case runs ten workloads,
+// so it gets more than the default minute (the race detector makes each
+// several times slower).
 func TestSeeds(t *testing.T) {
-	suite.Run(t, "seeds", scenariotest.Options{Backends: []cluster.Backend{cluster.Sim}})
+	suite.Run(t, "seeds", scenariotest.Options{Backends: []cluster.Backend{cluster.Sim}, Timeout: 5 * time.Minute})
 }
