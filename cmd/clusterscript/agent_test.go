@@ -72,7 +72,7 @@ func TestOpsAndDocsOfAProgram(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "`arsenal.lease_acquire(n, ttl=\"1s\", timeout=\"2s\")`") {
 		t.Errorf("docs --agent: exit %d, no arsenal.lease_acquire\n%s", code, out)
 	}
-	if !strings.Contains(out, "- `lease_keeper` (gen_server; state `{holder, token, expires_at, max_token, grace_until}`):") || !strings.Contains(out, "  - \"peek\": the verdict of what it promises now") {
+	if !strings.Contains(out, "- `lease_keeper` (gen_server; state `{holder, token, expires_at, max_token, members, grace_until, restored}`):") || !strings.Contains(out, "  - \"peek\": the verdict of what it promises now") {
 		t.Errorf("docs --agent does not describe the program's kinds:\n%s", out)
 	}
 	out, code = cliRun(t, "ops", "--agent", leasedBin, "--kinds", "--json")
@@ -87,7 +87,7 @@ func TestOpsAndDocsOfAProgram(t *testing.T) {
 	for _, k := range kinds {
 		found[k.Kind] = len(k.Messages)
 	}
-	if found["lease_keeper"] != 3 || found["kv"] == 0 {
+	if found["lease_keeper"] != 4 || found["kv"] == 0 {
 		t.Errorf("ops --kinds --json lists %v, want the program's kinds with their messages and the built-in ones", found)
 	}
 	out, code = cliRun(t, "ops", "--agent", leasedBin, "--kinds")
@@ -95,7 +95,7 @@ func TestOpsAndDocsOfAProgram(t *testing.T) {
 		t.Errorf("ops --kinds: exit %d\n%s", code, out)
 	}
 	out, code = cliRun(t, "check", "--agent", leasedBin, "../../examples/lease/scenarios")
-	if code != 0 || !strings.Contains(out, "2 files ok") {
+	if code != 0 || !strings.Contains(out, "3 files ok") {
 		t.Errorf("check --agent: exit %d\n%s", code, out)
 	}
 	out, code = cliRun(t, "check", "../../examples/lease/scenarios")
