@@ -179,6 +179,10 @@ func checkLinearizable(thread *starlark.Thread, b *starlark.Builtin, a Args) (st
 	if err != nil {
 		return nil, err
 	}
+	if timeout <= 0 {
+		// Unbounded, a check of a long history could outlive its case.
+		return nil, fmt.Errorf("%s: timeout: must be positive, got %s", b.Name(), timeout)
+	}
 	var model consistency.Model
 	var stepErr *starlarkStepError
 	switch m := a.Value("model").(type) {

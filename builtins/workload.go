@@ -301,15 +301,17 @@ func (w *workload) call(client int, rng *rand.Rand, n *cluster.Node, op string, 
 		w.add(wrec{client: client, node: n.Name(), typ: typ, op: op, params: params, err: err.Error()})
 		return starlark.None, nil
 	}
-	v := starlark.Value(starlark.None)
-	if len(raw) > 0 {
-		if v, err = decodeJSON(raw); err != nil {
-			return nil, fmt.Errorf("%s: decode result: %w", op, err)
-		}
+	v, err := decodeJSON(raw)
+	var result any
+	if err == nil {
+		result, err = fromStarlark(v)
 	}
-	result, err := fromStarlark(v)
 	if err != nil {
-		return nil, fmt.Errorf("%s: result: %w", op, err)
+		// It took effect, but what it answered cannot be read: the
+		// history says it may have, and the client fails.
+		err = fmt.Errorf("%s: result: %w", op, err)
+		w.add(wrec{client: client, node: n.Name(), typ: consistency.Info, op: op, params: params, err: err.Error()})
+		return nil, err
 	}
 	w.add(wrec{client: client, node: n.Name(), typ: consistency.OK, op: op, params: params, result: result})
 	return v, nil

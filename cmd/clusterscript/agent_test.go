@@ -72,7 +72,7 @@ func TestOpsAndDocsOfAProgram(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "`arsenal.lease_acquire(n, ttl=\"1s\", timeout=\"2s\")`") {
 		t.Errorf("docs --agent: exit %d, no arsenal.lease_acquire\n%s", code, out)
 	}
-	if !strings.Contains(out, "- `lease_keeper` (gen_server; state `{holder, token, expires_at, max_token, members, grace_until, restored}`):") || !strings.Contains(out, "  - \"peek\": the verdict of what it promises now") {
+	if !strings.Contains(out, "- `lease_keeper` (gen_server; state `{holder, token, expires_in, max_token, members, grace_until, restored}`):") || !strings.Contains(out, "  - \"peek\": the verdict of what it promises now") {
 		t.Errorf("docs --agent does not describe the program's kinds:\n%s", out)
 	}
 	out, code = cliRun(t, "ops", "--agent", leasedBin, "--kinds", "--json")

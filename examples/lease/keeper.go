@@ -26,8 +26,8 @@ import (
 // A promise's TTL is measured as time elapsed on the monotonic clock
 // (time.Since), never by comparing instants of the node's wall clock,
 // which can be set: a wall clock stepped forward (n.skew_clock,
-// nemesis.clock) would end a promise early, and two nodes would hold the
-// lease at once.
+// nemesis.clock) would end that keeper's promise early, and with a
+// quorum of keepers stepped, two nodes would hold the lease at once.
 type keeper struct {
 	file       string // "" when the node has no data directory
 	holder     string
@@ -71,7 +71,7 @@ const (
 func keeperKind() process.Kind {
 	return process.Kind{
 		Name:  KeeperKind,
-		State: "{holder, token, expires_at, max_token, members, grace_until, restored}",
+		State: "{holder, token, expires_in, max_token, members, grace_until, restored}",
 		Messages: []process.MessageDoc{
 			{Message: `{"grant": {"holder", "token", "ttl_ms"}}`, Reply: "{granted, reason, holder, token, expires_in_ms, max_token, in_grace}: granted unless it promises another holder, the token is stale, or it started less than Grace ago with nothing on disk"},
 			{Message: `{"release": {"holder", "token"}}`, Reply: "the same verdict; granted when it dropped that promise"},
@@ -156,6 +156,17 @@ func decode(body any, key string) (request, bool) {
 	return r, true
 }
 
+// commit keeps the keeper's new state on disk, or, when it cannot, goes
+// back to prev: what it promised is what its disk says.
+func (k *keeper) commit(prev keeper) error {
+	if err := k.save(); err != nil {
+		*k = prev
+		return err
+	}
+	return nil
+}
+
+// Handle answers a grant, a release, a peek or a count of members.
 func (k *keeper) Handle(_ *process.Self, m process.Message) (any, error) {
 	now := time.Now()
 	if m.Body == "peek" {
@@ -168,8 +179,9 @@ func (k *keeper) Handle(_ *process.Self, m process.Message) (any, error) {
 			return nil, errcode.Errorf(errcode.Validation, "message: members: want a count of at least 1, got %v", body["members"])
 		}
 		if int(n) > k.members {
+			prev := *k
 			k.members = int(n)
-			if err := k.save(); err != nil {
+			if err := k.commit(prev); err != nil {
 				return nil, err
 			}
 		}
@@ -180,8 +192,9 @@ func (k *keeper) Handle(_ *process.Self, m process.Message) (any, error) {
 	}
 	if r, ok := decode(m.Body, "release"); ok {
 		if k.live(now) && k.holder == r.Holder && k.token == r.Token {
+			prev := *k
 			k.holder = ""
-			if err := k.save(); err != nil {
+			if err := k.commit(prev); err != nil {
 				return nil, err
 			}
 			return k.verdict(now, true, ""), nil
@@ -208,9 +221,10 @@ func (k *keeper) grant(now time.Time, r request) (verdict, error) {
 		!k.live(now) && r.Token <= k.maxToken:
 		return k.verdict(now, false, refusedStale), nil
 	}
+	prev := *k
 	k.holder, k.token, k.ttl, k.granted = r.Holder, r.Token, ttl, now
 	k.maxToken = max(k.maxToken, r.Token)
-	if err := k.save(); err != nil {
+	if err := k.commit(prev); err != nil {
 		return verdict{}, err
 	}
 	return k.verdict(now, true, ""), nil

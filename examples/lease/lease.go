@@ -35,10 +35,11 @@
 // lease it may have promised before.
 //
 // Time. A promise's TTL is elapsed time on the monotonic clock, never a
-// comparison of wall-clock instants: a wall clock stepped forward
-// (n.skew_clock, nemesis.clock) would end promises early and let two
-// nodes lead at once. The workload scenario steps the keepers' clocks to
-// show it does not.
+// comparison of wall-clock instants: wall clocks stepped forward
+// (n.skew_clock, nemesis.clock) at a quorum of keepers would end their
+// promises early and let two nodes lead at once. The workload scenario
+// steps clocks, one node at a time, while it checks for two holders; a
+// single stepped keeper would be outvoted by the others anyway.
 //
 // Limits. The quorum is a majority of the most members a node has
 // counted, remembered on disk, so a node restarted on the minority side

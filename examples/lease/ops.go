@@ -106,7 +106,7 @@ func members(ctx context.Context, c *arsenal.Call) ([]membership.Member, int, er
 	if counted.Err != nil {
 		return nil, 0, counted.Err
 	}
-	return targets, max(n, counted.Value)/2 + 1, nil
+	return targets, counted.Value/2 + 1, nil
 }
 
 // failures returns node -> reason for the members that did not answer.

@@ -92,6 +92,7 @@ func (s *store) save() error {
 	return nil
 }
 
+// Handle answers a write or a read.
 func (s *store) Handle(_ *process.Self, m process.Message) (any, error) {
 	body, _ := m.Body.(map[string]any)
 	if key, ok := body["read"].(string); ok {

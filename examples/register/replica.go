@@ -60,7 +60,7 @@ type reply struct {
 func replicaKind() process.Kind {
 	return process.Kind{
 		Name:  ReplicaKind,
-		State: "{keys, file}",
+		State: "{keys, members, file}",
 		Messages: []process.MessageDoc{
 			{Message: `{"get": key, "members": m}`, Reply: "{value, n, writer, members}: the key's cell (n 0 and value None before any write), and the most members it has been told of (m included)"},
 			{Message: `{"set": {"key", "value", "n", "writer"}, "members": m}`, Reply: "the same for the cell it holds now: the one sent when its tag is higher than the one held, which is then on disk"},
@@ -104,6 +104,7 @@ type request struct {
 	Members int     `json:"members"`
 }
 
+// Handle answers a get or a set.
 func (r *replica) Handle(_ *process.Self, m process.Message) (any, error) {
 	var req request
 	b, _ := json.Marshal(m.Body)

@@ -9,9 +9,10 @@
 // Linearizable decides whether some order of the operations, each taking
 // effect at one instant between its invocation and its completion, is one
 // the model allows (with github.com/anishathalye/porcupine). The built-in
-// models are Register, KV, Counter, Set and Mutex; a service describes
-// its own with Model. Unique, Monotonic and SetFull are the simpler
-// checks.
+// models are Register, KV, Counter, Set, Mutex and Lease (a mutex whose
+// holder loses it to time); Reading adapts a model to reads that answer
+// a dict; a service describes its own with Model. Unique, Monotonic and
+// SetFull are the simpler checks.
 package consistency
 
 import (

@@ -138,6 +138,15 @@ func TestOtherModels(t *testing.T) {
 			"1 invoke release", "1 ok release",
 			"0 invoke release", "0 ok release",
 			"1 invoke acquire ttl=2s", "1 ok acquire"), Linearizable},
+		{"an indeterminate acquire cannot break a live lease", Lease("acquire", "release", "ttl"), h(t,
+			"1 invoke acquire ttl=3s", "1 info acquire", // may hold from 0s to 3s at most
+			"2 invoke acquire ttl=10s", "2 ok acquire", // holds until 12s
+			"3 invoke acquire ttl=2s", "3 ok acquire"), NotLinearizable},
+		{"nor a lock held until released", Lease("acquire", "release", "ttl"), h(t,
+			"1 invoke acquire", "1 info acquire",
+			"2 invoke acquire", "2 ok acquire",
+			"1 invoke release", "1 ok release", // a stranger's: it frees nothing
+			"3 invoke acquire", "3 ok acquire"), NotLinearizable},
 		{"a failed renewal ends the lease", Lease("acquire", "release", "ttl"), h(t,
 			"0 invoke acquire ttl=10s", "0 ok acquire",
 			"0 invoke acquire ttl=10s", "0 ok acquire -> False",

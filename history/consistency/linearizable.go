@@ -88,8 +88,8 @@ func Check(m Model, ops []Op, timeout time.Duration) Result {
 		}
 		ret := op.Return
 		if op.Type == Info && m.Horizon != nil {
-			if t, ok := m.Horizon(*op); ok {
-				ret = until(t)
+			if t, ok := m.Horizon(*op); ok && until != nil {
+				ret = max(until(t), op.Call+1)
 			}
 		}
 		checked = append(checked, porcupine.Operation{ClientId: op.Client, Input: op, Call: op.Call, Return: ret})
@@ -113,7 +113,9 @@ func Check(m Model, ops []Op, timeout time.Duration) Result {
 
 // horizons returns, for a time, the index of the first record of ops
 // after it (math.MaxInt64 when none is): where an info operation whose
-// effect can show only until then is counted as completed.
+// effect can show only until then is counted as completed. It returns nil
+// when the records' times go back anywhere (a history not in time order,
+// or without times): then no horizon can be placed.
 func horizons(ops []Op) func(t float64) int64 {
 	type point struct {
 		t float64
@@ -127,8 +129,13 @@ func horizons(ops []Op) func(t float64) int64 {
 		}
 	}
 	slices.SortFunc(pts, func(a, b point) int { return cmp.Compare(a.i, b.i) })
+	for k := 1; k < len(pts); k++ {
+		if pts[k].t < pts[k-1].t {
+			return nil
+		}
+	}
 	return func(t float64) int64 {
-		// Records are in time order, so the times ascend with the indices.
+		// The times ascend with the indices (checked above).
 		k, _ := slices.BinarySearchFunc(pts, t, func(p point, t float64) int {
 			if p.t <= t {
 				return -1

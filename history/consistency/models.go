@@ -147,16 +147,19 @@ func Lease(acquire, release, ttl string) Model {
 				}
 				return true, s
 			}
-			done := op.Done
-			if op.Type == Info {
-				done = math.Inf(1)
-			}
-			if s.holder != -1 && s.holder != op.Client && done < s.until {
-				return false, s
-			}
 			d, ok := seconds(op.Params[ttl])
-			if !ok {
+			if !ok || d < 0 {
 				d = math.Inf(1)
+			}
+			// The latest instant the acquire can have taken the lease:
+			// its completion, or for an info one its lease's end (taking
+			// it later would change nothing; see Horizon).
+			latest := op.Done
+			if op.Type == Info {
+				latest = op.T + d
+			}
+			if s.holder != -1 && s.holder != op.Client && (math.IsInf(s.until, 1) || latest < s.until) {
+				return false, s
 			}
 			return true, lease{holder: op.Client, until: op.T + d}
 		},
@@ -164,7 +167,7 @@ func Lease(acquire, release, ttl string) Model {
 		// changes nothing another client can see.
 		Horizon: func(op Op) (float64, bool) {
 			d, ok := seconds(op.Params[ttl])
-			return op.T + d, ok && op.Op == acquire
+			return op.T + d, ok && d >= 0 && op.Op == acquire
 		},
 		DescribeState: func(state any) string {
 			s := state.(lease)

@@ -204,14 +204,20 @@ func (w *Wall) AfterFunc(d time.Duration, f func()) (stop func()) {
 // clock that stands still while it computes. f must not touch the
 // bubble's channels or timers. The caller waits on a mutex, which does
 // not count as durably blocked, so virtual time stands still meanwhile.
+// A panic in f is raised again in the caller, where it can be recovered.
 func (w *Wall) Do(f func()) {
 	var mu sync.Mutex
+	var panicked any
 	mu.Lock()
 	w.reqs <- wallReq{do: func() {
 		defer mu.Unlock()
+		defer func() { panicked = recover() }()
 		f()
 	}}
 	mu.Lock()
+	if panicked != nil {
+		panic(panicked)
+	}
 }
 
 // Close stops accepting functions; those scheduled still run.

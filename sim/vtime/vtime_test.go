@@ -135,3 +135,31 @@ func holding(released chan struct{}) func() {
 	runtime.AddCleanup(held, func(struct{}) { close(released) }, struct{}{})
 	return func() { held[0]++ }
 }
+
+// Do runs its function outside the bubble, on the wall clock, and a
+// panic there comes back to the caller rather than kill the process.
+func TestDoRunsOnTheWallClockAndReturnsItsPanic(t *testing.T) {
+	w := NewWall()
+	defer w.Close()
+	err := InTest(t).Run("do", func() {
+		var took time.Duration
+		w.Do(func() {
+			start := time.Now() // outside the bubble: the wall clock
+			for time.Since(start) < 5*time.Millisecond {
+			}
+			took = time.Since(start)
+		})
+		if took < 5*time.Millisecond {
+			t.Errorf("Do's function measured %s on the clock it read", took)
+		}
+		defer func() {
+			if r := recover(); r != "boom" {
+				t.Errorf("recovered %v, want the function's panic", r)
+			}
+		}()
+		w.Do(func() { panic("boom") })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
