@@ -2,10 +2,6 @@ package lease
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/clusterscript/clusterscript/runtime/errcode"
@@ -29,7 +25,7 @@ import (
 // nemesis.clock) would end that keeper's promise early, and with a
 // quorum of keepers stepped, two nodes would hold the lease at once.
 type keeper struct {
-	file       string // "" when the node has no data directory
+	self       *process.Self
 	holder     string
 	token      int64
 	ttl        time.Duration
@@ -89,22 +85,17 @@ func keeperKind() process.Kind {
 // cannot tell them apart) it refuses every grant for Grace, the longest
 // lease it may have promised.
 func newKeeper(self *process.Self) (process.Behaviour, error) {
-	k := &keeper{}
-	if dir := self.DataDir(); dir != "" {
-		k.file = filepath.Join(dir, "lease_keeper.json")
-	}
+	k := &keeper{self: self}
 	var s saved
-	b, err := os.ReadFile(k.file)
-	switch {
-	case k.file == "" || errors.Is(err, os.ErrNotExist):
+	found, err := self.LoadJSON(keeperKeptAs, &s)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
 		// The file, written now, tells a later start that this disk has
 		// been with the keeper all along.
 		k.graceUntil = time.Now().Add(Grace)
 		return k, k.save()
-	case err != nil:
-		return nil, fmt.Errorf("lease_keeper: %w", err)
-	case json.Unmarshal(b, &s) != nil:
-		return nil, fmt.Errorf("lease_keeper: %s is not what a keeper writes", k.file)
 	}
 	k.holder, k.token, k.ttl = s.Holder, s.Token, time.Duration(s.TTLms)*time.Millisecond
 	k.maxToken, k.members, k.restored = s.MaxToken, s.Members, true
@@ -112,27 +103,16 @@ func newKeeper(self *process.Self) (process.Behaviour, error) {
 	return k, nil
 }
 
-// save keeps the keeper's promise on disk, in a new file renamed over
-// the old one, so a kill in the middle leaves the old one whole. (It does
-// not fsync: a killed process loses nothing the kernel has, and the
-// scenarios kill processes, not machines.)
+// keeperKeptAs names the file a keeper keeps its promise in.
+const keeperKeptAs = "lease_keeper.json"
+
+// save keeps the keeper's promise in the node's data directory.
 func (k *keeper) save() error {
-	if k.file == "" {
-		return nil
-	}
 	s := saved{MaxToken: k.maxToken, Members: k.members}
 	if k.holder != "" {
 		s.Holder, s.Token, s.TTLms = k.holder, k.token, k.ttl.Milliseconds()
 	}
-	b, _ := json.Marshal(s)
-	tmp := k.file + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return fmt.Errorf("lease_keeper: %w", err)
-	}
-	if err := os.Rename(tmp, k.file); err != nil {
-		return fmt.Errorf("lease_keeper: %w", err)
-	}
-	return nil
+	return k.self.SaveJSON(keeperKeptAs, s)
 }
 
 // request is the body of a grant or a release.

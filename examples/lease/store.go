@@ -2,27 +2,26 @@ package lease
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/clusterscript/clusterscript/runtime/errcode"
 	"github.com/clusterscript/clusterscript/runtime/process"
 )
 
 // store is a fenced_store's state: values by key, each with the token
-// that wrote it, and the highest token it has accepted, kept in file (in
-// the node's data directory) before a write is acknowledged: a store that
-// forgot its highest token would accept a stale holder's write. It
-// answers calls of
+// that wrote it, and the highest token it has accepted, kept in the
+// node's data directory (Self.SaveJSON) before a write is acknowledged: a
+// store that forgot its highest token would accept a stale holder's
+// write. It answers calls of
 //
 //	{"write": {"key": k, "value": v, "token": t}}  -> {accepted, highest}
 //	{"read": key}                                   -> {value, token} or null
 type store struct {
-	file string // "" when the node has no data directory
+	self *process.Self
 	storeState
 }
+
+// storeKeptAs names the file a store keeps its state in.
+const storeKeptAs = "fenced_store.json"
 
 // storeState is what a store keeps on disk.
 type storeState struct {
@@ -61,35 +60,11 @@ func storeKind() process.Kind {
 }
 
 func newStore(self *process.Self) (process.Behaviour, error) {
-	s := &store{storeState: storeState{Data: map[string]entry{}}}
-	if dir := self.DataDir(); dir != "" {
-		s.file = filepath.Join(dir, "fenced_store.json")
-	}
-	b, err := os.ReadFile(s.file)
-	switch {
-	case s.file == "" || errors.Is(err, os.ErrNotExist):
-		return s, nil
-	case err != nil:
-		return nil, fmt.Errorf("fenced_store: %w", err)
-	case json.Unmarshal(b, &s.storeState) != nil:
-		return nil, fmt.Errorf("fenced_store: %s is not what a store writes", s.file)
+	s := &store{self: self, storeState: storeState{Data: map[string]entry{}}}
+	if _, err := self.LoadJSON(storeKeptAs, &s.storeState); err != nil {
+		return nil, err
 	}
 	return s, nil
-}
-
-// save keeps the store on disk as the keeper does (keeper.save).
-func (s *store) save() error {
-	if s.file == "" {
-		return nil
-	}
-	b, _ := json.Marshal(s.storeState)
-	if err := os.WriteFile(s.file+".tmp", b, 0o644); err != nil {
-		return fmt.Errorf("fenced_store: %w", err)
-	}
-	if err := os.Rename(s.file+".tmp", s.file); err != nil {
-		return fmt.Errorf("fenced_store: %w", err)
-	}
-	return nil
 }
 
 // Handle answers a write or a read.
@@ -112,7 +87,7 @@ func (s *store) Handle(_ *process.Self, m process.Message) (any, error) {
 			highest := s.Highest
 			s.Highest = r.Token
 			s.Data[r.Key] = entry{Value: r.Value, Token: r.Token}
-			if err := s.save(); err != nil {
+			if err := s.self.SaveJSON(storeKeptAs, s.storeState); err != nil {
 				s.Highest = highest
 				if had {
 					s.Data[r.Key] = prev

@@ -29,6 +29,7 @@ func TestMain(m *testing.M) { suite.Main(m) }
 // TestScenarios runs scenarios/*.star on simulated and real nodes and
 // compares the two runs of each case.
 func TestScenarios(t *testing.T) {
+	t.Parallel()
 	suite.Run(t, "scenarios", scenariotest.Options{Diff: &scenario.DiffOptions{}})
 }
 
@@ -37,5 +38,6 @@ func TestScenarios(t *testing.T) {
 // so it gets more than the default minute (the race detector makes each
 // several times slower).
 func TestSeeds(t *testing.T) {
+	t.Parallel()
 	suite.Run(t, "seeds", scenariotest.Options{Backends: []cluster.Backend{cluster.Sim}, Timeout: 5 * time.Minute})
 }

@@ -3,10 +3,6 @@ package register
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/clusterscript/clusterscript/runtime/errcode"
 	"github.com/clusterscript/clusterscript/runtime/process"
@@ -32,8 +28,8 @@ type Cell struct {
 }
 
 // replica is a register_replica's state: a cell per key, and the most
-// members its node has seen at once, kept in file (in the node's data
-// directory) before any write is acknowledged. It answers calls of
+// members its node has seen at once, kept in the node's data directory
+// (Self.SaveJSON) before any write is acknowledged. It answers calls of
 //
 //	{"get": key, "members": m}                                    -> reply
 //	{"set": {"key": k, "value": v, "n": n, "writer": w}, "members": m} -> reply
@@ -41,9 +37,12 @@ type Cell struct {
 // where m is how many members the caller counts and the reply is the
 // cell it holds now with the most members it has been told of.
 type replica struct {
-	file string // "" when the node has no data directory
+	self *process.Self
 	disk
 }
+
+// keptAs names the file a replica keeps its disk in.
+const keptAs = "register.json"
 
 // disk is what a replica keeps.
 type disk struct {
@@ -60,7 +59,7 @@ type reply struct {
 func replicaKind() process.Kind {
 	return process.Kind{
 		Name:  ReplicaKind,
-		State: "{keys, members, file}",
+		State: "{keys, members}",
 		Messages: []process.MessageDoc{
 			{Message: `{"get": key, "members": m}`, Reply: "{value, n, writer, members}: the key's cell (n 0 and value None before any write), and the most members it has been told of (m included)"},
 			{Message: `{"set": {"key", "value", "n", "writer"}, "members": m}`, Reply: "the same for the cell it holds now: the one sent when its tag is higher than the one held, which is then on disk"},
@@ -70,22 +69,9 @@ func replicaKind() process.Kind {
 }
 
 func newReplica(self *process.Self) (process.Behaviour, error) {
-	r := &replica{disk: disk{Cells: map[string]Cell{}}}
-	if dir := self.DataDir(); dir != "" {
-		r.file = filepath.Join(dir, "register.json")
-	}
-	if r.file == "" {
-		return r, nil
-	}
-	b, err := os.ReadFile(r.file)
-	if errors.Is(err, os.ErrNotExist) {
-		return r, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("register_replica: %w", err)
-	}
-	if err := json.Unmarshal(b, &r.disk); err != nil {
-		return nil, fmt.Errorf("register_replica: %s: %w", r.file, err)
+	r := &replica{self: self, disk: disk{Cells: map[string]Cell{}}}
+	if _, err := self.LoadJSON(keptAs, &r.disk); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
@@ -134,7 +120,7 @@ func (r *replica) apply(key string, set *setReq, members int) (reply, error) {
 		changed = true
 	}
 	if changed {
-		if err := r.save(); err != nil {
+		if err := r.self.SaveJSON(keptAs, r.disk); err != nil {
 			r.Members = prevMembers
 			if had {
 				r.Cells[key] = prev
@@ -147,29 +133,7 @@ func (r *replica) apply(key string, set *setReq, members int) (reply, error) {
 	return reply{Cell: r.Cells[key], Members: r.Members}, nil
 }
 
-// save writes every cell to a new file and renames it over the old one,
-// so a kill in the middle leaves the old file whole. (It does not fsync:
-// a killed process loses nothing the kernel has, and the scenarios kill
-// processes, not machines.)
-func (r *replica) save() error {
-	if r.file == "" {
-		return nil
-	}
-	b, err := json.Marshal(r.disk)
-	if err != nil {
-		return fmt.Errorf("register_replica: %w", err)
-	}
-	tmp := r.file + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return fmt.Errorf("register_replica: %w", err)
-	}
-	if err := os.Rename(tmp, r.file); err != nil {
-		return fmt.Errorf("register_replica: %w", err)
-	}
-	return nil
-}
-
 // State is what process_info shows of a replica.
 func (r *replica) State() map[string]any {
-	return map[string]any{"keys": len(r.Cells), "members": r.Members, "file": r.file}
+	return map[string]any{"keys": len(r.Cells), "members": r.Members}
 }
