@@ -110,15 +110,7 @@ func TestTimelineInAHeadlessBrowser(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 	caseDir := filepath.Join(dir, "out", "split", "test_split_heal_kill-sim")
-	f, err := os.Open(filepath.Join(caseDir, "history.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs, err := history.ReadJSONL(f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := readHistory(t, filepath.Join(caseDir, "history.jsonl"))
 	var nodes []string
 	var partition, heal, kill history.Record
 	for _, r := range recs {
@@ -304,15 +296,7 @@ func TestClientCallsAreBarsOnClientLanes(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 	caseDir := filepath.Join(dir, "out", "clients", "test_two_clients-sim")
-	f, err := os.Open(filepath.Join(caseDir, "history.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs, err := history.ReadJSONL(f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := readHistory(t, filepath.Join(caseDir, "history.jsonl"))
 	want := map[int][][2]float64{} // client -> its calls' [invoked, completed]
 	for _, r := range recs {
 		if c, ok := r.Fields["client"].(float64); ok && r.Kind == history.KindOp {
