@@ -56,6 +56,8 @@ func clusterStart(thread *starlark.Thread, b *starlark.Builtin, a Args) (starlar
 		{"name", "a string", &req.Name},
 		{"topology", "a string", &req.Topology},
 		{"agent", "the path of an executable", &req.Agent},
+		{"hosts", "an inventory's name", &req.Hosts},
+		{"faults", `"engine" or "kernel"`, &req.Faults},
 	} {
 		if !a.Given(p.name) {
 			continue
@@ -97,7 +99,7 @@ func clusterStart(thread *starlark.Thread, b *starlark.Builtin, a Args) (starlar
 			return nil, err
 		}
 	}
-	l, err := spec.Launcher()
+	l, err := spec.Launcher(s.ctx())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}

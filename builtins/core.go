@@ -134,13 +134,27 @@ func skipFn(_ *starlark.Thread, _ *starlark.Builtin, a Args) (starlark.Value, er
 	return nil, &SkipError{Reason: reason}
 }
 
-// IsSkip reports whether err ends a case as skipped, and why.
+// IsSkip reports whether err ends a case as skipped, and why: skip()
+// was called, or the case needs what this run cannot give it (a fault a
+// host's kernel cannot apply), which is reported as unsupported, with the
+// reason, rather than as a failure.
 func IsSkip(err error) (string, bool) {
 	var s *SkipError
 	if errors.As(err, &s) {
 		return s.Reason, true
 	}
+	var u unsupported
+	if errors.As(err, &u) {
+		return "unsupported: " + u.Unsupported(), true
+	}
 	return "", false
+}
+
+// unsupported is an error saying the run cannot do what was asked here
+// (hosts.UnsupportedError).
+type unsupported interface {
+	error
+	Unsupported() string
 }
 
 func assertFail(thread *starlark.Thread, msg starlark.Value, format string, args ...any) error {

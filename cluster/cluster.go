@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -19,6 +20,7 @@ import (
 	"github.com/clusterscript/clusterscript/runtime/membership"
 	"github.com/clusterscript/clusterscript/runtime/node"
 	"github.com/clusterscript/clusterscript/runtime/rpc"
+	"github.com/clusterscript/clusterscript/runtime/transport"
 )
 
 // Node statuses as the runner sees them.
@@ -52,6 +54,34 @@ type Options struct {
 	// NodeLog, when set, returns the writer a node's log goes to (a
 	// simulated node's log writer, a real node's standard error).
 	NodeLog func(node string) io.Writer
+	// Faults says where network faults are applied: FaultsEngine (the
+	// default: each node's transport) or FaultsKernel (its host's kernel,
+	// for a launcher that can).
+	Faults string
+}
+
+// Where network faults are applied.
+const (
+	// FaultsEngine applies them in each node's own transport.
+	FaultsEngine = "engine"
+	// FaultsKernel applies them in the kernels of the nodes' hosts.
+	FaultsKernel = "kernel"
+)
+
+// kernelFaulter is a launcher that can put a cluster's network faults
+// into its hosts' kernels.
+type kernelFaulter interface {
+	// KernelFaults makes the faults in force, each node's part, the
+	// kernels' rules.
+	KernelFaults(ctx context.Context, faults map[string]transport.Faults) error
+	// CheckDelay reports whether the nodes' hosts can delay packets.
+	CheckDelay(ctx context.Context, nodes ...string) error
+}
+
+// remoteData is a launcher whose nodes keep their data directories on
+// other machines.
+type remoteData interface {
+	RemoveData(ctx context.Context, node, dir string) error
 }
 
 // Cluster is the runner's handle on a set of nodes of one backend.
@@ -63,6 +93,7 @@ type Cluster struct {
 	dataRoot string // the nodes' data directories, one each; removed by release
 	seed     int64
 	launcher Launcher
+	kernel   kernelFaulter // nil: faults go to the nodes' transports
 
 	mu      sync.Mutex
 	nodes   []*Node
@@ -143,6 +174,17 @@ func Start(ctx context.Context, l Launcher, opts Options) (*Cluster, error) {
 		seen[n] = true
 	}
 	c := newCluster(opts.Name, opts.Cookie, l, opts.History)
+	switch opts.Faults {
+	case "", FaultsEngine:
+	case FaultsKernel:
+		k, ok := l.(kernelFaulter)
+		if !ok {
+			return nil, fmt.Errorf("cluster %s: faults=%q needs real nodes on hosts (hosts=, or run --hosts): kernel faults are rules in each node's host's kernel, and %s nodes have no host of their own", opts.Name, FaultsKernel, l.Backend())
+		}
+		c.kernel = k
+	default:
+		return nil, fmt.Errorf("cluster %s: faults: want %q or %q, got %q", opts.Name, FaultsEngine, FaultsKernel, opts.Faults)
+	}
 	c.profile, c.seed, c.nodeLog = opts.Profile.ForSize(len(opts.Nodes)), opts.Seed, opts.NodeLog
 	c.maxProcs = opts.MaxProcesses
 	data, err := os.MkdirTemp("", "clusterscript-data-")
@@ -152,7 +194,7 @@ func Start(ctx context.Context, l Launcher, opts Options) (*Cluster, error) {
 	c.dataRoot = data
 	c.Note(time.Now(), history.Record{Kind: history.KindClusterStart, Fields: map[string]any{
 		"backend": string(l.Backend()), "profile": c.profile.Name, "nodes": opts.Nodes,
-		"bound": history.Seconds(c.profile.ConvergenceBound()),
+		"bound": history.Seconds(c.profile.ConvergenceBound()), "faults": cmp.Or(opts.Faults, FaultsEngine),
 	}})
 	nodes := make([]*Node, len(opts.Nodes))
 	for i, name := range opts.Nodes {

@@ -60,6 +60,13 @@ func (c *Cluster) SetLink(ctx context.Context, a, b string, latency, jitter time
 			return fmt.Errorf("set_link: %w", err)
 		}
 	}
+	if c.kernel != nil && (latency > 0 || jitter > 0) {
+		// Refused before it is recorded: the faults in force are the
+		// history's.
+		if err := c.kernel.CheckDelay(ctx, a, b); err != nil {
+			return fmt.Errorf("set_link: %w", err)
+		}
+	}
 	c.record(time.Now(), a, history.KindSetLink, b,
 		"latency", history.Seconds(latency), "jitter", history.Seconds(jitter), "loss", loss)
 	return c.pushFaults(ctx)
@@ -121,8 +128,16 @@ func duration(seconds float64) time.Duration {
 	return time.Duration(math.Round(seconds * float64(time.Second)))
 }
 
-// pushFaults sends every running node its faults.
+// pushFaults sends every running node its faults, or puts them into the
+// hosts' kernels.
 func (c *Cluster) pushFaults(ctx context.Context) error {
+	if c.kernel != nil {
+		all := map[string]transport.Faults{}
+		for _, n := range c.Nodes() {
+			all[n.name] = c.faultsFor(n.name)
+		}
+		return c.kernel.KernelFaults(ctx, all)
+	}
 	return parallel(c.running(), func(_ int, n *Node) error { return n.setFaults(ctx) })
 }
 

@@ -316,6 +316,13 @@ func (n *Node) Wipe() error {
 		if err := os.RemoveAll(dir); err != nil {
 			return fmt.Errorf("wipe %s: %w", n.name, err)
 		}
+		if r, ok := n.c.launcher.(remoteData); ok {
+			ctx, cancel := context.WithTimeout(context.Background(), ControlTimeout)
+			defer cancel()
+			if err := r.RemoveData(ctx, n.name, dir); err != nil {
+				return fmt.Errorf("wipe %s: %w", n.name, err)
+			}
+		}
 	}
 	return nil
 }

@@ -1,11 +1,13 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"slices"
 	"strings"
 
+	"github.com/clusterscript/clusterscript/hosts"
 	"github.com/clusterscript/clusterscript/runtime/membership"
 	"github.com/clusterscript/clusterscript/runtime/node"
 )
@@ -84,6 +86,11 @@ type Topology struct {
 	CookieEnv string
 	// Agent is the executable its real nodes run.
 	Agent string
+	// Hosts names the inventory its real nodes are placed on.
+	Hosts string
+	// Faults is where its network faults go: FaultsEngine or
+	// FaultsKernel.
+	Faults string
 }
 
 // DefaultNodes is how many nodes a cluster has when nobody says.
@@ -111,6 +118,15 @@ type Settings struct {
 	// Getenv reads the environment, for topologies' CookieEnv
 	// (os.Getenv when nil).
 	Getenv func(string) string
+	// Hosts names the inventory real nodes go on when a cluster names
+	// none (run --hosts); empty: this machine.
+	Hosts string
+	// Faults is where network faults go when a cluster does not say
+	// (run --faults): FaultsEngine when empty.
+	Faults string
+	// Fleet reaches the inventories' hosts, once per run (nil: no
+	// inventory, so hosts= is an error).
+	Fleet *hosts.Fleet
 }
 
 // Request is what a caller asks of a cluster's start; zero fields are not
@@ -130,6 +146,11 @@ type Request struct {
 	// MaxProcesses bounds the processes each node runs (0: the engine's
 	// default, process.DefaultLimits).
 	MaxProcesses int
+	// Hosts names the inventory to place real nodes on; it means real
+	// nodes, as Agent does.
+	Hosts string
+	// Faults is where network faults go: FaultsEngine or FaultsKernel.
+	Faults string
 }
 
 // Spec is a cluster's start, resolved: everything Start and the launcher
@@ -149,6 +170,13 @@ type Spec struct {
 	Registry *node.Registry
 	// MaxProcesses bounds the processes each node runs (0: the default).
 	MaxProcesses int
+	// Hosts names the inventory its real nodes are placed on ("": this
+	// machine), reached through Fleet.
+	Hosts string
+	Fleet *hosts.Fleet
+	// Faults is where its network faults go: FaultsEngine or
+	// FaultsKernel.
+	Faults string
 }
 
 // Resolve works out a cluster's start from a request: the request's
@@ -186,8 +214,31 @@ func (s Settings) Resolve(r Request) (Spec, error) {
 	if err != nil {
 		return Spec{}, err
 	}
+	// Hosts, like an agent, mean real nodes.
+	if named := first(r.Hosts, top.Hosts, ""); named != "" {
+		if backend == Sim {
+			return Spec{}, fmt.Errorf("hosts %q: places real nodes, but the backend is sim (simulated nodes run in this process)", named)
+		}
+		backend = Real
+	}
 	if spec.Backend = first(backend, s.Backend, Sim); spec.Backend == Real {
 		spec.Agent = first(agent, s.Agent, "")
+		spec.Hosts = first(r.Hosts, top.Hosts, s.Hosts)
+	}
+	switch spec.Faults = first(r.Faults, top.Faults, s.Faults, FaultsEngine); spec.Faults {
+	case FaultsEngine:
+	case FaultsKernel:
+		if spec.Hosts == "" {
+			return Spec{}, fmt.Errorf("faults=%q needs real nodes on hosts (hosts=, run --hosts, or a topology's hosts:): kernel faults are rules in each node's host's kernel, and a %s cluster on this machine has none of its own", FaultsKernel, spec.Backend)
+		}
+	default:
+		return Spec{}, fmt.Errorf("faults: want %q or %q, got %q", FaultsEngine, FaultsKernel, spec.Faults)
+	}
+	if spec.Hosts != "" {
+		if s.Fleet == nil {
+			return Spec{}, fmt.Errorf("hosts %q: no inventory is defined (hosts come from clusterscript.yaml's hosts: section)", spec.Hosts)
+		}
+		spec.Fleet = s.Fleet
 	}
 	prof, err := s.Profile(first(r.Profile, top.Profile, membership.DefaultProfile))
 	if err != nil {
@@ -232,8 +283,10 @@ func defaultNames(n int) []string {
 
 // Launcher returns the launcher of the spec's backend: simulated nodes
 // running its registry on a fresh in-memory network, or agent processes
-// of its executable (this program's own when it names none).
-func (s Spec) Launcher() (Launcher, error) {
+// of its executable (this program's own when it names none), on this
+// machine or on its inventory's hosts (connected, checked and readied
+// for kernel faults first, which ctx bounds).
+func (s Spec) Launcher(ctx context.Context) (Launcher, error) {
 	switch s.Backend {
 	case Sim:
 		if s.Agent != "" {
@@ -249,6 +302,13 @@ func (s Spec) Launcher() (Launcher, error) {
 			}
 			bin = exe
 		}
+		if s.Hosts != "" {
+			hs, err := s.Fleet.Hosts(ctx, s.Hosts, s.Faults == FaultsKernel)
+			if err != nil {
+				return nil, err
+			}
+			return &HostLauncher{Hosts: hs, Binary: bin, Kernel: s.Faults == FaultsKernel}, nil
+		}
 		return &AgentLauncher{Binary: bin}, nil
 	}
 	_, err := ParseBackend(string(s.Backend))
@@ -258,5 +318,5 @@ func (s Spec) Launcher() (Launcher, error) {
 // Options returns the options Start takes for the spec; the caller adds
 // where the cluster's history and node logs go.
 func (s Spec) Options() Options {
-	return Options{Name: s.Name, Cookie: s.Cookie, Profile: s.Profile, Seed: s.Seed, Nodes: s.Nodes, MaxProcesses: s.MaxProcesses}
+	return Options{Name: s.Name, Cookie: s.Cookie, Profile: s.Profile, Seed: s.Seed, Nodes: s.Nodes, MaxProcesses: s.MaxProcesses, Faults: s.Faults}
 }

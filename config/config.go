@@ -20,7 +20,13 @@
 //	             holding the cookie; cluster.start fails when it is unset),
 //	             agent (the executable its real nodes run, a program built on
 //	             the engine; relative to the file's directory; implies
-//	             backend real).
+//	             backend real), hosts (an inventory: real nodes go on
+//	             its hosts) and faults (engine or kernel).
+//	hosts:       inventories of machines reached over SSH, by name: user,
+//	             identity (a private key), known_hosts (host keys are
+//	             always checked) and addrs (addr or addr:port, the
+//	             address agents bind to). Paths are relative to the
+//	             file's directory; ~/ is the home directory.
 //
 // The command line reads ./clusterscript.yaml (the working directory's)
 // when present, or the file --config names.
@@ -42,6 +48,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/clusterscript/clusterscript/cluster"
+	"github.com/clusterscript/clusterscript/hosts"
 	"github.com/clusterscript/clusterscript/runtime/membership"
 )
 
@@ -56,6 +63,8 @@ type Config struct {
 	Profiles map[string]membership.Profile
 	// Topologies are the named clusters, by name.
 	Topologies map[string]cluster.Topology
+	// Hosts are the inventories of machines reached over SSH, by name.
+	Hosts map[string]hosts.Inventory
 }
 
 // Run holds defaults for `clusterscript run`. Zero values are unset.
@@ -98,7 +107,7 @@ func Load(path string) (*Config, error) {
 // Parse parses a configuration. name is used in error messages. Every
 // problem found is reported (errors.Join of *Error), not only the first.
 func Parse(name string, data []byte) (*Config, error) {
-	cfg := &Config{Profiles: map[string]membership.Profile{}, Topologies: map[string]cluster.Topology{}}
+	cfg := &Config{Profiles: map[string]membership.Profile{}, Topologies: map[string]cluster.Topology{}, Hosts: map[string]hosts.Inventory{}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, syntaxError(name, err)
@@ -116,10 +125,18 @@ func Parse(name string, data []byte) (*Config, error) {
 			p.profiles(v, cfg)
 		case "topologies":
 			p.topologies(v, cfg)
+		case "hosts":
+			p.hosts(v, cfg)
 		default:
-			p.errorf(k, key, "unknown key (want run, profiles or topologies)")
+			p.errorf(k, key, "unknown key (want run, profiles, topologies or hosts)")
 		}
 	})
+	// Topologies may name inventories defined later in the file.
+	for _, t := range p.topoHosts {
+		if _, ok := cfg.Hosts[t.profile]; !ok {
+			p.errorf(t.node, t.key, "unknown inventory %q (define it under hosts)", t.profile)
+		}
+	}
 	// Topologies may name profiles defined later in the file.
 	for _, t := range p.topoProfiles {
 		if p.named[t.profile] {
@@ -157,6 +174,7 @@ type parser struct {
 	file         string
 	errs         []error
 	topoProfiles []topoProfile
+	topoHosts    []topoProfile   // topologies' hosts:, checked once the file is read
 	named        map[string]bool // profiles the file defines, valid or not
 }
 
@@ -423,8 +441,20 @@ func (p *parser) topologies(n *yaml.Node, cfg *Config) {
 					t.Agent = s
 					agentNode = vv
 				}
+			case "hosts":
+				if s, ok := p.str(vv, full); ok {
+					t.Hosts = s
+					p.topoHosts = append(p.topoHosts, topoProfile{vv, full, s})
+				}
+			case "faults":
+				if s, ok := p.str(vv, full); ok {
+					if s != cluster.FaultsEngine && s != cluster.FaultsKernel {
+						p.errorf(vv, full, "want %s or %s, got %q", cluster.FaultsEngine, cluster.FaultsKernel, s)
+					}
+					t.Faults = s
+				}
 			default:
-				p.errorf(kk, full, "unknown key (want nodes, backend, profile, cookie_env or agent)")
+				p.errorf(kk, full, "unknown key (want nodes, backend, profile, cookie_env, agent, hosts or faults)")
 			}
 		})
 		if b, err := cluster.BackendFor(t.Backend, t.Agent); err != nil {
@@ -433,6 +463,59 @@ func (p *parser) topologies(n *yaml.Node, cfg *Config) {
 			t.Backend = b
 		}
 		cfg.Topologies[name] = t
+	})
+}
+
+func (p *parser) hosts(n *yaml.Node, cfg *Config) {
+	p.mapping(n, "hosts", func(name string, k, v *yaml.Node) {
+		path := "hosts." + name
+		inv := hosts.Inventory{Name: name}
+		ok := true
+		p.mapping(v, path, func(key string, kk, vv *yaml.Node) {
+			full := path + "." + key
+			switch key {
+			case "user":
+				inv.User, _ = p.str(vv, full)
+			case "identity", "known_hosts":
+				s, good := p.str(vv, full)
+				if !good {
+					ok = false
+					return
+				}
+				if !filepath.IsAbs(s) && !strings.HasPrefix(s, "~") {
+					s = filepath.Join(filepath.Dir(p.file), s)
+				}
+				if key == "identity" {
+					inv.Identity = s
+				} else {
+					inv.KnownHosts = s
+				}
+			case "addrs":
+				if vv.Kind != yaml.SequenceNode {
+					p.errorf(vv, full, "want a list of addresses, got %s", kind(vv))
+					ok = false
+					return
+				}
+				for _, a := range vv.Content {
+					if s, good := p.str(a, full); good {
+						inv.Addrs = append(inv.Addrs, s)
+					} else {
+						ok = false
+					}
+				}
+			default:
+				p.errorf(kk, full, "unknown key (want user, identity, known_hosts or addrs)")
+				ok = false
+			}
+		})
+		if !ok {
+			return
+		}
+		if err := inv.Validate(); err != nil {
+			p.errorf(k, path, "%v", strings.TrimPrefix(err.Error(), "hosts "+name+": "))
+			return
+		}
+		cfg.Hosts[name] = inv
 	})
 }
 

@@ -16,14 +16,14 @@ func replCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "repl",
 		Usage: "interactive Starlark session with every builtin; line editing, history, completion",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "backend", Usage: "default backend for cluster.start: sim or real; without it, the configuration file's, else sim, or real when --agent names the nodes' binary"},
 			&cli.IntFlag{Name: "nodes", Usage: "start a cluster of N nodes bound to c before the first prompt"},
 			&cli.StringFlag{Name: "config", Usage: "YAML configuration (default ./" + defaultConfigFile + " when present)"},
 			&cli.StringFlag{Name: "history", Value: repl.DefaultHistoryFile(), Usage: "history file (empty: no history)"},
 			&cli.StringSliceFlag{Name: "var", Usage: "KEY=VALUE, available as vars[KEY] (repeatable)"},
 			agentFlag(),
-		},
+		}, hostsFlags()...),
 		Action: replAction,
 	}
 }
@@ -57,10 +57,15 @@ func replAction(c *cli.Context) error {
 			return cli.Exit("clusterscript: --agent: "+err.Error(), 1)
 		}
 	}
-	st := settings(c, cfg, 0)
-	st.Backend = bs[0]
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
+	fleet, err := openFleet(ctx, c, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeFleet(c, fleet)
+	st := settings(c, cfg, 0, fleet)
+	st.Backend = bs[0]
 	err = repl.Run(ctx, repl.Config{
 		Settings:    st,
 		Nodes:       c.Int("nodes"),

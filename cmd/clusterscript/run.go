@@ -44,7 +44,7 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "diff-timing", Value: "5x", Usage: "with --diff, the ratio between the sides beyond which a timing (convergence, failure detection, operation latency) is reported"},
 			agentFlag(),
 			&cli.StringFlag{Name: "artifacts", Usage: "write every case's history.jsonl, timeline.html and nodes/*.log under DIR/<file stem>/<case>-<backend>/"},
-		}, profileFlags()...),
+		}, append(hostsFlags(), profileFlags()...)...),
 		Action: runAction,
 	}
 }
@@ -147,6 +147,12 @@ func runAction(c *cli.Context) error {
 	// one kills the runner outright, and its agents with it.
 	go func() { <-ctx.Done(); stop() }()
 
+	fleet, err := openFleet(ctx, c, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeFleet(c, fleet)
+
 	out := c.App.Writer
 	p := newPrinter(out, c.Bool("verbose"))
 	if differ != nil {
@@ -155,7 +161,7 @@ func runAction(c *cli.Context) error {
 	began := time.Now()
 	sum, err := scenario.Run(ctx, files, scenario.Options{
 		Backends:  backends,
-		Settings:  settings(c, cfg, seed),
+		Settings:  settings(c, cfg, seed, fleet),
 		Ops:       ops,
 		Run:       re,
 		Timeout:   timeout,

@@ -45,6 +45,7 @@ import (
 	"github.com/clusterscript/clusterscript/agent"
 	"github.com/clusterscript/clusterscript/cluster"
 	"github.com/clusterscript/clusterscript/history/consistency"
+	"github.com/clusterscript/clusterscript/hosts"
 	"github.com/clusterscript/clusterscript/runtime/node"
 	"github.com/clusterscript/clusterscript/scenario"
 	"github.com/clusterscript/clusterscript/sim/vtime"
@@ -105,6 +106,25 @@ type Options struct {
 	// (timeline.html, history.jsonl, nodes/*.log), made if missing;
 	// default the -artifacts flag of the test binary, else none.
 	Artifacts string
+	// Inventories are machines reached over SSH, by name, as
+	// clusterscript.yaml's hosts: section gives them (config.Load reads
+	// one). Hosts names the one real nodes go on ("": this machine); the
+	// test binary is copied to each host once per Run.
+	Inventories map[string]hosts.Inventory
+	Hosts       string
+	// Faults is where network faults go: "engine" (default) or "kernel"
+	// (the hosts' kernels; needs Hosts).
+	Faults string
+
+	fleet *hosts.Fleet // Run's, over Inventories
+}
+
+// testWriter writes a test's log lines.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }
 
 // artifactsFlag is `go test -args -artifacts DIR`: every suite's default
@@ -157,6 +177,17 @@ func (s *Suite) Run(t *testing.T, dir string, opts Options) {
 	seed := opts.Seed
 	if seed == 0 {
 		seed = rand.Int64N(1 << 31)
+	}
+	if len(opts.Inventories) > 0 {
+		fleet := hosts.NewFleet(hosts.NewRunName(), opts.Inventories, testWriter{t})
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := fleet.Close(ctx); err != nil {
+				t.Errorf("cleaning up the hosts: %v", err)
+			}
+		})
+		opts.fleet = fleet
 	}
 	type testCase struct{ file, name string }
 	var all []testCase
@@ -284,7 +315,7 @@ func (s *Suite) run(t *testing.T, file, name string, backends []cluster.Backend,
 	sum, err := scenario.Run(context.Background(), []string{file}, scenario.Options{
 		Backends:  backends,
 		Diff:      opts.Diff,
-		Settings:  cluster.Settings{Registry: s.reg, Seed: seed},
+		Settings:  cluster.Settings{Registry: s.reg, Seed: seed, Hosts: opts.Hosts, Faults: opts.Faults, Fleet: opts.fleet},
 		Ops:       s.reg.Ops(),
 		Run:       regexp.MustCompile("^" + regexp.QuoteMeta(name) + "$"),
 		Timeout:   timeout,
