@@ -29,13 +29,24 @@ import (
 //	                           other lines must be printed, in that order
 //
 // Unmarked blocks (building, a cluster across machines) are not run.
-func TestTutorial(t *testing.T) {
-	blocks, err := tutorialBlocks("../../docs/tutorial.md")
+func TestTutorial(t *testing.T) { runDoc(t, "tutorial.md") }
+
+// TestHostsWalkthrough runs docs/hosts.md on the lab, as TestTutorial
+// runs the tutorial.
+func TestHostsWalkthrough(t *testing.T) {
+	lab(t)
+	runDoc(t, "hosts.md")
+}
+
+// runDoc runs the marked blocks of docs/NAME as a reader would.
+func runDoc(t *testing.T, name string) {
+	t.Helper()
+	blocks, err := tutorialBlocks("../../docs/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(blocks) == 0 {
-		t.Fatal("docs/tutorial.md marks no block as runnable")
+		t.Fatalf("docs/%s marks no block as runnable", name)
 	}
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
@@ -47,7 +58,7 @@ func TestTutorial(t *testing.T) {
 	env := append(os.Environ(), "NO_COLOR=1", "HOME="+dir, "PATH="+filepath.Join(dir, "bin")+string(os.PathListSeparator)+os.Getenv("PATH"))
 	var last string
 	for _, b := range blocks {
-		where := "docs/tutorial.md:" + strconv.Itoa(b.line)
+		where := "docs/" + name + ":" + strconv.Itoa(b.line)
 		switch {
 		case b.kind == "file":
 			writeFile(t, filepath.Join(dir, b.arg), b.body)
