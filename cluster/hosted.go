@@ -88,6 +88,10 @@ func (l *HostLauncher) Launch(ctx context.Context, spec NodeSpec) (Process, erro
 	if len(l.Hosts) == 0 {
 		return nil, &AgentError{Node: spec.Name, Err: errors.New("no hosts to place it on")}
 	}
+	if strings.ContainsAny(spec.Cookie, "\n\r") {
+		// The session's shell reads the cookie as one line.
+		return nil, &AgentError{Node: spec.Name, Err: errors.New("a cookie for nodes on hosts must be one line")}
+	}
 	h := l.hostOf(spec.Name)
 	bin, err := h.Install(ctx, l.Binary)
 	if err != nil {

@@ -24,6 +24,8 @@ type Fleet struct {
 	inventories map[string]Inventory
 	log         io.Writer
 
+	digests digests
+
 	mu     sync.Mutex
 	groups map[string]*group
 }
@@ -130,7 +132,7 @@ func (f *Fleet) connect(ctx context.Context, inv Inventory) ([]*Host, error) {
 	hosts := make([]*Host, len(inv.Addrs))
 	for i, a := range inv.Addrs {
 		addr, sshAddr, _ := splitAddr(a)
-		hosts[i] = &Host{inventory: inv.Name, addr: addr, sshAddr: sshAddr, knownHosts: known, config: cfg, check: check, run: f.run}
+		hosts[i] = &Host{inventory: inv.Name, addr: addr, sshAddr: sshAddr, knownHosts: known, config: cfg, check: check, run: f.run, digests: &f.digests}
 	}
 	err = each(hosts, func(h *Host) error { return h.prepare(ctx) })
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -37,6 +38,7 @@ type Host struct {
 	delayChecked bool
 	delayErr     error
 
+	digests   *digests // the run's, shared by its hosts
 	installMu sync.Mutex
 	installed map[string]string // a binary's digest → its path on the host
 
@@ -240,12 +242,10 @@ func signalName(s string) string {
 // earlier run) is used as it is; a new copy is written beside it and
 // renamed into place, then checked.
 func (h *Host) Install(ctx context.Context, local string) (string, error) {
-	data, err := os.ReadFile(local)
+	digest, err := h.digests.of(local)
 	if err != nil {
-		return "", fmt.Errorf("agent binary %s: %w", local, err)
+		return "", err
 	}
-	sum := sha256.Sum256(data)
-	digest := hex.EncodeToString(sum[:])
 	h.installMu.Lock()
 	defer h.installMu.Unlock()
 	if p, ok := h.installed[digest]; ok {
@@ -262,7 +262,12 @@ func (h *Host) Install(ctx context.Context, local string) (string, error) {
 		tmp := fmt.Sprintf("%s/.%s.%s", dir, filepath.Base(local), rand.Text())
 		script := fmt.Sprintf("mkdir -p %s && cat > %s && chmod 755 %s && mv -f %s %s && sha256sum %s",
 			Quote(dir), Quote(tmp), Quote(tmp), Quote(tmp), Quote(path), Quote(path))
-		out, err = h.Run(ctx, script, bytes.NewReader(data))
+		f, err := os.Open(local)
+		if err != nil {
+			return "", fmt.Errorf("agent binary %s: %w", local, err)
+		}
+		out, err = h.Run(ctx, script, f)
+		f.Close()
 		if err != nil {
 			return "", fmt.Errorf("copy agent binary %s: %w", local, err)
 		}
@@ -275,6 +280,46 @@ func (h *Host) Install(ctx context.Context, local string) (string, error) {
 	}
 	h.installed[digest] = path
 	return path, nil
+}
+
+// digests remembers the SHA-256 of the binaries a run copies, so that a
+// binary is read and hashed once per run, not once per host.
+type digests struct {
+	mu  sync.Mutex
+	sum map[string]digest // by path
+}
+
+type digest struct {
+	size    int64
+	modTime time.Time
+	hex     string
+}
+
+func (d *digests) of(path string) (string, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("agent binary %s: %w", path, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if c, ok := d.sum[path]; ok && c.size == info.Size() && c.modTime.Equal(info.ModTime()) {
+		return c.hex, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("agent binary %s: %w", path, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("agent binary %s: %w", path, err)
+	}
+	if d.sum == nil {
+		d.sum = map[string]digest{}
+	}
+	c := digest{size: info.Size(), modTime: info.ModTime(), hex: hex.EncodeToString(h.Sum(nil))}
+	d.sum[path] = c
+	return c.hex, nil
 }
 
 // Quote quotes s for a POSIX shell, as the hosts' commands are run.

@@ -1,6 +1,7 @@
 package scenariotest_test
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -162,6 +163,27 @@ func TestWorkloadFromGoTest(t *testing.T) {
 	for _, want := range []string{
 		"--- PASS: TestScenarios/test_clients_from_go_test/sim",
 		"--- PASS: TestScenarios/test_clients_from_go_test/real",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+}
+
+// The same scenarios from go test with real nodes on other hosts: the
+// test binary copied to the lab's hosts, a workload with a partition
+// nemesis from their kernels, a check over its history.
+func TestWorkloadOnHostsFromGoTest(t *testing.T) {
+	if os.Getenv("CLUSTERSCRIPT_LAB") == "" {
+		t.Skip("no hosts lab: scripts/lab up 5 as root, then CLUSTERSCRIPT_LAB=/tmp/clusterscript-lab (make test does)")
+	}
+	out, ok := goTest(t, "-v", "-run", "OnHosts/(test_clients_from_go_test|cases.test_ok)$")
+	if !ok {
+		t.Fatalf("go test failed:\n%s", out)
+	}
+	for _, want := range []string{
+		"--- PASS: TestOnHosts/test_clients_from_go_test/real",
+		"--- PASS: TestOnHosts/cases.test_ok/real",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("no %q in:\n%s", want, out)
