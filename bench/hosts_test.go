@@ -2,33 +2,24 @@ package bench
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/clusterscript/clusterscript/cluster"
-	"github.com/clusterscript/clusterscript/config"
 	"github.com/clusterscript/clusterscript/hosts"
+	"github.com/clusterscript/clusterscript/internal/testlab"
 	"github.com/clusterscript/clusterscript/runtime/membership"
 )
 
-// labInventory is the lab's inventory (scripts/lab up 5, as root, and
-// CLUSTERSCRIPT_LAB naming its directory).
+// labInventory is the lab's inventories (scripts/lab up 5, as root, and
+// CLUSTERSCRIPT_LAB naming its directory), held for the benchmark.
 func labInventory(b *testing.B) map[string]hosts.Inventory {
 	b.Helper()
-	dir := os.Getenv("CLUSTERSCRIPT_LAB")
-	if dir == "" {
-		b.Skip("no hosts lab: sudo scripts/lab up 5, then CLUSTERSCRIPT_LAB=/tmp/clusterscript-lab")
+	inv := testlab.Inventory(b)
+	if len(inv.Addrs) < 5 {
+		b.Fatalf("the lab has %d hosts, want 5 (scripts/lab up 5)", len(inv.Addrs))
 	}
-	cfg, err := config.Load(filepath.Join(dir, "clusterscript.yaml"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if len(cfg.Hosts["lab"].Addrs) < 5 {
-		b.Fatalf("the lab has %d hosts, want 5 (scripts/lab up 5)", len(cfg.Hosts["lab"].Addrs))
-	}
-	return cfg.Hosts
+	return map[string]hosts.Inventory{"lab": inv}
 }
 
 // onHosts starts 5 nodes on the lab's hosts, one each, through a fleet

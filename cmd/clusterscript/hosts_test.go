@@ -22,31 +22,17 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/clusterscript/clusterscript/cluster"
-	"github.com/clusterscript/clusterscript/config"
 	"github.com/clusterscript/clusterscript/hosts"
+	"github.com/clusterscript/clusterscript/internal/testlab"
 	"github.com/clusterscript/clusterscript/runtime/membership"
 )
 
 // The tests of nodes on other hosts run on the lab scripts/lab builds
 // (make test brings one up as root and names it in $CLUSTERSCRIPT_LAB).
 
-// lab returns the lab's inventory, or skips the test when there is none.
-func lab(t *testing.T) hosts.Inventory {
-	t.Helper()
-	dir := os.Getenv("CLUSTERSCRIPT_LAB")
-	if dir == "" {
-		t.Skip("no hosts lab: run as root with scripts/lab up 5 and CLUSTERSCRIPT_LAB=/tmp/clusterscript-lab (make test does)")
-	}
-	cfg, err := config.Load(filepath.Join(dir, "clusterscript.yaml"))
-	if err != nil {
-		t.Fatalf("the lab's inventory: %v", err)
-	}
-	inv, ok := cfg.Hosts["lab"]
-	if !ok || len(inv.Addrs) < 3 {
-		t.Fatalf("the lab's inventory has no hosts lab of at least 3 hosts: %+v", cfg.Hosts)
-	}
-	return inv
-}
+// lab returns the lab's inventory and holds the lab for the test, or
+// skips it when there is no lab.
+func lab(t *testing.T) hosts.Inventory { return testlab.Inventory(t) }
 
 // writeInventory writes dir/clusterscript.yaml with inv as hosts "lab".
 func writeInventory(t *testing.T, dir string, inv hosts.Inventory) string {

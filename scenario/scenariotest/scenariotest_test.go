@@ -1,7 +1,6 @@
 package scenariotest_test
 
 import (
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -9,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/clusterscript/clusterscript/internal/testlab"
 )
 
 // goTest runs `go test` on the fixture package (a program's test package
@@ -174,9 +175,7 @@ func TestWorkloadFromGoTest(t *testing.T) {
 // test binary copied to the lab's hosts, a workload with a partition
 // nemesis from their kernels, a check over its history.
 func TestWorkloadOnHostsFromGoTest(t *testing.T) {
-	if os.Getenv("CLUSTERSCRIPT_LAB") == "" {
-		t.Skip("no hosts lab: scripts/lab up 5 as root, then CLUSTERSCRIPT_LAB=/tmp/clusterscript-lab (make test does)")
-	}
+	testlab.Inventory(t)
 	out, ok := goTest(t, "-v", "-run", "OnHosts/(test_clients_from_go_test|cases.test_ok)$")
 	if !ok {
 		t.Fatalf("go test failed:\n%s", out)
