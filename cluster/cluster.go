@@ -78,6 +78,10 @@ type kernelFaulter interface {
 	CheckDelay(ctx context.Context, nodes ...string) error
 }
 
+// placer is a launcher that places nodes (on hosts), in the cluster's
+// order before they launch at once.
+type placer interface{ Place(nodes []string) }
+
 // remoteData is a launcher whose nodes keep their data directories on
 // other machines.
 type remoteData interface {
@@ -196,6 +200,9 @@ func Start(ctx context.Context, l Launcher, opts Options) (*Cluster, error) {
 		"backend": string(l.Backend()), "profile": c.profile.Name, "nodes": opts.Nodes,
 		"bound": history.Seconds(c.profile.ConvergenceBound()), "faults": cmp.Or(opts.Faults, FaultsEngine),
 	}})
+	if p, ok := l.(placer); ok {
+		p.Place(opts.Nodes)
+	}
 	nodes := make([]*Node, len(opts.Nodes))
 	for i, name := range opts.Nodes {
 		nodes[i] = &Node{c: c, name: name, cookie: opts.Cookie}

@@ -65,6 +65,15 @@ func (l *HostLauncher) Dial(ctx context.Context, addr string) (net.Conn, error) 
 	return dialTCP(ctx, addr)
 }
 
+// Place implements placer: the nodes go on the hosts in turn, in the
+// cluster's order (n1 on the first host), whatever order their launches
+// run in.
+func (l *HostLauncher) Place(nodes []string) {
+	for _, n := range nodes {
+		l.hostOf(n)
+	}
+}
+
 // hostOf places a node: on its host when it ran before, else on the next
 // host in turn.
 func (l *HostLauncher) hostOf(node string) *hosts.Host {
@@ -151,17 +160,23 @@ func (l *HostLauncher) launch(ctx context.Context, h *hosts.Host, bin string, sp
 		err   error
 	}
 	up := make(chan started, 1)
+	pidCh := make(chan int, 1)
 	go func() {
 		sc := bufio.NewScanner(stdoutR)
 		var st started
 		if sc.Scan() {
 			st.pid, st.err = strconv.Atoi(strings.TrimPrefix(sc.Text(), "pid "))
+			if st.err == nil {
+				pidCh <- st.pid
+			}
 		}
 		if st.err == nil && sc.Scan() {
 			st.ready, st.err = agent.ParseReady(sc.Bytes())
 			if st.err != nil {
 				st.err = fmt.Errorf("%s printed %q instead of its ready line %s", l.Binary, truncate(sc.Text(), 200), notAgent)
 			}
+		} else if st.err != nil {
+			st.err = fmt.Errorf("the session printed %q before the agent's pid (does the login shell's startup file print on stdout?)", truncate(sc.Text(), 200))
 		} else if st.err == nil {
 			st.err = errors.New("no ready line")
 		}
@@ -181,17 +196,25 @@ func (l *HostLauncher) launch(ctx context.Context, h *hosts.Host, bin string, sp
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	fail := func(err error) (Process, error) {
-		p.kill(context.Background())
+		select {
+		case pid := <-pidCh:
+			p.pid = pid
+		default:
+		}
+		killCtx, cancel := context.WithTimeout(context.Background(), ControlTimeout)
+		defer cancel()
+		_ = p.kill(killCtx)
 		return nil, &AgentError{Node: spec.Name, Err: fmt.Errorf("on host %s: %w", h, err)}
 	}
 	select {
 	case st := <-up:
 		if st.err != nil {
-			if errors.Is(st.err, strconv.ErrSyntax) || st.ready.Addr == "" {
-				<-s.Exited()
+			select {
+			case <-s.Exited():
 				return fail(fmt.Errorf("%s exited (%s) before printing its ready line %s; %s", l.Binary, s.ExitStatus(), notAgent, stderrOf()))
+			case <-time.After(time.Second):
+				return fail(fmt.Errorf("%v; %s", st.err, stderrOf()))
 			}
-			return fail(fmt.Errorf("%w; %s", st.err, stderrOf()))
 		}
 		p.pid, p.addr = st.pid, st.ready.Addr
 		return p, nil
@@ -204,7 +227,10 @@ func (l *HostLauncher) launch(ctx context.Context, h *hosts.Host, bin string, sp
 
 // agentScript is the shell script that runs an agent in a session: see
 // HostLauncher. The agent's pid comes first on stdout, then its ready
-// line; the session's exit status is the agent's.
+// line; the session's exit status is the agent's. Background jobs get the
+// session's stdin through fd 3, since a POSIX shell gives them /dev/null
+// otherwise. The watcher kills an agent that has not ended 5s after the
+// session's end (one hung before it watches its stdin).
 func agentScript(bin string, args []string, dataDir string) string {
 	var cmd strings.Builder
 	cmd.WriteString(hosts.Quote(bin))
@@ -217,9 +243,9 @@ func agentScript(bin string, args []string, dataDir string) string {
 	}
 	return `IFS= read -r c || exit 1
 ` + agent.CookieEnv + `=$c; export ` + agent.CookieEnv + `
-` + mkdir + `sh -c 'echo "pid $$"; exec "$@"' agent ` + cmd.String() + ` <&0 &
+` + mkdir + `{ sh -c 'echo "pid $$"; exec "$@"' agent ` + cmd.String() + ` <&3 3<&- & } 3<&0
 a=$!
-{ cat; kill -CONT $a; } <&0 >/dev/null 2>&1 &
+{ { cat; kill -CONT $a; sleep 5; kill -KILL $a; } <&3 3<&- >/dev/null 2>&1 & } 3<&0
 w=$!
 wait $a; s=$?
 kill $w 2>/dev/null
@@ -365,11 +391,23 @@ func (l *HostLauncher) KernelFaults(ctx context.Context, faults map[string]trans
 	}
 	wg.Wait()
 	close(errs)
-	var all []error
+	// A case is reported unsupported only when that is all that went
+	// wrong: any other failure is the error.
+	var unsupported, other []error
 	for err := range errs {
-		all = append(all, err)
+		var u *hosts.UnsupportedError
+		switch {
+		case err == nil:
+		case errors.As(err, &u):
+			unsupported = append(unsupported, err)
+		default:
+			other = append(other, err)
+		}
 	}
-	return errors.Join(all...)
+	if len(other) > 0 {
+		return errors.Join(other...)
+	}
+	return errors.Join(unsupported...)
 }
 
 // CheckDelay implements kernelFaulter: the hosts of these nodes can delay

@@ -2,6 +2,7 @@ package hosts
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -90,6 +91,13 @@ func (f *Fleet) Hosts(ctx context.Context, name string, kernel bool) ([]*Host, e
 	f.mu.Unlock()
 	if !found {
 		g.hosts, g.err = f.connect(ctx, inv)
+		if g.err != nil && ctx.Err() != nil {
+			// The caller gave up (a case's timeout, Ctrl-C): the next
+			// caller connects afresh.
+			f.mu.Lock()
+			delete(f.groups, name)
+			f.mu.Unlock()
+		}
 		close(g.ready)
 	}
 	select {
@@ -104,7 +112,15 @@ func (f *Fleet) Hosts(ctx context.Context, name string, kernel bool) ([]*Host, e
 		g.kernel.Lock()
 		defer g.kernel.Unlock()
 		if !g.guards {
-			if err := each(g.hosts, func(h *Host) error { return f.readyKernel(ctx, h) }); err != nil {
+			if err := each(g.hosts, func(h *Host) error {
+				h.mu.Lock()
+				held := h.guard != nil
+				h.mu.Unlock()
+				if held {
+					return nil // readied by an earlier call that failed elsewhere
+				}
+				return f.readyKernel(ctx, h)
+			}); err != nil {
 				return nil, err
 			}
 			g.guards = true
@@ -219,7 +235,8 @@ func (f *Fleet) readyKernel(ctx context.Context, h *Host) error {
 		_, _ = io.Copy(io.Discard, pr)
 	}()
 	script := fmt.Sprintf("mkdir -p /tmp/clusterscript-runs && exec flock %s sh -c 'echo locked; exec cat >/dev/null'", Quote(lock))
-	g, err := h.Start(ctx, script, pw, io.Discard)
+	guardErr := &bytes.Buffer{}
+	g, err := h.Start(ctx, script, pw, &lockedWriter{w: guardErr})
 	if err != nil {
 		pw.Close()
 		return err
@@ -228,7 +245,7 @@ func (f *Fleet) readyKernel(ctx context.Context, h *Host) error {
 	select {
 	case <-locked:
 	case <-g.Exited():
-		return h.errorf("the run's guard (flock %s) ended: %s", lock, g.ExitStatus())
+		return h.errorf("the run's guard (flock %s) ended: %s: %s", lock, g.ExitStatus(), strings.TrimSpace(guardErr.String()))
 	case <-ctx.Done():
 		g.Close()
 		return h.errorf("the run's guard: %w", context.Cause(ctx))
@@ -239,6 +256,12 @@ func (f *Fleet) readyKernel(ctx context.Context, h *Host) error {
 	// A table whose run's lock is free was left by a run that ended.
 	const sweep = `for t in $(nft list tables inet | sed -n 's/^table inet \(clusterscript_[A-Za-z0-9_]*\)$/\1/p'); do
 	l=$(nft list table inet "$t" | sed -n 's/^[[:space:]]*comment "run lock \(.*\)"$/\1/p')
+	# Only a lock a run names: nothing else is locked or removed.
+	case "$l" in
+	/tmp/clusterscript-runs/*..*|/tmp/clusterscript-runs/*/*) l= ;;
+	/tmp/clusterscript-runs/*.lock) ;;
+	*) l= ;;
+	esac
 	if [ -z "$l" ] || flock -n "$l" true; then
 		nft delete table inet "$t" && printf '%s\n' "$t"
 		[ -z "$l" ] || rm -f "$l"
@@ -284,6 +307,19 @@ func (f *Fleet) Close(ctx context.Context) error {
 		}
 		return err
 	})
+}
+
+// lockedWriter is a writer safe to read from another goroutine once
+// its writer has ended.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // each runs f on every host at once and joins the errors, in the hosts'

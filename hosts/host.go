@@ -121,7 +121,7 @@ func (h *Host) Run(ctx context.Context, script string, stdin io.Reader) ([]byte,
 	var stdout, stderr bytes.Buffer
 	s.Stdout, s.Stderr, s.Stdin = &stdout, &stderr, stdin
 	done := make(chan error, 1)
-	go func() { done <- s.Run(script) }()
+	go func() { done <- s.Run(pathPrefix + script) }()
 	select {
 	case err = <-done:
 	case <-ctx.Done():
@@ -137,6 +137,10 @@ func (h *Host) Run(ctx context.Context, script string, stdin io.Reader) ([]byte,
 	}
 	return stdout.Bytes(), nil
 }
+
+// pathPrefix gives every command the system directories, where nft and
+// tc live but a non-root user's PATH may not reach.
+const pathPrefix = "PATH=$PATH:/usr/sbin:/sbin; export PATH\n"
 
 // Session is a command running on a host, as Start started it.
 type Session struct {
@@ -160,7 +164,7 @@ func (h *Host) Start(ctx context.Context, script string, stdout, stderr io.Write
 		s.Close()
 		return nil, h.errorf("start: %w", err)
 	}
-	if err := s.Start(script); err != nil {
+	if err := s.Start(pathPrefix + script); err != nil {
 		s.Close()
 		return nil, h.errorf("start %s: %w", firstLine(script), err)
 	}

@@ -173,15 +173,15 @@ func (h *Host) CheckDelay(ctx context.Context) error {
 		err = &UnsupportedError{Host: h.String(), Fault: "latency and jitter", Missing: "unshare (Debian: util-linux), to check tc netem without touching the host's devices"}
 	default:
 		out, runErr := h.Run(ctx, probe, nil)
-		if ctx.Err() != nil {
-			return runErr
-		}
-		if runErr != nil {
-			detail := strings.TrimSpace(string(out))
-			if detail == "" {
-				detail = runErr.Error()
-			}
+		detail := strings.TrimSpace(string(out))
+		switch {
+		case runErr == nil:
+		case strings.Contains(detail, "qdisc kind is unknown"):
 			err = &UnsupportedError{Host: h.String(), Fault: "latency and jitter", Missing: "tc netem (the kernel's sch_netem and sch_prio)", Detail: "tc: " + lastLines(detail, 2)}
+		default:
+			// Not an answer about the kernel (the connection, or unshare
+			// refused): an error, and asked again next time.
+			return fmt.Errorf("kernel faults: checking tc netem in a namespace of its own: %w: %s", runErr, lastLines(detail, 2))
 		}
 	}
 	h.mu.Lock()
@@ -201,7 +201,7 @@ func (h *Host) applyDelays(ctx context.Context, was, next map[string]Rules) erro
 	var b strings.Builder
 	// Every device is rebuilt from nothing: remove the run's qdiscs first.
 	for dev := range h.tcDevs {
-		fmt.Fprintf(&b, "tc qdisc del dev %s root 2>/dev/null\n", Quote(dev))
+		fmt.Fprintf(&b, "tc qdisc del dev %s root 2>/dev/null || true\n", Quote(dev))
 	}
 	devs := map[string]bool{}
 	byDev := map[string][]string{}

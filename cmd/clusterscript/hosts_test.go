@@ -111,10 +111,11 @@ func TestHostsProblemsAreErrorsNamingTheHostBeforeAnyCase(t *testing.T) {
 		})
 	}
 
-	t.Run("missing nft for kernel faults", func(t *testing.T) {
-		// A host whose sessions find the tools to copy a binary but no
-		// nft: an sshd of the test's own in the first host's namespace,
-		// with a PATH that holds only those.
+	t.Run("missing tool for kernel faults", func(t *testing.T) {
+		// A host whose sessions find the tools to copy a binary but not
+		// flock (the runner adds /usr/sbin, so nft is still found): an
+		// sshd of the test's own in the first host's namespace, with a
+		// PATH that holds only those.
 		addr := inv.Addrs[0]
 		bin := filepath.Join(t.TempDir(), "bin")
 		if err := os.Mkdir(bin, 0o755); err != nil {
@@ -139,7 +140,7 @@ func TestHostsProblemsAreErrorsNamingTheHostBeforeAnyCase(t *testing.T) {
 		if code != 2 {
 			t.Errorf("exit %d, want 2; output:\n%s", code, out)
 		}
-		for _, w := range []string{"host " + addr + " (hosts lab)", `faults="kernel" needs nft (Debian: nftables)`} {
+		for _, w := range []string{"host " + addr + " (hosts lab)", `faults="kernel" needs flock (Debian: util-linux)`} {
 			if !strings.Contains(out, w) {
 				t.Errorf("the error does not say %q:\n%s", w, out)
 			}
@@ -326,6 +327,23 @@ func TestAKilledRunnerLeavesNoAgentAndTheNextRunRemovesItsRules(t *testing.T) {
 	}
 	if left == 0 {
 		t.Fatalf("the killed run's table %s is gone before any later run: this test would show nothing", table)
+	}
+
+	// The killed run's guards end with its SSH connections, which the
+	// hosts' sshd notice as the kernel closes them.
+	lockOf := regexp.MustCompile(`comment "run lock (/tmp/clusterscript-runs/[^"]+)"`)
+	for _, ns := range labNamespaces(t) {
+		out, err := exec.Command("ip", "netns", "exec", ns, "nft", "list", "table", "inet", table).CombinedOutput()
+		if err != nil {
+			continue // not on this host
+		}
+		m := lockOf.FindStringSubmatch(string(out))
+		if m == nil {
+			t.Fatalf("the table %s in %s names no run lock:\n%s", table, ns, out)
+		}
+		waitFor(t, 30*time.Second, "the killed run's lock "+m[1]+" free", func() bool {
+			return exec.Command("flock", "-n", m[1], "true").Run() == nil
+		})
 	}
 
 	// The next run with kernel faults sweeps it away.
