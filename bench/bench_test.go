@@ -103,29 +103,35 @@ func BenchmarkPartitionHeal(b *testing.B) {
 	for _, backend := range []string{"sim", "real"} {
 		b.Run(backend, func(b *testing.B) {
 			var total time.Duration
-			ctx := context.Background()
 			for range b.N {
 				c, _ := startCluster(b, backend, 5)
-				nodes := c.Nodes()
-				if err := c.Partition(ctx, [][]string{{"n1", "n2"}}); err != nil {
-					b.Fatal(err)
-				}
-				waitAll(b, c, nodes[:2], []string{"n1", "n2"})
-				time.Sleep(2500 * time.Millisecond) // outlast GossipToTheDeadTime (2s)
-				t0 := time.Now()
-				if err := c.Heal(ctx); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := c.WaitConverged(ctx, 30*time.Second); err != nil {
-					b.Fatal(err)
-				}
-				total += time.Since(t0)
+				total += splitAndHeal(b, c)
 				c.Kill(context.Background())
 			}
 			b.ReportMetric(ms(total/time.Duration(b.N)), "ms/heal")
 			b.ReportMetric(0, "ns/op")
 		})
 	}
+}
+
+// splitAndHeal splits c 2/3 past memberlist's GossipToTheDeadTime, heals
+// it, and returns the time from heal to converged.
+func splitAndHeal(b *testing.B, c *cluster.Cluster) time.Duration {
+	b.Helper()
+	ctx := context.Background()
+	if err := c.Partition(ctx, [][]string{{"n1", "n2"}}); err != nil {
+		b.Fatal(err)
+	}
+	waitAll(b, c, c.Nodes()[:2], []string{"n1", "n2"})
+	time.Sleep(2500 * time.Millisecond) // outlast GossipToTheDeadTime (2s)
+	t0 := time.Now()
+	if err := c.Heal(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := c.WaitConverged(ctx, 30*time.Second); err != nil {
+		b.Fatal(err)
+	}
+	return time.Since(t0)
 }
 
 func waitAll(b *testing.B, c *cluster.Cluster, nodes []*cluster.Node, want []string) {

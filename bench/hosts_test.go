@@ -110,20 +110,7 @@ func BenchmarkHosts(b *testing.B) {
 			var total time.Duration
 			for range b.N {
 				c, fleet, _ := onHosts(b, inv, faults)
-				nodes := c.Nodes()
-				if err := c.Partition(ctx, [][]string{{"n1", "n2"}}); err != nil {
-					b.Fatal(err)
-				}
-				waitAll(b, c, nodes[:2], []string{"n1", "n2"})
-				time.Sleep(2500 * time.Millisecond) // outlast GossipToTheDeadTime (2s)
-				t0 := time.Now()
-				if err := c.Heal(ctx); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := c.WaitConverged(ctx, 30*time.Second); err != nil {
-					b.Fatal(err)
-				}
-				total += time.Since(t0)
+				total += splitAndHeal(b, c)
 				c.Kill(ctx)
 				_ = fleet.Close(ctx)
 			}

@@ -140,14 +140,8 @@ func (l *AgentLauncher) launch(ctx context.Context, spec NodeSpec, addr string) 
 	if err != nil {
 		return nil, err
 	}
-	stderr := &lockedBuffer{b: &bytes.Buffer{}}
-	errOut := []io.Writer{stderr}
-	for _, w := range []io.Writer{l.Log, spec.Log} {
-		if w != nil {
-			errOut = append(errOut, w)
-		}
-	}
-	cmd.Stderr = io.MultiWriter(errOut...)
+	stderr, errOut := agentStderr(l.Log, spec.Log)
+	cmd.Stderr = errOut
 	if err := cmd.Start(); err != nil {
 		return nil, &AgentError{Node: spec.Name, Err: fmt.Errorf("start %s: %w", binary, err)}
 	}
@@ -173,13 +167,7 @@ func (l *AgentLauncher) launch(ctx context.Context, spec NodeSpec, addr string) 
 	if readyTimeout <= 0 {
 		readyTimeout = defaultReadyTimeout
 	}
-	stderrOf := func() string {
-		// Its error comes last, after its log.
-		if s := lastLines(p.stderr.String(), 10); s != "" {
-			return "the end of its stderr:\n" + s
-		}
-		return "it wrote nothing on stderr"
-	}
+	stderrOf := p.stderr.tail
 	timer := time.NewTimer(readyTimeout)
 	defer timer.Stop()
 	select {
@@ -262,20 +250,48 @@ func (p *agentProcess) Resume() error {
 // agent still there when ctx ends, or after exitTimeout, is killed.
 func (p *agentProcess) Exit(ctx context.Context) error {
 	p.stdin.Close()
+	return awaitExit(ctx, p.exited, p.Kill)
+}
+
+// awaitExit waits for an agent whose input has ended to exit; one still
+// there when ctx ends, or after exitTimeout, is killed.
+func awaitExit(ctx context.Context, exited <-chan struct{}, kill func(context.Context) error) error {
 	t := time.NewTimer(exitTimeout)
 	defer t.Stop()
 	select {
-	case <-p.exited:
+	case <-exited:
 		return nil
 	case <-ctx.Done():
-		return p.Kill(context.WithoutCancel(ctx))
+		return kill(context.WithoutCancel(ctx))
 	case <-t.C:
-		return errors.Join(errors.New("agent did not exit; killed it"), p.Kill(context.WithoutCancel(ctx)))
+		return errors.Join(errors.New("agent did not exit; killed it"), kill(context.WithoutCancel(ctx)))
 	}
 }
 
 // exitTimeout bounds how long an agent whose stdin closed has to exit.
 const exitTimeout = 3 * time.Second
+
+// agentStderr returns where an agent's stderr goes: a buffer of its
+// last lines, for the error when it does not start, and the logs.
+func agentStderr(logs ...io.Writer) (*lockedBuffer, io.Writer) {
+	buf := &lockedBuffer{b: &bytes.Buffer{}}
+	out := []io.Writer{buf}
+	for _, w := range logs {
+		if w != nil {
+			out = append(out, w)
+		}
+	}
+	return buf, io.MultiWriter(out...)
+}
+
+// tail is the end of what the agent wrote on stderr, for an error: its
+// error comes last, after its log.
+func (b *lockedBuffer) tail() string {
+	if s := lastLines(b.String(), 10); s != "" {
+		return "the end of its stderr:\n" + s
+	}
+	return "it wrote nothing on stderr"
+}
 
 // lockedBuffer is a bytes.Buffer safe for one writer and other readers.
 type lockedBuffer struct {

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -135,15 +134,9 @@ func (l *HostLauncher) launch(ctx context.Context, h *hosts.Host, bin string, sp
 	if err != nil {
 		return nil, err
 	}
-	stderr := &lockedBuffer{b: &bytes.Buffer{}}
-	errOut := []io.Writer{stderr}
-	for _, w := range []io.Writer{l.Log, spec.Log} {
-		if w != nil {
-			errOut = append(errOut, w)
-		}
-	}
+	stderr, errOut := agentStderr(l.Log, spec.Log)
 	stdoutR, stdoutW := io.Pipe()
-	s, err := h.Start(ctx, agentScript(bin, args, spec.DataDir), stdoutW, io.MultiWriter(errOut...))
+	s, err := h.Start(ctx, agentScript(bin, args, spec.DataDir), stdoutW, errOut)
 	if err != nil {
 		stdoutW.Close()
 		return nil, &AgentError{Node: spec.Name, Err: err}
@@ -187,12 +180,7 @@ func (l *HostLauncher) launch(ctx context.Context, h *hosts.Host, bin string, sp
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
-	stderrOf := func() string {
-		if s := lastLines(stderr.String(), 10); s != "" {
-			return "the end of its stderr:\n" + s
-		}
-		return "it wrote nothing on stderr"
-	}
+	stderrOf := stderr.tail
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	fail := func(err error) (Process, error) {
@@ -531,14 +519,5 @@ func (p *hostProcess) Resume() error {
 // killed.
 func (p *hostProcess) Exit(ctx context.Context) error {
 	_ = p.s.CloseStdin()
-	t := time.NewTimer(exitTimeout)
-	defer t.Stop()
-	select {
-	case <-p.s.Exited():
-		return nil
-	case <-ctx.Done():
-		return p.kill(context.WithoutCancel(ctx))
-	case <-t.C:
-		return errors.Join(errors.New("agent did not exit; killed it"), p.kill(context.WithoutCancel(ctx)))
-	}
+	return awaitExit(ctx, p.s.Exited(), p.kill)
 }
